@@ -1,0 +1,56 @@
+# Two set-up commands for a fresh Debian machine: `make run` and `make test`.
+# Both are idempotent: the venv and Debian packages are installed once, then re-used.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+VQMON  := $(VENV)/bin/vqmon
+CONFIG ?= configs/demo.yaml
+
+# Debian packages the tests need: a GStreamer RTSP server driven by the system python3.
+APT_TEST_PKGS := gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly \
+	gstreamer1.0-plugins-bad gstreamer1.0-libav
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint venv dev-venv apt-test-deps demo-clip clean
+
+run: $(VENV)/.stamp-base
+	$(VQMON) run --config $(CONFIG)
+
+test: $(VENV)/.stamp-dev apt-test-deps
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.stamp-dev
+	$(VENV)/bin/ruff check monitor tests exporters benchmarks
+	$(VENV)/bin/ruff format --check monitor tests exporters benchmarks
+
+venv: $(VENV)/.stamp-base
+dev-venv: $(VENV)/.stamp-dev
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.stamp-base: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.stamp-base
+
+apt-test-deps:
+	@missing=""; for p in $(APT_TEST_PKGS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+demo-clip: $(VENV)/.stamp-base
+	$(VQMON) demo --output state/demo/demo.mp4
+
+clean:
+	rm -rf $(VENV) state .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,123 @@
+"""`vqmon bench decode`: what the pipeline costs on top of raw decoding, measured in one run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+
+from monitor.config import Config
+from monitor.demo import FaultSpan, write_clip
+from monitor.pipeline import Pipeline, StreamSpec
+from monitor.sinks import Fanout, JsonlSink
+
+log = logging.getLogger(__name__)
+
+BENCH_CLIP_VERSION = 1
+
+
+def bench_clip(state_dir: str) -> Path:
+    """A 1080p H.264 clip (12 s, 25 fps, 2 s GOP) made once and cached under the state dir."""
+    path = Path(state_dir) / "bench" / f"bench-1080p-v{BENCH_CLIP_VERSION}.mp4"
+    if not path.is_file():
+        log.info("generating %s (once)", path)
+        write_clip(path, width=1920, height=1080, fps=25, duration_s=12.0,
+                   faults=(FaultSpan("black", 4.0, 6.0),), write_labels=False)
+    return path
+
+
+def _decode_all(path: str, keyframes_only: bool) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    n = 0
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"
+        for _ in container.decode(stream):
+            n += 1
+    return n, time.perf_counter() - t0
+
+
+def _pipeline_run(path: str, cfg: Config) -> tuple[int, int, float]:
+    settings = cfg.stream_settings()
+    settings.capture.loop = False
+    settings.capture.realtime = False
+    sink = JsonlSink(os.devnull)
+    pipeline = Pipeline([StreamSpec("bench", path, settings)], Fanout([sink]), offline=True, stats_interval_s=1e9)
+    t0 = time.perf_counter()
+    pipeline.start()
+    pipeline.run()
+    elapsed = time.perf_counter() - t0
+    pipeline.shutdown()
+    stats = pipeline.stats("bench")
+    return stats.frames_decoded, pipeline.analyzers["bench"].frames_checked, elapsed
+
+
+@dataclass
+class DecodeBench:
+    file: str
+    width: int
+    height: int
+    sample: str
+    raw_frames: int
+    raw_fps: float
+    pipeline_frames: int
+    frames_checked: int
+    pipeline_fps: float
+    keyframes: int
+    keyframe_s: float
+    full_s: float
+
+    @property
+    def pipeline_ratio(self) -> float:
+        return self.pipeline_fps / self.raw_fps if self.raw_fps else 0.0
+
+    @property
+    def keyframe_saving(self) -> float:
+        return self.full_s / self.keyframe_s if self.keyframe_s else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["pipeline_ratio"] = round(self.pipeline_ratio, 3)
+        d["keyframe_saving"] = round(self.keyframe_saving, 2)
+        return d
+
+    def report(self) -> str:
+        return "\n".join(
+            [
+                f"file: {self.file} ({self.width}x{self.height}), pipeline sampling: {self.sample}",
+                f"raw PyAV decode      : {self.raw_fps:8.1f} fps  ({self.raw_frames} frames)",
+                f"pipeline             : {self.pipeline_fps:8.1f} fps  ({self.pipeline_frames} decoded, "
+                f"{self.frames_checked} checked)",
+                f"pipeline / raw       : {self.pipeline_ratio:8.3f}   (goal >= 0.90)",
+                f"full decode          : {self.full_s:8.3f} s",
+                f"keyframes-only decode: {self.keyframe_s:8.3f} s  ({self.keyframes} key frames)",
+                f"keyframes-only saving: {self.keyframe_saving:8.1f}x  (goal >= 10x cheaper)",
+            ]
+        )
+
+
+def bench_decode(path: str, cfg: Config, repeats: int = 2) -> DecodeBench:
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        width, height = s.codec_context.width, s.codec_context.height
+    _decode_all(path, False)  # warm the page cache and ffmpeg's lazy init so the first timing is fair
+    raw = min((_decode_all(path, False) for _ in range(repeats)), key=lambda r: r[1])
+    pipe = min((_pipeline_run(path, cfg) for _ in range(repeats)), key=lambda r: r[2])
+    key = min((_decode_all(path, True) for _ in range(repeats)), key=lambda r: r[1])
+    sample = cfg.stream_settings().sample
+    mode = (
+        f"every_n={sample.every_n}" if sample.every_n else
+        f"every_s={sample.every_s}" if sample.every_s else "keyframes_only"
+    )
+    return DecodeBench(
+        file=os.path.basename(path), width=width, height=height, sample=mode,
+        raw_frames=raw[0], raw_fps=raw[0] / raw[1], pipeline_frames=pipe[0], frames_checked=pipe[1],
+        pipeline_fps=pipe[0] / pipe[2], keyframes=key[0], keyframe_s=key[1], full_s=raw[1],
+    )

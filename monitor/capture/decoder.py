@@ -1,0 +1,28 @@
+"""The interface every decoder backend offers to the capture thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class DecodedFrame:
+    pts_time: float | None  # seconds; None when the stream gave no timestamp
+    keyframe: bool
+    convert: Callable[[], np.ndarray]  # BGR pixels, produced only for frames the sampler keeps
+
+
+class Decoder(Protocol):
+    nominal_fps: float | None
+    total_frames: int | None
+    decode_errors: int
+
+    def frames(self) -> Iterator[DecodedFrame]:
+        """Decoded frames until the source ends (return) or fails (raise SourceError)."""
+        ...
+
+    def close(self) -> None: ...

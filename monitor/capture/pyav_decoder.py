@@ -1,0 +1,105 @@
+"""Decode with PyAV (ffmpeg): RTSP, HTTP/HLS/MJPEG, files and V4L2 cameras."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+
+import av
+import av.error
+
+from monitor.capture.decoder import DecodedFrame
+from monitor.capture.urls import LIVE_KINDS, SourceKind, file_path, mask_credentials
+from monitor.config import CaptureConfig
+from monitor.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+# ffmpeg prints one line per corrupt packet; we count them instead (decode_errors).
+av.logging.set_level(av.logging.PANIC)
+
+
+def describe_av_error(exc: Exception, where: str, cfg: CaptureConfig) -> str:
+    """Turn an ffmpeg error into a sentence an operator can act on."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    if isinstance(exc, av.error.FileNotFoundError | FileNotFoundError):
+        return f"{where}: not found (check the path or the stream name on the server)"
+    if isinstance(exc, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError) or "401" in text:
+        return f"{where}: authentication failed (check the user and password in the URL)"
+    if isinstance(exc, av.error.HTTPNotFoundError) or "404" in text:
+        return f"{where}: stream not found on the server (check the path in the URL)"
+    if isinstance(exc, av.error.ConnectionRefusedError | ConnectionRefusedError):
+        return f"{where}: connection refused (is the camera/server running, and is the port right?)"
+    if isinstance(exc, av.error.ExitError | av.error.TimeoutError | TimeoutError):
+        return (
+            f"{where}: no answer within {cfg.open_timeout_s:g}s/{cfg.read_timeout_s:g}s "
+            "(check the network and URL, or raise capture.open_timeout_s/read_timeout_s)"
+        )
+    if isinstance(exc, av.error.InvalidDataError):
+        return f"{where}: not a readable video ({text}); is it a complete video file or stream?"
+    return f"{where}: {type(exc).__name__}: {text}"
+
+
+class PyAVDecoder:
+    def __init__(self, url: str, kind: SourceKind, cfg: CaptureConfig, keyframes_only: bool = False) -> None:
+        self.cfg = cfg
+        self.decode_errors = 0
+        self._where = os.path.basename(file_path(url)) if kind == "file" else mask_credentials(url)
+        options = dict(cfg.options)
+        if kind == "rtsp":
+            options.setdefault("rtsp_transport", cfg.rtsp_transport)
+        target = file_path(url) if kind == "file" else url
+        if kind == "file" and not os.path.isfile(target):
+            raise SourceError(f"{target}: file not found (check the path)")
+        timeout = (cfg.open_timeout_s, cfg.read_timeout_s) if kind in LIVE_KINDS else None
+        try:
+            self.container = av.open(
+                target, format="v4l2" if kind == "v4l2" else None, options=options, timeout=timeout
+            )
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(describe_av_error(exc, self._where, cfg)) from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise SourceError(f"{self._where}: has no video stream (is it an audio-only file or playlist?)")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        if cfg.threads:
+            self.stream.codec_context.thread_count = cfg.threads
+        if keyframes_only:
+            # Never decode the frames the sampler would throw away: the big saving on busy boxes.
+            self.stream.codec_context.skip_frame = "NONKEY"
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.nominal_fps = float(rate) if rate else None
+        self.total_frames = int(self.stream.frames) if self.stream.frames else None
+
+    def frames(self) -> Iterator[DecodedFrame]:
+        last_picture = time.monotonic()
+        try:
+            for packet in self.container.demux(self.stream):
+                if packet.is_corrupt:
+                    self.decode_errors += 1
+                try:
+                    decoded = packet.decode()
+                except av.error.ExitError:
+                    raise
+                except (av.error.InvalidDataError, av.error.FFmpegError):
+                    self.decode_errors += 1
+                    decoded = []
+                if decoded:
+                    last_picture = time.monotonic()
+                elif time.monotonic() - last_picture > self.cfg.stall_timeout_s:
+                    raise SourceError(
+                        f"{self._where}: data arrives but no picture decoded for {self.cfg.stall_timeout_s:g}s"
+                    )
+                for f in decoded:
+                    yield DecodedFrame(f.time, bool(f.key_frame), lambda f=f: f.to_ndarray(format="bgr24"))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(describe_av_error(exc, self._where, self.cfg)) from None
+
+    def close(self) -> None:
+        try:
+            self.container.close()
+        except Exception as exc:  # closing a broken connection must not mask the original problem
+            log.debug("%s: error while closing: %s", self._where, exc)

@@ -1,0 +1,215 @@
+"""One capture thread per stream: open, decode, sample, hand off; reconnect when the source fails.
+
+The thread never hangs on a dead source: ffmpeg's open/read timeouts end blocked calls, the
+decoder gives up when data arrives but no picture decodes for ``stall_timeout_s``, and the
+pipeline's watchdog reports ``stream_down`` from ``CaptureStats`` whatever this thread is doing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from monitor.capture.decoder import Decoder
+from monitor.capture.opencv_decoder import OpenCVDecoder
+from monitor.capture.pyav_decoder import PyAVDecoder
+from monitor.capture.stats import CaptureStats
+from monitor.capture.urls import SourceKind, classify, mask_credentials
+from monitor.config import CaptureConfig, SampleConfig
+from monitor.errors import SourceError
+from monitor.frames import Frame
+from monitor.queues import StreamMux
+from monitor.sampling import Sampler
+
+log = logging.getLogger(__name__)
+
+# A realtime file that falls further behind than this re-anchors its clock instead of bursting.
+MAX_REALTIME_LAG_S = 1.0
+
+
+def open_decoder(url: str, kind: SourceKind, cfg: CaptureConfig, keyframes_only: bool) -> Decoder:
+    if cfg.decoder == "opencv" or kind == "gstreamer":
+        return OpenCVDecoder(url, kind, cfg, keyframes_only)
+    return PyAVDecoder(url, kind, cfg, keyframes_only)
+
+
+class Backoff:
+    """Capped exponential backoff with jitter, so many cameras do not reconnect in lockstep."""
+
+    def __init__(self, initial_s: float, max_s: float, jitter: float, rng: random.Random | None = None) -> None:
+        self.initial_s, self.max_s, self.jitter = initial_s, max_s, jitter
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        base = min(self.max_s, self.initial_s * (2**self.attempt))
+        self.attempt += 1
+        return max(0.0, base * (1 + self._rng.uniform(-self.jitter, self.jitter)))
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class CaptureWorker(threading.Thread):
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        capture: CaptureConfig,
+        sample: SampleConfig,
+        out: StreamMux[Frame],
+        *,
+        retry: bool = True,
+        stats: CaptureStats | None = None,
+        on_decoded: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(name=f"capture-{name}", daemon=True)
+        self.stream_name = name
+        self.url = url
+        self.cfg = capture
+        self.sampler = Sampler(sample)
+        self.out = out
+        self.retry = retry
+        self.stats = stats or CaptureStats()
+        self.on_decoded = on_decoded
+        self._stop_event = threading.Event()
+        self._where = mask_credentials(url)
+        self._backoff = Backoff(capture.reconnect.initial_s, capture.reconnect.max_s, capture.reconnect.jitter)
+        self._index = 0
+        self._offset = 0.0  # added to pts so stream_time never runs backwards (loops, reconnects)
+        self._last_t: float | None = None
+        self._frame_dur = 0.04
+        self.fatal_error: str | None = None  # set when the source can never work (bad scheme)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_event.is_set()
+
+    def run(self) -> None:
+        try:
+            kind = classify(self.url)
+        except SourceError as exc:
+            self._fail(str(exc), permanent=True)
+            return
+        while not self.stopping:
+            try:
+                ended_cleanly = self._session(kind)
+            except SourceError as exc:
+                if not self._fail(str(exc), permanent=not self.retry):
+                    return
+                continue
+            except Exception as exc:  # a bug or an unexpected library error must not kill monitoring
+                log.exception("%s: unexpected capture error", self.stream_name)
+                if not self._fail(f"{self._where}: unexpected error: {type(exc).__name__}: {exc}", not self.retry):
+                    return
+                continue
+            if self.stopping:
+                break
+            if kind == "file":
+                if self.cfg.loop and ended_cleanly:
+                    continue
+                if not ended_cleanly:
+                    self._fail(f"{self._where}: no decodable video frames", permanent=True)
+                    return
+                self.stats.state = "finished"
+                log.info("%s: end of file after %d frames", self.stream_name, self.stats.frames_decoded)
+                return
+            # A live source that ends (server gone, camera rebooted) is a disconnect, not an end.
+            if not self._fail(f"{self._where}: the source closed the stream", permanent=not self.retry):
+                return
+        if self.stats.state not in ("finished", "down"):
+            self.stats.state = "finished"
+
+    def _fail(self, message: str, permanent: bool) -> bool:
+        """Record a failure; wait before the next attempt. False when the thread should end."""
+        first = self.stats.state != "down"
+        self.stats.last_error = message
+        if first:
+            self.stats.down_since = time.time()
+            self.stats.state = "down"
+            log.error("%s: %s", self.stream_name, message)
+        else:
+            log.debug("%s: still down: %s", self.stream_name, message)
+        if permanent:
+            self.fatal_error = message
+            return False
+        delay = self._backoff.next_delay()
+        log.debug("%s: reconnecting in %.1fs", self.stream_name, delay)
+        if self._stop_event.wait(delay):
+            return False
+        self.stats.reconnects += 1
+        return True
+
+    def _session(self, kind: SourceKind) -> bool:
+        """Decode one connection (or one pass over a file). True if it delivered at least one frame."""
+        decoder = open_decoder(self.url, kind, self.cfg, self.sampler.keyframes_only)
+        errors_before = 0
+        try:
+            if decoder.nominal_fps:
+                self._frame_dur = 1.0 / decoder.nominal_fps
+            if kind == "file" and self.stats.total_frames is None:
+                self.stats.total_frames = decoder.total_frames
+            session_offset: float | None = None
+            anchor: tuple[float, float] | None = None  # (monotonic, stream_time) for realtime pacing
+            got_frame = False
+            for raw in decoder.frames():
+                if self.stopping:
+                    break
+                pts = raw.pts_time
+                if session_offset is None:
+                    # Continue the timeline after a loop or reconnect instead of jumping back.
+                    start = pts if pts is not None else 0.0
+                    if self._last_t is not None and start + self._offset <= self._last_t:
+                        self._offset = self._last_t + self._frame_dur - start
+                    session_offset = self._offset
+                if pts is None:
+                    t = (self._last_t + self._frame_dur) if self._last_t is not None else 0.0
+                else:
+                    t = pts + session_offset
+                if self.cfg.realtime and kind == "file":
+                    anchor = self._pace(anchor, t)
+                now = time.time()
+                self.stats.mark_frame(now, t)
+                self.stats.decode_errors += decoder.decode_errors - errors_before
+                errors_before = decoder.decode_errors
+                if not got_frame:
+                    got_frame = True
+                    if self.stats.state == "down":
+                        log.info(
+                            "%s: frames flowing again after %.1fs",
+                            self.stream_name,
+                            now - (self.stats.down_since or now),
+                        )
+                    self.stats.state = "up"
+                    self.stats.down_since = None
+                    self.stats.last_error = None
+                    self._backoff.reset()
+                if self.sampler.accept(self._index, t, raw.keyframe):
+                    frame = Frame(self.stream_name, self._index, t, now, raw.keyframe, raw.convert())
+                    self.stats.frames_sampled += 1
+                    self.out.put(self.stream_name, frame)
+                self._index += 1
+                self._last_t = t
+                if self.on_decoded is not None:
+                    self.on_decoded()
+            self.stats.decode_errors += decoder.decode_errors - errors_before
+            return got_frame
+        finally:
+            decoder.close()
+
+    def _pace(self, anchor: tuple[float, float] | None, t: float) -> tuple[float, float]:
+        now = time.monotonic()
+        if anchor is None:
+            return (now, t)
+        due = anchor[0] + (t - anchor[1])
+        if due - now > 0:
+            self._stop_event.wait(due - now)
+        elif now - due > MAX_REALTIME_LAG_S:
+            return (now, t)
+        return anchor

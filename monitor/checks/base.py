@@ -1,0 +1,43 @@
+"""What every picture check is: a name (the fault it reports), a config model, and evaluate()."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.checks.view import FrameView
+
+Severity = Literal["warning", "critical"]
+
+
+class CheckConfig(BaseModel):
+    """Keys every check has; a check's own Config subclasses this and adds its thresholds."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    enabled: bool = True
+    raise_after_s: float = Field(2.0, ge=0, description="condition must hold this long before a raise")
+    clear_after_s: float = Field(5.0, ge=0, description="condition must be absent this long before a clear")
+
+
+@dataclass(slots=True)
+class CheckResult:
+    active: bool
+    severity: Severity = "warning"
+    measurements: dict[str, Any] = field(default_factory=dict)
+
+
+class Check(ABC):
+    """One instance per stream, so a check may keep per-stream state (baselines, last frame)."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[CheckConfig]] = CheckConfig
+
+    def __init__(self, config: CheckConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def evaluate(self, view: FrameView) -> CheckResult: ...

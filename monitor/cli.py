@@ -1,0 +1,160 @@
+"""The `vqmon` command. Every failure an operator can cause ends in one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from monitor import __version__
+from monitor.config import Config, load_config, parse_config, profiles
+from monitor.errors import ConfigError, SourceError, VqmonError
+
+log = logging.getLogger("monitor")
+
+EXIT_USER_ERROR = 2
+
+
+def _setup_logging(level: str, daemon: bool) -> None:
+    fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s" if daemon else "vqmon: %(levelname)s: %(message)s"
+    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+
+
+def _config(path: str | None) -> Config:
+    return load_config(path) if path else parse_config({})
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.daemon import run_daemon
+
+    cfg = load_config(args.config)
+    _setup_logging(args.log_level or cfg.log_level, daemon=True)
+    return run_daemon(cfg)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from monitor.analyze import analyze_files, format_table
+
+    cfg = _config(args.config)
+    _setup_logging(args.log_level or "warning", daemon=False)
+    jsonl = sys.stdout if args.output == "jsonl" else None
+    result = analyze_files(
+        args.files, cfg, profile=args.profile, jsonl_out=jsonl, progress=sys.stderr.isatty() and not args.quiet
+    )
+    if args.output == "table":
+        print(format_table(result.events))
+    for w in result.warnings:
+        print(f"vqmon: warning: {w}", file=sys.stderr)
+    for e in result.errors:
+        print(f"vqmon: error: {e}", file=sys.stderr)
+    return EXIT_USER_ERROR if result.errors else 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from monitor.capture.urls import classify, mask_credentials
+
+    cfg = load_config(args.config)
+    problems = []
+    for i, s in enumerate(cfg.streams):
+        try:
+            classify(s.url)
+        except SourceError as exc:
+            problems.append(f"streams[{i}].url: {exc}")
+    for p in problems:
+        print(f"vqmon: error: {args.config}: {p}", file=sys.stderr)
+    if problems:
+        return EXIT_USER_ERROR
+    print(f"{args.config}: OK, {len(cfg.streams)} stream(s)")
+    for s in cfg.streams:
+        smp = s.sample
+        mode = f"every_n={smp.every_n}" if smp.every_n else f"every_s={smp.every_s}" if smp.every_s else "keyframes"
+        enabled = ",".join(n for n, c in s.checks if c.enabled)
+        state = "" if s.enabled else " (disabled)"
+        print(f"  {s.name}{state}: {mask_credentials(s.url)} profile={s.profile} sample={mode} checks={enabled}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from monitor.bench import bench_clip, bench_decode
+
+    cfg = _config(args.config)
+    _setup_logging(args.log_level or "warning", daemon=False)
+    if args.what == "decode":
+        path = args.file or str(bench_clip(cfg.state_dir))
+        from monitor.analyze import preflight
+
+        problem = preflight(path, cfg.stream_settings())
+        if problem:
+            raise SourceError(problem)
+        result = bench_decode(path, cfg, repeats=args.repeats)
+        print(json.dumps(result.as_dict(), indent=1) if args.json else result.report())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import ensure_demo_clip
+
+    _setup_logging(args.log_level or "info", daemon=False)
+    print(ensure_demo_clip(args.output))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vqmon", description="Real-time video stream quality monitor.")
+    p.add_argument("--version", action="version", version=f"vqmon {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override the log level")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run the monitoring daemon")
+    r.add_argument("--config", "-c", required=True, help="YAML config (see configs/example.yaml)")
+    r.set_defaults(func=cmd_run)
+
+    a = sub.add_parser("analyze", help="run the pipeline over recorded files; alert events to stdout")
+    a.add_argument("files", nargs="+", metavar="FILE")
+    a.add_argument("--config", "-c", help="take check/sampling settings from this config's defaults")
+    a.add_argument("--profile", choices=profiles(), help="settings profile (default: the config's)")
+    a.add_argument("--output", "-o", choices=["jsonl", "table"], default="jsonl")
+    a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_analyze)
+
+    c = sub.add_parser("check-config", help="validate a config file and show what it resolves to")
+    c.add_argument("config")
+    c.set_defaults(func=cmd_check_config)
+
+    b = sub.add_parser("bench", help="benchmarks, printed as ratios against a baseline from the same run")
+    b.add_argument("what", choices=["decode"])
+    b.add_argument("file", nargs="?", help="video file (default: a generated 1080p H.264 clip)")
+    b.add_argument("--config", "-c")
+    b.add_argument("--repeats", type=int, default=2)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("demo", help="generate (once) the demo clip with injected faults; prints its path")
+    d.add_argument("--output", default="state/demo/demo.mp4")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError as exc:
+        print(f"vqmon: config error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except VqmonError as exc:
+        print(f"vqmon: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"vqmon: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

@@ -1,0 +1,324 @@
+"""One YAML file validated into typed models, with errors that name the key and the fix.
+
+Layering for each stream (later wins): the built-in defaults of the models, the stream's
+profile preset (``monitor/profiles/<name>.yaml``), the config's ``defaults:`` section, and
+the stream's own keys. ``sample`` is replaced as a whole rather than merged, because its
+modes are mutually exclusive.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import re
+import types
+import typing
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from monitor.checks import registry as check_registry
+from monitor.errors import ConfigError
+
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ATOMIC_SECTIONS = ("sample",)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class SampleConfig(Strict):
+    """Which decoded frames go on to the checks. Exactly one mode; default every 5th frame."""
+
+    every_n: int | None = Field(None, ge=1, description="send every Nth decoded frame")
+    every_s: float | None = Field(None, gt=0, description="send one frame per this many seconds of stream time")
+    keyframes_only: bool = Field(False, description="decode and send only key frames (cheapest)")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> SampleConfig:
+        modes = [m for m in ("every_n", "every_s") if getattr(self, m) is not None]
+        if self.keyframes_only:
+            modes.append("keyframes_only")
+        if len(modes) > 1:
+            raise ValueError(f"choose one sampling mode, not {' and '.join(modes)}")
+        if not modes:
+            self.every_n = 5
+        return self
+
+
+class ReconnectConfig(Strict):
+    initial_s: float = Field(1.0, gt=0)
+    max_s: float = Field(30.0, gt=0)
+    jitter: float = Field(0.2, ge=0, le=1, description="± fraction of randomness added to each wait")
+
+
+class CaptureConfig(Strict):
+    decoder: Literal["pyav", "opencv"] = "pyav"
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(5.0, gt=0)
+    stall_timeout_s: float = Field(5.0, gt=0, description="no decoded frame for this long -> stream_down")
+    reconnect: ReconnectConfig = ReconnectConfig()
+    queue_size: int = Field(8, ge=1, description="sampled frames buffered per stream; oldest dropped")
+    loop: bool = Field(False, description="files: start again at the end (a clip as a live camera)")
+    realtime: bool = Field(False, description="files: pace frames at their timestamps")
+    threads: int = Field(0, ge=0, description="decoder threads; 0 lets ffmpeg choose")
+    options: dict[str, str] = Field(default_factory=dict, description="extra ffmpeg/demuxer options")
+
+
+@cache
+def checks_config_model() -> type[BaseModel]:
+    """A model with one field per registered check, so unknown check names fail like unknown keys."""
+    fields: dict[str, Any] = {
+        name: (cls.Config, Field(default_factory=cls.Config)) for name, cls in check_registry.all_checks().items()
+    }
+    return create_model("ChecksConfig", __base__=Strict, **fields)
+
+
+class StreamDownConfig(Strict):
+    severity: Literal["warning", "critical"] = "critical"
+
+
+def _stream_settings_model() -> type[BaseModel]:
+    return create_model(
+        "StreamSettings",
+        __base__=Strict,
+        profile=(str, "default"),
+        sample=(SampleConfig, Field(default_factory=SampleConfig)),
+        capture=(CaptureConfig, Field(default_factory=CaptureConfig)),
+        checks=(checks_config_model(), Field(default_factory=checks_config_model())),
+        stream_down=(StreamDownConfig, Field(default_factory=StreamDownConfig)),
+    )
+
+
+StreamSettings = _stream_settings_model()
+
+
+class StreamConfig(StreamSettings):  # type: ignore[misc, valid-type]
+    name: str = Field(pattern=NAME_RE, description="unique; used in events, topics and file names")
+    url: str = Field(min_length=1, description="rtsp://, rtsps://, http(s)://, a file path or /dev/videoN")
+    enabled: bool = True
+
+
+class ConsoleSinkConfig(Strict):
+    enabled: bool = True
+    target: Literal["stdout", "stderr"] = "stdout"
+
+
+class JsonlSinkConfig(Strict):
+    enabled: bool = True
+    path: str = "alerts.jsonl"
+
+
+class SinksConfig(Strict):
+    console: ConsoleSinkConfig = ConsoleSinkConfig()
+    jsonl: JsonlSinkConfig = JsonlSinkConfig(enabled=False)
+
+
+class Config(Strict):
+    state_dir: str = "state"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    streams: list[StreamConfig] = Field(default_factory=list)  # type: ignore[valid-type]
+    sinks: SinksConfig = SinksConfig()
+    stats_interval_s: float = Field(30.0, gt=0, description="how often per-stream counters are logged")
+
+    def stream_settings(self, profile: str | None = None) -> BaseModel:
+        """Settings for a stream that is not in the config (files given to `vqmon analyze`)."""
+        stream_raw = {"profile": profile} if profile else {}
+        return _validate(StreamSettings, _layer(stream_raw, self.defaults), "defaults")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def profiles() -> list[str]:
+    folder = resources.files("monitor") / "profiles"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _profile_preset(name: str) -> dict[str, Any]:
+    path = resources.files("monitor") / "profiles" / f"{name}.yaml"
+    if not path.is_file():
+        raise KeyError(name)
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not (depth == 0 and key in ATOMIC_SECTIONS):
+            out[key] = _deep_merge(out[key], value, depth + 1)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _layer(stream_raw: dict[str, Any], defaults_raw: dict[str, Any] | None = None, where: str = "") -> dict:
+    defaults_raw = defaults_raw or {}
+    profile = stream_raw.get("profile", defaults_raw.get("profile", "default"))
+    try:
+        preset = _profile_preset(str(profile))
+    except KeyError:
+        raise ConfigError(
+            f"{where or 'defaults'}.profile: unknown profile {profile!r} (known: {', '.join(profiles())})"
+        ) from None
+    return _deep_merge(_deep_merge(preset, defaults_raw), stream_raw)
+
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _substitute_env(node: Any, path: str) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in string values, so secrets stay out of the file."""
+    if isinstance(node, dict):
+        return {k: _substitute_env(v, _join(path, k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute_env(v, f"{path}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def repl(m: re.Match[str]) -> str:
+            value = os.environ.get(m.group(1))
+            if value is None:
+                if m.group(2) is None:
+                    raise ConfigError(
+                        f"{path}: environment variable {m.group(1)} is not set "
+                        f"(export it, or write ${{{m.group(1)}:-default}})"
+                    )
+                return m.group(2)
+            return value
+
+        return _ENV_RE.sub(repl, node)
+    return node
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    if origin in (list, dict):
+        return _unwrap(typing.get_args(annotation)[-1])
+    return [annotation]
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names valid at the parent of ``loc`` (for 'did you mean' hints)."""
+    candidates: list[Any] = [model]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        nxt = []
+        for cand in candidates:
+            if isinstance(cand, type) and issubclass(cand, BaseModel) and part in cand.model_fields:
+                nxt.extend(_unwrap(cand.model_fields[part].annotation))
+        candidates = nxt
+    for cand in candidates:
+        if isinstance(cand, type) and issubclass(cand, BaseModel):
+            return list(cand.model_fields)
+    return []
+
+
+def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    given = err.get("input")
+    if kind == "extra_forbidden":
+        key = str(err["loc"][-1])
+        allowed = _allowed_keys(model, err["loc"])
+        near = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        return f"unknown key ({hint}allowed: {', '.join(allowed)})" if allowed else "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    bounds = {
+        "greater_than_equal": ("≥", "ge"),
+        "greater_than": (">", "gt"),
+        "less_than_equal": ("≤", "le"),
+        "less_than": ("<", "lt"),
+    }
+    if kind in bounds:
+        sym, key = bounds[kind]
+        return f"must be {sym} {ctx.get(key)} (got {given!r})"
+    msg = str(err["msg"])
+    msg = re.sub(r"^Value error, ", "", msg)
+    msg = re.sub(r"^Input should be", "must be", msg)
+    if kind == "string_pattern_mismatch":
+        msg = "must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+    if given is not None and not isinstance(given, dict | list) and kind not in ("value_error",):
+        msg += f" (got {given!r})"
+    return msg
+
+
+def _validate(model: type[BaseModel], data: Any, prefix: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        lines = []
+        for err in errors:
+            path = prefix
+            for part in err["loc"]:
+                path = _join(path, part)
+            lines.append(f"{path or '(top level)'}: {_describe(err, model)}")
+        raise ConfigError(lines[0] if len(lines) == 1 else f"{lines[0]} (and {len(lines) - 1} more)") from None
+
+
+def parse_config(raw: Any, source: str = "config") -> Config:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys (state_dir, defaults, streams, sinks)")
+    raw = _substitute_env(raw, "")
+    streams_raw = raw.get("streams", [])
+    if not isinstance(streams_raw, list):
+        raise ConfigError("streams: must be a list of streams, each with at least name and url")
+    defaults_raw = raw.get("defaults") or {}
+    if not isinstance(defaults_raw, dict):
+        raise ConfigError("defaults: must be a mapping of stream settings (sample, capture, checks, ...)")
+    # Validate defaults alone first, so an error in them is reported at defaults.*, not per stream.
+    _validate(StreamSettings, _layer(defaults_raw), "defaults")
+    merged_streams = []
+    for i, stream_raw in enumerate(streams_raw):
+        if not isinstance(stream_raw, dict):
+            raise ConfigError(f"streams[{i}]: must be a mapping with at least name and url")
+        merged = _layer(stream_raw, defaults_raw, f"streams[{i}]")
+        merged_streams.append(_validate(StreamConfig, merged, f"streams[{i}]"))
+    top = {k: v for k, v in raw.items() if k != "streams"}
+    top["defaults"] = defaults_raw
+    cfg = _validate(Config, top, "")
+    cfg.streams = merged_streams
+    seen: dict[str, int] = {}
+    for i, s in enumerate(cfg.streams):
+        if s.name in seen:
+            raise ConfigError(f"streams[{i}].name: {s.name!r} is already used by streams[{seen[s.name]}]; names must be unique")
+        seen[s.name] = i
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found (give a path to a YAML file, e.g. configs/example.yaml)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read config file ({exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{p}:{where}: malformed YAML: {problem} (fix the indentation/quoting there)") from None
+    return parse_config(raw, str(p))

@@ -1,0 +1,219 @@
+"""Make a demo/test clip from real photographs, with picture faults injected at known times.
+
+The photographs (scikit-image's public-domain/CC0 sample data, see assets/README.md) are
+panned and zoomed like a slow camera, with a moving object and sensor noise, then encoded as
+H.264 (or HEVC) by PyAV. The same generator makes the test clips and the benchmark's 1080p clip,
+and writes a vqmon.labels/1 file describing the faults, so the demo can be scored too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 1
+FAULT_KINDS = ("black", "freeze", "blur", "noise", "overexposed", "underexposed", "blocking", "no_signal")
+
+
+@dataclass(frozen=True)
+class FaultSpan:
+    fault: str
+    start: float
+    end: float
+
+
+DEMO_FAULTS = (
+    FaultSpan("black", 8.0, 13.0),
+    FaultSpan("freeze", 18.0, 24.0),
+    FaultSpan("blur", 29.0, 35.0),
+    FaultSpan("noise", 40.0, 44.0),
+    FaultSpan("no_signal", 49.0, 54.0),
+)
+DEMO_DURATION_S = 60.0
+
+
+def _photos() -> list[np.ndarray]:
+    folder = resources.files("monitor") / "demo" / "assets"
+    images = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".jpg"):
+            data = np.frombuffer(entry.read_bytes(), np.uint8)
+            images.append(cv2.imdecode(data, cv2.IMREAD_COLOR))
+    if not images:
+        raise RuntimeError("demo assets missing from the installed package (monitor/demo/assets/*.jpg)")
+    return images
+
+
+def colour_bars(width: int, height: int) -> np.ndarray:
+    """SMPTE-style 75% colour bars (BGR), the classic 'no signal' card."""
+    colours = [(191, 191, 191), (0, 191, 191), (191, 191, 0), (0, 191, 0), (191, 0, 191), (0, 0, 191), (191, 0, 0)]
+    img = np.zeros((height, width, 3), np.uint8)
+    edges = np.linspace(0, width, len(colours) + 1).astype(int)
+    top = int(height * 0.67)
+    for i, c in enumerate(colours):
+        img[:top, edges[i] : edges[i + 1]] = c
+    img[top:, :] = (16, 16, 16)
+    img[top:, : width // 4] = (106, 41, 0)
+    img[top:, width // 4 : width // 2] = (235, 235, 235)
+    return img
+
+
+class SceneRenderer:
+    """Slow pan/zoom across photographs, a moving disc, per-frame Gaussian sensor noise."""
+
+    def __init__(self, width: int, height: int, fps: float, seed: int = 0, scene_s: float = 10.0) -> None:
+        self.w, self.h, self.fps = width, height, fps
+        self.scene_s = scene_s
+        self.photos = _photos()
+        self.rng = np.random.default_rng(seed)
+        self._noise_sigma = 2.0
+
+    def render(self, t: float) -> np.ndarray:
+        scene = int(t // self.scene_s)
+        photo = self.photos[scene % len(self.photos)]
+        u = (t % self.scene_s) / self.scene_s
+        ph, pw = photo.shape[:2]
+        # Cover the canvas, then zoom in 1.15x..1.35x and pan across the spare margin.
+        cover = max(self.w / pw, self.h / ph)
+        zoom = cover * (1.15 + 0.2 * u)
+        vw, vh = self.w / zoom, self.h / zoom
+        direction = 1 if scene % 2 == 0 else -1
+        cx = pw / 2 + direction * (u - 0.5) * (pw - vw) * 0.8
+        cy = ph / 2 + (u - 0.5) * (ph - vh) * 0.5
+        m = np.array([[zoom, 0, self.w / 2 - zoom * cx], [0, zoom, self.h / 2 - zoom * cy]], np.float32)
+        img = cv2.warpAffine(photo, m, (self.w, self.h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        r = max(4, self.h // 24)
+        x = int((0.1 + 0.8 * ((t * 0.13) % 1.0)) * self.w)
+        y = int(self.h * (0.5 + 0.3 * np.sin(t * 1.3)))
+        cv2.circle(img, (x, y), r, (40, 200, 240), -1, lineType=cv2.LINE_AA)
+        return self.add_noise(img, self._noise_sigma)
+
+    def add_noise(self, img: np.ndarray, sigma: float) -> np.ndarray:
+        noise = self.rng.standard_normal(img.shape, dtype=np.float32)
+        noise *= sigma
+        noise += img
+        np.clip(noise, 0, 255, out=noise)
+        return noise.astype(np.uint8)
+
+
+def apply_fault(kind: str, img: np.ndarray, renderer: SceneRenderer, frozen: np.ndarray | None) -> np.ndarray:
+    h, w = img.shape[:2]
+    if kind == "black":
+        return renderer.add_noise((img.astype(np.float32) * 0.015).astype(np.uint8), 2.0)
+    if kind == "freeze":
+        assert frozen is not None
+        return frozen
+    if kind == "blur":
+        return cv2.GaussianBlur(img, (0, 0), 5.0 * w / 1280)
+    if kind == "noise":
+        return renderer.add_noise(img, 30.0)
+    if kind == "overexposed":
+        return np.clip(img.astype(np.float32) * 3.0, 0, 255).astype(np.uint8)
+    if kind == "underexposed":
+        return (img.astype(np.float32) * 0.2).astype(np.uint8)
+    if kind == "blocking":
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 5])
+        return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if kind == "no_signal":
+        return colour_bars(w, h)
+    raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+
+
+def frames(
+    width: int, height: int, fps: float, duration_s: float, faults: tuple[FaultSpan, ...], seed: int = 0
+) -> Iterator[np.ndarray]:
+    renderer = SceneRenderer(width, height, fps, seed)
+    frozen: np.ndarray | None = None
+    for i in range(round(duration_s * fps)):
+        t = i / fps
+        active = next((f for f in faults if f.start <= t < f.end), None)
+        img = renderer.render(t)
+        if active is None:
+            frozen = None
+            yield img
+            continue
+        if active.fault == "freeze" and frozen is None:
+            frozen = img
+        yield apply_fault(active.fault, img, renderer, frozen)
+
+
+def write_clip(
+    path: str | os.PathLike[str],
+    *,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 25,
+    duration_s: float = 10.0,
+    faults: tuple[FaultSpan, ...] = (),
+    codec: str = "libx264",
+    gop_s: float = 2.0,
+    crf: int = 26,
+    seed: int = 0,
+    write_labels: bool = True,
+) -> Path:
+    """Encode a clip (atomically: written beside, then renamed) and its labels file."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.part{os.getpid()}")
+    with av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        gop = max(1, round(gop_s * fps))
+        stream.codec_context.gop_size = gop
+        if codec in ("libx264", "libx265"):
+            params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            stream.options["x264-params" if codec == "libx264" else "x265-params"] = (
+                params if codec == "libx264" else params + ":log-level=error"
+            )
+        for i, img in enumerate(frames(width, height, fps, duration_s, faults, seed)):
+            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+            vf.pts = i
+            for packet in stream.encode(vf):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    os.replace(tmp, out)
+    if write_labels:
+        labels = {
+            "schema": "vqmon.labels/1",
+            "clips": [
+                {
+                    "file": out.name,
+                    "duration": duration_s,
+                    "fps": fps,
+                    "width": width,
+                    "height": height,
+                    "faults": [{"fault": f.fault, "start": f.start, "end": f.end} for f in faults],
+                    "note": f"generated by vqmon demo v{GENERATOR_VERSION}",
+                }
+            ],
+        }
+        out.with_suffix(".labels.json").write_text(json.dumps(labels, indent=1))
+    return out
+
+
+def ensure_demo_clip(path: str | os.PathLike[str]) -> Path:
+    """The demo clip, generated once and then re-used."""
+    out = Path(path)
+    stamp = out.with_suffix(".version")
+    if out.is_file() and stamp.is_file() and stamp.read_text().strip() == str(GENERATOR_VERSION):
+        return out
+    log.info("generating demo clip %s (once; %.0f s of 640x360 video)", out, DEMO_DURATION_S)
+    write_clip(out, duration_s=DEMO_DURATION_S, faults=DEMO_FAULTS)
+    stamp.write_text(str(GENERATOR_VERSION))
+    return out

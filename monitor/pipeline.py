@@ -1,0 +1,203 @@
+"""Wires the stages: capture threads -> per-stream queues (StreamMux) -> checks -> alerts -> sinks.
+
+The calling thread runs the analysis loop, so the alert trackers have a single owner and need
+no locks. Live mode drops the oldest frames of a stream whose checks fall behind; offline mode
+(``vqmon analyze``) makes capture wait instead, so every sampled frame is looked at.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.alerts import AlertEvent, StreamAlerts, Timing
+from monitor.capture import CaptureStats, CaptureWorker, source_label
+from monitor.checks import Check, FrameView, all_checks
+from monitor.frames import Frame
+from monitor.queues import StreamMux
+from monitor.sinks import Fanout
+
+log = logging.getLogger(__name__)
+
+STREAM_DOWN = "stream_down"
+TICK_S = 0.25
+
+
+@dataclass
+class StreamSpec:
+    name: str
+    url: str
+    settings: Any  # monitor.config.StreamSettings (sample, capture, checks, stream_down)
+
+    @property
+    def source(self) -> str:
+        return source_label(self.url)
+
+
+class StreamAnalyzer:
+    """Runs the enabled checks on each sampled frame of one stream and tracks its alerts."""
+
+    def __init__(self, spec: StreamSpec) -> None:
+        self.spec = spec
+        self.alerts = StreamAlerts(spec.name, spec.source)
+        self.checks: list[Check] = []
+        for name, cls in all_checks().items():
+            cfg = getattr(spec.settings.checks, name)
+            if cfg.enabled:
+                self.checks.append(cls(cfg))
+        self.frames_checked = 0
+
+    def process(self, frame: Frame) -> list[AlertEvent]:
+        view = FrameView(frame)
+        events = []
+        for check in self.checks:
+            result = check.evaluate(view)
+            timing = Timing(check.config.raise_after_s, check.config.clear_after_s)
+            ev = self.alerts.tracker(check.name, timing).observe(
+                result.active, frame.stream_time, result.severity, result.measurements, frame.wall_time
+            )
+            if ev is not None:
+                events.append(ev)
+        self.frames_checked += 1
+        return events
+
+    def watchdog(self, stats: CaptureStats, now: float) -> AlertEvent | None:
+        """stream_down, on the wall clock: the source failed, or no frame for stall_timeout_s."""
+        stall = self.spec.settings.capture.stall_timeout_s
+        since = stats.seconds_since_frame(now)
+        stalled = stats.state == "up" and since is not None and since > stall
+        down = stats.state == "down" or stalled
+        measurements: dict[str, Any] = {}
+        if down:
+            measurements["reason"] = stats.last_error if stats.state == "down" else f"no frame for {since:.1f}s"
+            if since is not None:
+                measurements["seconds_since_frame"] = round(since, 1)
+        tracker = self.alerts.tracker(STREAM_DOWN, Timing(0.0, 0.0))
+        return tracker.observe(
+            down,
+            now,
+            self.spec.settings.stream_down.severity,
+            measurements,
+            wall_time=now,
+        )
+
+
+class Pipeline:
+    def __init__(
+        self,
+        specs: list[StreamSpec],
+        sink: Fanout,
+        *,
+        offline: bool = False,
+        stats_interval_s: float = 30.0,
+    ) -> None:
+        if not specs:
+            raise ValueError("no streams to monitor")
+        self.specs = {s.name: s for s in specs}
+        self.sink = sink
+        self.offline = offline
+        self.stats_interval_s = stats_interval_s
+        queue_size = max(s.settings.capture.queue_size for s in specs)
+        self.mux: StreamMux[Frame] = StreamMux(queue_size, block_when_full=offline)
+        self.analyzers = {s.name: StreamAnalyzer(s) for s in specs}
+        self.workers = {
+            s.name: CaptureWorker(
+                s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not offline
+            )
+            for s in specs
+        }
+        self.events_emitted = 0
+        self._stop = threading.Event()
+
+    def stats(self, name: str) -> CaptureStats:
+        return self.workers[name].stats
+
+    def stats_snapshot(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for name, w in self.workers.items():
+            d = w.stats.as_dict()
+            d["dropped"] = self.mux.dropped(name)
+            d["frames_checked"] = self.analyzers[name].frames_checked
+            d["active_alerts"] = self.analyzers[name].alerts.active_faults()
+            out[name] = d
+        return out
+
+    def start(self) -> None:
+        for w in self.workers.values():
+            w.start()
+        log.info("monitoring %d stream(s): %s", len(self.workers), ", ".join(self.workers))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, on_tick: Callable[[], None] | None = None) -> None:
+        """Analyse frames until stop() (live) or until every file is done (offline)."""
+        last_tick = last_stats = time.monotonic()
+        while not self._stop.is_set():
+            item = self.mux.get(timeout=TICK_S)
+            if item is not None:
+                name, frame = item
+                self._emit(self.analyzers[str(name)].process(frame))
+            mono = time.monotonic()
+            if mono - last_tick >= TICK_S:
+                last_tick = mono
+                if not self.offline:
+                    now = time.time()
+                    for name, analyzer in self.analyzers.items():
+                        ev = analyzer.watchdog(self.workers[name].stats, now)
+                        if ev is not None:
+                            self._emit([ev])
+                if on_tick is not None:
+                    on_tick()
+                if mono - last_stats >= self.stats_interval_s:
+                    last_stats = mono
+                    self._log_stats()
+            if item is None and self.offline and not any(w.is_alive() for w in self.workers.values()):
+                # Workers are done; drain what they left, then finish.
+                while (rest := self.mux.get(timeout=0)) is not None:
+                    self._emit(self.analyzers[str(rest[0])].process(rest[1]))
+                break
+
+    def shutdown(self, join_timeout_s: float = 5.0) -> list[str]:
+        """Stop capture threads and close sinks. Returns names of threads that did not end in time."""
+        self._stop.set()
+        for w in self.workers.values():
+            w.stop()
+        self.mux.close()
+        stuck = []
+        deadline = time.monotonic() + join_timeout_s
+        for name, w in self.workers.items():
+            w.join(max(0.0, deadline - time.monotonic()))
+            if w.is_alive():
+                stuck.append(name)
+        if stuck:
+            # Blocked in a network read; the read timeout will end it, and the thread is a daemon.
+            log.warning("capture thread(s) still finishing a blocked read: %s", ", ".join(stuck))
+        self.sink.close()
+        return stuck
+
+    def _emit(self, events: list[AlertEvent]) -> None:
+        for ev in events:
+            self.events_emitted += 1
+            self.sink.emit(ev)
+
+    def _log_stats(self) -> None:
+        for name, s in self.stats_snapshot().items():
+            log.info(
+                "stats %s: %s fps=%.1f decoded=%d sampled=%d checked=%d dropped=%d decode_errors=%d "
+                "reconnects=%d alerts=%s",
+                name,
+                s["state"],
+                s["fps"],
+                s["frames_decoded"],
+                s["frames_sampled"],
+                s["frames_checked"],
+                s["dropped"],
+                s["decode_errors"],
+                s["reconnects"],
+                ",".join(s["active_alerts"]) or "-",
+            )

@@ -1,0 +1,40 @@
+"""A sink receives every alert event. Fanout isolates sinks from each other's failures."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from monitor.alerts.events import AlertEvent
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    name: str
+
+    def emit(self, event: AlertEvent) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Fanout:
+    def __init__(self, sinks: list[Sink]) -> None:
+        self.sinks = sinks
+        self.failures: dict[str, int] = {}
+
+    def emit(self, event: AlertEvent) -> None:
+        for sink in self.sinks:
+            try:
+                sink.emit(event)
+            except Exception as exc:  # one broken sink must not stop the others from getting the alert
+                n = self.failures[sink.name] = self.failures.get(sink.name, 0) + 1
+                if n == 1 or n % 100 == 0:
+                    log.error("sink %s failed to take alert %s (%s failures so far): %s", sink.name, event.id, n, exc)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:
+                log.error("sink %s did not close cleanly: %s", sink.name, exc)
