@@ -16,6 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test lint venv dev-venv apt-test-deps demo-clip clean
 
 run: $(VENV)/.stamp-base
+	@$(VQMON) demo --output state/demo/demo.mp4 >/dev/null
 	$(VQMON) run --config $(CONFIG)
 
 test: $(VENV)/.stamp-dev apt-test-deps

@@ -83,6 +83,7 @@ class StreamAnalyzer:
             self.spec.settings.stream_down.severity,
             measurements,
             wall_time=now,
+            stream_time=stats.last_stream_time or 0.0,
         )
 
 

@@ -42,13 +42,17 @@ class FaultTracker:
         severity: Severity = "warning",
         measurements: dict[str, Any] | None = None,
         wall_time: float | None = None,
+        stream_time: float | None = None,
     ) -> AlertEvent | None:
+        """Feed one observation at time t (the clock the timings use). stream_time, when the
+        clock is not the stream's own (stream_down runs on wall time), is what events report."""
         if self._last_t is not None and t < self._last_t:
             # The clock went backwards (a new session of the source): restart the timers.
             self._pending_since = t if self._pending_since is not None else None
             self._absent_since = t if self._absent_since is not None else None
         self._last_t = t
         m = measurements or {}
+        st = t if stream_time is None else stream_time
         if not self.active:
             if not present:
                 self._pending_since = None
@@ -59,18 +63,18 @@ class FaultTracker:
                 self.alert_id = str(uuid.uuid4())
                 self.severity = severity
                 self._absent_since = None
-                return self._event("raise", t, m, wall_time)
+                return self._event("raise", st, m, wall_time)
             return None
         if present:
             self._absent_since = None
             if severity != self.severity:
                 self.severity = severity
-                return self._event("update", t, m, wall_time)
+                return self._event("update", st, m, wall_time)
             return None
         if self._absent_since is None:
             self._absent_since = t
         if t - self._absent_since >= self.timing.clear_after_s:
-            event = self._event("clear", t, m, wall_time)
+            event = self._event("clear", st, m, wall_time)
             self.alert_id = None
             self._pending_since = None
             self._absent_since = None

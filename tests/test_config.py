@@ -1,0 +1,121 @@
+"""Config loading: typed models, layered defaults, and errors that name the key and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config, parse_config
+from monitor.errors import ConfigError
+from tests.conftest import ROOT, VQMON
+
+
+def err(raw) -> str:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw)
+    return str(exc.value)
+
+
+def test_shipped_configs_are_valid():
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        cfg = load_config(path)
+        assert cfg.streams, f"{path.name} has no streams"
+
+
+def test_layering_profile_then_defaults_then_stream():
+    cfg = parse_config(
+        {
+            "defaults": {"profile": "cctv", "checks": {"black": {"min_fraction": 0.9}}},
+            "streams": [
+                {"name": "a", "url": "rtsp://h/a"},
+                {"name": "b", "url": "rtsp://h/b", "profile": "broadcast", "sample": {"every_n": 3}},
+            ],
+        }
+    )
+    a, b = cfg.streams
+    assert a.profile == "cctv" and a.sample.every_s == 0.5 and a.sample.every_n is None
+    assert a.checks.black.min_fraction == 0.9  # defaults section applies over the profile
+    assert a.checks.black.raise_after_s == 3.0  # from the cctv preset
+    assert b.profile == "broadcast" and b.sample.every_n == 3
+    assert b.capture.stall_timeout_s == 3  # broadcast preset
+
+
+def test_sample_section_replaces_rather_than_merges():
+    cfg = parse_config({"defaults": {"sample": {"every_n": 5}}, "streams": [{"name": "a", "url": "x", "sample": {"every_s": 2}}]})
+    assert cfg.streams[0].sample.every_s == 2 and cfg.streams[0].sample.every_n is None
+
+
+def test_bad_value_names_path_and_bound():
+    streams = [{"name": "a", "url": "x"}, {"name": "b", "url": "y"}, {"name": "c", "url": "z", "sample": {"every_n": 0}}]
+    assert err({"streams": streams}) == "streams[2].sample.every_n: must be ≥ 1 (got 0)"
+
+
+def test_unknown_key_suggests_the_right_one():
+    msg = err({"streams": [{"name": "a", "url": "x", "captur": {}}]})
+    assert msg.startswith("streams[0].captur: unknown key (did you mean 'capture'?")
+    assert "unknown key" in err({"sinks": {"jsonl": {"file": "x"}}})
+    assert err({"streams": [{"name": "a", "url": "x", "checks": {"blak": {}}}]}).startswith(
+        "streams[0].checks.blak: unknown key (did you mean 'black'?"
+    )
+
+
+def test_wrong_types_and_choices():
+    assert err({"defaults": {"capture": {"rtsp_transport": "sctp"}}}) == (
+        "defaults.capture.rtsp_transport: must be 'tcp' or 'udp' (got 'sctp')"
+    )
+    assert "streams[0].capture.stall_timeout_s" in err({"streams": [{"name": "a", "url": "x", "capture": {"stall_timeout_s": "soon"}}]})
+    assert err({"streams": [{"url": "x"}]}) == "streams[0].name: required key is missing"
+    assert "streams[0].name" in err({"streams": [{"name": "a b", "url": "x"}]})
+    assert "choose one sampling mode" in err({"streams": [{"name": "a", "url": "x", "sample": {"every_n": 2, "every_s": 1}}]})
+    assert "unknown profile 'tv'" in err({"streams": [{"name": "a", "url": "x", "profile": "tv"}]})
+    assert "already used by streams[0]" in err({"streams": [{"name": "a", "url": "x"}, {"name": "a", "url": "y"}]})
+    assert "top level must be a mapping" in err(["a"])
+
+
+def test_env_substitution(monkeypatch):
+    monkeypatch.setenv("CAM_PASS", "s3cret")
+    cfg = parse_config({"streams": [{"name": "a", "url": "rtsp://admin:${CAM_PASS}@cam/x"}]})
+    assert cfg.streams[0].url == "rtsp://admin:s3cret@cam/x"
+    cfg = parse_config({"streams": [{"name": "a", "url": "${CAM_URL:-rtsp://fallback/x}"}]})
+    assert cfg.streams[0].url == "rtsp://fallback/x"
+    monkeypatch.delenv("CAM_PASS")
+    assert err({"streams": [{"name": "a", "url": "rtsp://admin:${CAM_PASS}@cam/x"}]}) == (
+        "streams[0].url: environment variable CAM_PASS is not set (export it, or write ${CAM_PASS:-default})"
+    )
+
+
+def test_malformed_yaml_names_line(tmp_path: Path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("streams:\n  - name: a\n    url: [unclosed\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert "malformed YAML" in str(exc.value) and "line " in str(exc.value)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("streams:\n  - name: a\n    url: [unclosed\n", "malformed YAML"),
+        ("streams:\n  - name: a\n    url: x.mp4\n    colour: red\n", "streams[0].colour: unknown key"),
+        ("streams:\n  - name: a\n    url: ftp://cam/x\n", "unknown URL scheme 'ftp'"),
+    ],
+)
+def test_check_config_cli_one_line_errors(tmp_path: Path, text: str, expect: str):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    r = subprocess.run([*VQMON, "check-config", str(p)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2
+    assert expect in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_check_config_cli_ok_masks_credentials():
+    r = subprocess.run([*VQMON, "check-config", "configs/demo.yaml"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "OK, 2 stream(s)" in r.stdout
+    assert "secret" not in r.stdout and "demo:***@" in r.stdout
