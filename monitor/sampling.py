@@ -23,7 +23,7 @@ class Sampler:
             # Restart the grid when time jumps backwards (a new stream session) or far ahead.
             if self._next_t is None or stream_time < self._next_t - step or stream_time >= self._next_t + step:
                 self._next_t = stream_time
-            if stream_time >= self._next_t:
+            if stream_time >= self._next_t - 1e-6:  # timestamps like 0.49999 count as 0.5
                 self._next_t += step
                 return True
             return False

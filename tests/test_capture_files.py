@@ -1,0 +1,110 @@
+"""Capture from real encoded files: frame fields, timestamps, looping, keyframes-only, HEVC."""
+
+from __future__ import annotations
+
+import time
+
+import av
+import pytest
+
+from monitor.capture import CaptureWorker, open_decoder
+from monitor.config import CaptureConfig, SampleConfig
+from monitor.queues import StreamMux
+
+
+def run_worker(url, capture: CaptureConfig, sample: SampleConfig, limit: int = 10_000, retry: bool = False):
+    mux = StreamMux(maxsize=100_000, block_when_full=True)
+    w = CaptureWorker("cam", url, capture, sample, mux, retry=retry)
+    w.start()
+    frames = []
+    while len(frames) < limit:
+        item = mux.get(timeout=0.2)
+        if item is None:
+            if not w.is_alive():
+                break
+            continue
+        frames.append(item[1])
+    w.stop()
+    mux.close()
+    w.join(10)
+    assert not w.is_alive()
+    return w, frames
+
+
+def test_file_frames_carry_stream_time_keyframes_and_pixels(clips):
+    w, frames = run_worker(str(clips["clean"]), CaptureConfig(), SampleConfig(every_n=1))
+    assert len(frames) == 100 and w.stats.frames_decoded == 100 and w.stats.state == "finished"
+    f = frames[10]
+    assert f.stream == "cam" and f.index == 10 and f.image.shape == (180, 320, 3) and f.image.dtype.name == "uint8"
+    assert f.stream_time == pytest.approx(10 / 25, abs=1e-3)
+    assert [x.index for x in frames if x.keyframe] == [0, 50]  # 2 s GOP at 25 fps
+    assert all(b.stream_time > a.stream_time for a, b in zip(frames, frames[1:], strict=False))
+
+
+def test_loop_keeps_stream_time_monotonic(clips):
+    cap = CaptureConfig(loop=True)
+    w, frames = run_worker(str(clips["clean"]), cap, SampleConfig(every_n=1), limit=250)
+    assert len(frames) == 250
+    times = [f.stream_time for f in frames]
+    assert all(b > a for a, b in zip(times, times[1:], strict=False))
+    assert times[-1] == pytest.approx(249 / 25, abs=0.05)
+
+
+def test_realtime_paces_at_timestamps(clips):
+    # Behaviour, not speed: a paced 1 s of video cannot be delivered in much less than 1 s.
+    t0 = time.monotonic()
+    _, frames = run_worker(str(clips["clean"]), CaptureConfig(realtime=True), SampleConfig(every_n=5), limit=6)
+    assert len(frames) == 6 and time.monotonic() - t0 >= 0.9 * frames[-1].stream_time
+
+
+def test_keyframes_only_skips_decoding_other_frames(clips):
+    w, frames = run_worker(str(clips["black"]), CaptureConfig(), SampleConfig(keyframes_only=True))
+    # 10 s, 2 s GOP: only the 5 key frames are ever decoded, not just filtered after decoding
+    assert w.stats.frames_decoded == 5 and len(frames) == 5 and all(f.keyframe for f in frames)
+
+
+def test_every_s_samples_by_stream_time(clips):
+    _, frames = run_worker(str(clips["clean"]), CaptureConfig(), SampleConfig(every_s=1.0))
+    assert [round(f.stream_time, 2) for f in frames] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_hevc_clip_decodes(clips):
+    if "hevc" not in clips:
+        pytest.skip("this ffmpeg build has no HEVC encoder")
+    with av.open(str(clips["hevc"])) as c:
+        assert c.streams.video[0].codec_context.name == "hevc"
+    w, frames = run_worker(str(clips["hevc"]), CaptureConfig(), SampleConfig(every_n=1))
+    assert len(frames) == 75 and w.stats.decode_errors == 0
+
+
+def test_opencv_decoder_same_interface(clips):
+    w, frames = run_worker(str(clips["clean"]), CaptureConfig(decoder="opencv"), SampleConfig(every_n=10))
+    assert len(frames) == 10 and frames[0].image.shape == (180, 320, 3)
+    assert frames[1].stream_time == pytest.approx(0.4, abs=0.05)
+
+
+def test_corrupt_packets_are_counted_not_fatal(clips, tmp_path):
+    data = bytearray(clips["black"].read_bytes())
+    # Damage the middle of the media data (past the header) so some packets fail to decode.
+    for off in range(len(data) // 3, len(data) // 3 + 40_000, 997):
+        data[off : off + 64] = bytes(64)
+    bad = tmp_path / "damaged.mp4"
+    bad.write_bytes(bytes(data))
+    w, frames = run_worker(str(bad), CaptureConfig(), SampleConfig(every_n=1))
+    assert w.stats.state == "finished" and len(frames) > 100
+    assert w.stats.decode_errors > 0
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    w, frames = run_worker(str(tmp_path / "nope.mp4"), CaptureConfig(), SampleConfig())
+    assert frames == [] and w.stats.state == "down"
+    assert w.fatal_error == f"{tmp_path / 'nope.mp4'}: file not found (check the path)"
+
+
+def test_open_decoder_on_garbage(tmp_path):
+    from monitor.errors import SourceError
+
+    p = tmp_path / "garbage.mp4"
+    p.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(SourceError, match=r"garbage.mp4: not a readable video"):
+        open_decoder(str(p), "file", CaptureConfig(), False)
