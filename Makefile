@@ -19,8 +19,9 @@ run: $(VENV)/.stamp-base
 	@$(VQMON) demo --output state/demo/demo.mp4 >/dev/null
 	$(VQMON) run --config $(CONFIG)
 
+# The outer timeout bounds a hang that pytest-timeout cannot interrupt (a thread stuck in C code).
 test: $(VENV)/.stamp-dev apt-test-deps
-	$(PY) -m pytest -q
+	timeout -k 30 1200 $(PY) -m pytest -q
 
 lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff check monitor tests exporters benchmarks

@@ -94,7 +94,7 @@ def analyze_files(
         if bar:
             bar.close()
     result = AnalyzeResult(collector.events, errors, stats=pipeline.stats_snapshot())
-    for name, w in pipeline.workers.items():
+    for w in pipeline.workers.values():
         if w.fatal_error:
             result.errors.append(w.fatal_error)
         if w.stats.decode_errors:
@@ -129,7 +129,13 @@ def format_table(events: list[AlertEvent]) -> str:
     open_rows: dict[str, dict[str, Any]] = {}
     for e in events:
         if e.event == "raise":
-            row = {"stream": e.stream, "fault": e.fault, "severity": e.severity, "raised": e.stream_time, "cleared": None}
+            row = {
+                "stream": e.stream,
+                "fault": e.fault,
+                "severity": e.severity,
+                "raised": e.stream_time,
+                "cleared": None,
+            }
             open_rows[e.id] = row
             rows.append(row)
         elif e.id in open_rows:

@@ -26,8 +26,15 @@ def bench_clip(state_dir: str) -> Path:
     path = Path(state_dir) / "bench" / f"bench-1080p-v{BENCH_CLIP_VERSION}.mp4"
     if not path.is_file():
         log.info("generating %s (once)", path)
-        write_clip(path, width=1920, height=1080, fps=25, duration_s=12.0,
-                   faults=(FaultSpan("black", 4.0, 6.0),), write_labels=False)
+        write_clip(
+            path,
+            width=1920,
+            height=1080,
+            fps=25,
+            duration_s=12.0,
+            faults=(FaultSpan("black", 4.0, 6.0),),
+            write_labels=False,
+        )
     return path
 
 
@@ -113,11 +120,23 @@ def bench_decode(path: str, cfg: Config, repeats: int = 2) -> DecodeBench:
     key = min((_decode_all(path, True) for _ in range(repeats)), key=lambda r: r[1])
     sample = cfg.stream_settings().sample
     mode = (
-        f"every_n={sample.every_n}" if sample.every_n else
-        f"every_s={sample.every_s}" if sample.every_s else "keyframes_only"
+        f"every_n={sample.every_n}"
+        if sample.every_n
+        else f"every_s={sample.every_s}"
+        if sample.every_s
+        else "keyframes_only"
     )
     return DecodeBench(
-        file=os.path.basename(path), width=width, height=height, sample=mode,
-        raw_frames=raw[0], raw_fps=raw[0] / raw[1], pipeline_frames=pipe[0], frames_checked=pipe[1],
-        pipeline_fps=pipe[0] / pipe[2], keyframes=key[0], keyframe_s=key[1], full_s=raw[1],
+        file=os.path.basename(path),
+        width=width,
+        height=height,
+        sample=mode,
+        raw_frames=raw[0],
+        raw_fps=raw[0] / raw[1],
+        pipeline_frames=pipe[0],
+        frames_checked=pipe[1],
+        pipeline_fps=pipe[0] / pipe[2],
+        keyframes=key[0],
+        keyframe_s=key[1],
+        full_s=raw[1],
     )

@@ -41,7 +41,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level or "warning", daemon=False)
     jsonl = sys.stdout if args.output == "jsonl" else None
     result = analyze_files(
-        args.files, cfg, profile=args.profile, jsonl_out=jsonl, progress=sys.stderr.isatty() and not args.quiet
+        args.files,
+        cfg,
+        profile=args.profile,
+        jsonl_out=jsonl,
+        progress=sys.stderr.isatty() and not args.quiet,
     )
     if args.output == "table":
         print(format_table(result.events))

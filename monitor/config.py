@@ -301,7 +301,9 @@ def parse_config(raw: Any, source: str = "config") -> Config:
     seen: dict[str, int] = {}
     for i, s in enumerate(cfg.streams):
         if s.name in seen:
-            raise ConfigError(f"streams[{i}].name: {s.name!r} is already used by streams[{seen[s.name]}]; names must be unique")
+            raise ConfigError(
+                f"streams[{i}].name: {s.name!r} is already used by streams[{seen[s.name]}]; names must be unique"
+            )
         seen[s.name] = i
     return cfg
 
@@ -311,7 +313,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{p}: config file not found (give a path to a YAML file, e.g. configs/example.yaml)") from None
+        raise ConfigError(
+            f"{p}: config file not found (give a path to a YAML file, e.g. configs/example.yaml)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read config file ({exc})") from None
     try:

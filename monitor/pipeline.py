@@ -106,9 +106,7 @@ class Pipeline:
         self.mux: StreamMux[Frame] = StreamMux(queue_size, block_when_full=offline)
         self.analyzers = {s.name: StreamAnalyzer(s) for s in specs}
         self.workers = {
-            s.name: CaptureWorker(
-                s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not offline
-            )
+            s.name: CaptureWorker(s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not offline)
             for s in specs
         }
         self.events_emitted = 0

@@ -31,9 +31,8 @@ class StreamMux(Generic[T]):
         """Queue an item for key. Returns False if it could not be queued (closed, or timed out)."""
         with self._cond:
             q = self._queues.setdefault(key, deque())
-            if self.block_when_full:
-                if not self._cond.wait_for(lambda: self._closed or len(q) < self.maxsize, timeout):
-                    return False
+            if self.block_when_full and not self._cond.wait_for(lambda: self._closed or len(q) < self.maxsize, timeout):
+                return False
             if self._closed:
                 return False
             if len(q) >= self.maxsize:

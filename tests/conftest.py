@@ -45,7 +45,12 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {
         "clean": write_clip(d / "clean.mp4", width=320, height=180, fps=25, duration_s=4.0),
         "black": write_clip(
-            d / "black.mp4", width=320, height=180, fps=25, duration_s=10.0, faults=(FaultSpan("black", 3.0, 6.0),)
+            d / "black.mp4",
+            width=320,
+            height=180,
+            fps=25,
+            duration_s=10.0,
+            faults=(FaultSpan("black", 3.0, 6.0),),
         ),
     }
     try:

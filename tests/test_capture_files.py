@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import av
@@ -38,15 +39,15 @@ def test_file_frames_carry_stream_time_keyframes_and_pixels(clips):
     assert f.stream == "cam" and f.index == 10 and f.image.shape == (180, 320, 3) and f.image.dtype.name == "uint8"
     assert f.stream_time == pytest.approx(10 / 25, abs=1e-3)
     assert [x.index for x in frames if x.keyframe] == [0, 50]  # 2 s GOP at 25 fps
-    assert all(b.stream_time > a.stream_time for a, b in zip(frames, frames[1:], strict=False))
+    assert all(b.stream_time > a.stream_time for a, b in itertools.pairwise(frames))
 
 
 def test_loop_keeps_stream_time_monotonic(clips):
     cap = CaptureConfig(loop=True)
-    w, frames = run_worker(str(clips["clean"]), cap, SampleConfig(every_n=1), limit=250)
+    _w, frames = run_worker(str(clips["clean"]), cap, SampleConfig(every_n=1), limit=250)
     assert len(frames) == 250
     times = [f.stream_time for f in frames]
-    assert all(b > a for a, b in zip(times, times[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(times))
     assert times[-1] == pytest.approx(249 / 25, abs=0.05)
 
 
@@ -78,7 +79,7 @@ def test_hevc_clip_decodes(clips):
 
 
 def test_opencv_decoder_same_interface(clips):
-    w, frames = run_worker(str(clips["clean"]), CaptureConfig(decoder="opencv"), SampleConfig(every_n=10))
+    _w, frames = run_worker(str(clips["clean"]), CaptureConfig(decoder="opencv"), SampleConfig(every_n=10))
     assert len(frames) == 10 and frames[0].image.shape == (180, 320, 3)
     assert frames[1].stream_time == pytest.approx(0.4, abs=0.05)
 

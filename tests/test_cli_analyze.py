@@ -20,7 +20,10 @@ def test_analyze_raises_and_clears_black(clips):
     r = vqmon("analyze", str(clips["black"]), str(clips["clean"]))
     assert r.returncode == 0, r.stderr
     events = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [(e["stream"], e["fault"], e["event"]) for e in events] == [("black", "black", "raise"), ("black", "black", "clear")]
+    assert [(e["stream"], e["fault"], e["event"]) for e in events] == [
+        ("black", "black", "raise"),
+        ("black", "black", "clear"),
+    ]
     raise_ev, clear_ev = events
     assert raise_ev["schema"] == SCHEMA and raise_ev["source"] == "black.mp4" and raise_ev["id"] == clear_ev["id"]
     # black spans 3-6 s; default raise_after 1 s, clear_after 3 s, sampled every 5th frame (0.2 s)
@@ -45,7 +48,11 @@ def test_analyze_output_is_gradeable_by_the_shared_scorer(clips, tmp_path):
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text(r.stdout)
     labels = clips["black"].with_suffix(".labels.json")
-    s = subprocess.run(["python3", str(scorer), "--labels", str(labels), str(alerts), "--json"], capture_output=True, text=True)
+    s = subprocess.run(
+        ["python3", str(scorer), "--labels", str(labels), str(alerts), "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert s.returncode == 0, s.stderr
     report = json.loads(s.stdout)
     assert report["input"] == {"events": 2, "invalid_lines": 0, "unmatched_events": 0}
@@ -57,8 +64,14 @@ def test_analyze_output_is_gradeable_by_the_shared_scorer(clips, tmp_path):
     ("make", "expect"),
     [
         (lambda d, c: str(d / "missing.mp4"), "missing.mp4: file not found (check the path)"),
-        (lambda d, c: _write(d / "garbage.mp4", bytes(range(256)) * 100), "garbage.mp4: not a readable video"),
-        (lambda d, c: _write(d / "truncated.mp4", c["black"].read_bytes()[:30_000]), "truncated.mp4: not a readable video"),
+        (
+            lambda d, c: _write(d / "garbage.mp4", bytes(range(256)) * 100),
+            "garbage.mp4: not a readable video",
+        ),
+        (
+            lambda d, c: _write(d / "truncated.mp4", c["black"].read_bytes()[:30_000]),
+            "truncated.mp4: not a readable video",
+        ),
         (lambda d, c: "ftp://cam.example/x.mp4", "unknown URL scheme 'ftp'"),
         (lambda d, c: "rtsp://cam.example/x", "analyze reads recorded files"),
     ],
@@ -83,7 +96,10 @@ def test_analyze_bad_file_does_not_stop_the_good_one(tmp_path, clips):
 
 @pytest.mark.parametrize(
     ("text", "expect"),
-    [("defaults: {sample: {every_n: 0}}\n", "defaults.sample.every_n: must be ≥ 1"), ("defaults: [\n", "malformed YAML")],
+    [
+        ("defaults: {sample: {every_n: 0}}\n", "defaults.sample.every_n: must be ≥ 1"),
+        ("defaults: [\n", "malformed YAML"),
+    ],
 )
 def test_analyze_bad_config_one_line(tmp_path, clips, text, expect):
     cfg = tmp_path / "c.yaml"

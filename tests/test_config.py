@@ -43,12 +43,21 @@ def test_layering_profile_then_defaults_then_stream():
 
 
 def test_sample_section_replaces_rather_than_merges():
-    cfg = parse_config({"defaults": {"sample": {"every_n": 5}}, "streams": [{"name": "a", "url": "x", "sample": {"every_s": 2}}]})
+    cfg = parse_config(
+        {
+            "defaults": {"sample": {"every_n": 5}},
+            "streams": [{"name": "a", "url": "x", "sample": {"every_s": 2}}],
+        }
+    )
     assert cfg.streams[0].sample.every_s == 2 and cfg.streams[0].sample.every_n is None
 
 
 def test_bad_value_names_path_and_bound():
-    streams = [{"name": "a", "url": "x"}, {"name": "b", "url": "y"}, {"name": "c", "url": "z", "sample": {"every_n": 0}}]
+    streams = [
+        {"name": "a", "url": "x"},
+        {"name": "b", "url": "y"},
+        {"name": "c", "url": "z", "sample": {"every_n": 0}},
+    ]
     assert err({"streams": streams}) == "streams[2].sample.every_n: must be ≥ 1 (got 0)"
 
 
@@ -65,10 +74,14 @@ def test_wrong_types_and_choices():
     assert err({"defaults": {"capture": {"rtsp_transport": "sctp"}}}) == (
         "defaults.capture.rtsp_transport: must be 'tcp' or 'udp' (got 'sctp')"
     )
-    assert "streams[0].capture.stall_timeout_s" in err({"streams": [{"name": "a", "url": "x", "capture": {"stall_timeout_s": "soon"}}]})
+    assert "streams[0].capture.stall_timeout_s" in err(
+        {"streams": [{"name": "a", "url": "x", "capture": {"stall_timeout_s": "soon"}}]}
+    )
     assert err({"streams": [{"url": "x"}]}) == "streams[0].name: required key is missing"
     assert "streams[0].name" in err({"streams": [{"name": "a b", "url": "x"}]})
-    assert "choose one sampling mode" in err({"streams": [{"name": "a", "url": "x", "sample": {"every_n": 2, "every_s": 1}}]})
+    assert "choose one sampling mode" in err(
+        {"streams": [{"name": "a", "url": "x", "sample": {"every_n": 2, "every_s": 1}}]}
+    )
     assert "unknown profile 'tv'" in err({"streams": [{"name": "a", "url": "x", "profile": "tv"}]})
     assert "already used by streams[0]" in err({"streams": [{"name": "a", "url": "x"}, {"name": "a", "url": "y"}]})
     assert "top level must be a mapping" in err(["a"])

@@ -48,7 +48,14 @@ def test_sampler_every_n_every_s_keyframes():
     assert [i for i in range(10) if s.accept(i, i / 25, False)] == [0, 3, 6, 9]
     s = Sampler(SampleConfig(every_s=0.5))
     times = [i / 25 for i in range(75)]  # 3 s at 25 fps
-    assert [round(t, 2) for i, t in enumerate(times) if s.accept(i, t, False)] == [0.0, 0.52, 1.0, 1.52, 2.0, 2.52]
+    assert [round(t, 2) for i, t in enumerate(times) if s.accept(i, t, False)] == [
+        0.0,
+        0.52,
+        1.0,
+        1.52,
+        2.0,
+        2.52,
+    ]
     # stream time jumping back (a reconnect) restarts the grid instead of starving
     assert s.accept(0, 0.0, False)
     s = Sampler(SampleConfig(keyframes_only=True))
@@ -76,7 +83,16 @@ def test_tracker_hysteresis_raise_update_clear():
     assert again[1].event == "raise" and again[1].id != raise_ev.id  # a new episode, a new id
     d = again[1].to_dict()
     assert d["schema"] == SCHEMA and set(d) == {
-        "schema", "id", "stream", "source", "fault", "event", "severity", "stream_time", "wall_time", "measurements"
+        "schema",
+        "id",
+        "stream",
+        "source",
+        "fault",
+        "event",
+        "severity",
+        "stream_time",
+        "wall_time",
+        "measurements",
     }
 
 

@@ -17,8 +17,9 @@ from monitor.errors import SourceError
 
 log = logging.getLogger(__name__)
 
-# ffmpeg prints one line per corrupt packet; we count them instead (decode_errors).
-av.logging.set_level(av.logging.PANIC)
+# Leave PyAV's ffmpeg log callback off (its default): with it on, a frame-threaded decoder's
+# worker can block on the GIL inside av_log while closing the codec holds the GIL -> deadlock.
+# Corrupt packets are counted (decode_errors) instead of logged.
 
 
 def describe_av_error(exc: Exception, where: str, cfg: CaptureConfig) -> str:

@@ -24,13 +24,18 @@ class CaptureStats:
     last_error: str | None = None
     down_since: float | None = None
     total_frames: int | None = None  # files only, when the container knows it
+    _fps_window_start: float | None = None
+    _fps_window_frames: int = 0
 
     def mark_frame(self, wall: float, stream_time: float) -> None:
-        if self.last_frame_wall is not None:
-            dt = wall - self.last_frame_wall
-            if dt > 0:
-                inst = 1.0 / dt
-                self.fps = inst if self.fps == 0 else 0.9 * self.fps + 0.1 * inst
+        # fps over windows of >= 1 s: live sources deliver in bursts, so per-frame rates mislead.
+        if self._fps_window_start is None:
+            self._fps_window_start = wall
+        self._fps_window_frames += 1
+        span = wall - self._fps_window_start
+        if span >= 1.0:
+            self.fps = self._fps_window_frames / span
+            self._fps_window_start, self._fps_window_frames = wall, 0
         self.last_frame_wall = wall
         self.last_stream_time = stream_time
         self.frames_decoded += 1
@@ -41,6 +46,6 @@ class CaptureStats:
         return (now if now is not None else time.time()) - self.last_frame_wall
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
         d["fps"] = round(self.fps, 2)
         return d

@@ -33,5 +33,8 @@ class BlackCheck(Check):
         return CheckResult(
             active=active,
             severity="critical",
-            measurements={"dark_fraction": round(dark_fraction, 4), "mean_luma": round(float(gray.mean()), 2)},
+            measurements={
+                "dark_fraction": round(dark_fraction, 4),
+                "mean_luma": round(float(gray.mean()), 2),
+            },
         )

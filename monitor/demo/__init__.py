@@ -58,7 +58,15 @@ def _photos() -> list[np.ndarray]:
 
 def colour_bars(width: int, height: int) -> np.ndarray:
     """SMPTE-style 75% colour bars (BGR), the classic 'no signal' card."""
-    colours = [(191, 191, 191), (0, 191, 191), (191, 191, 0), (0, 191, 0), (191, 0, 191), (0, 0, 191), (191, 0, 0)]
+    colours = [
+        (191, 191, 191),
+        (0, 191, 191),
+        (191, 191, 0),
+        (0, 191, 0),
+        (191, 0, 191),
+        (0, 0, 191),
+        (191, 0, 0),
+    ]
     img = np.zeros((height, width, 3), np.uint8)
     edges = np.linspace(0, width, len(colours) + 1).astype(int)
     top = int(height * 0.67)
@@ -124,7 +132,7 @@ def apply_fault(kind: str, img: np.ndarray, renderer: SceneRenderer, frozen: np.
     if kind == "underexposed":
         return (img.astype(np.float32) * 0.2).astype(np.uint8)
     if kind == "blocking":
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 5])
+        _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 5])
         return cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if kind == "no_signal":
         return colour_bars(w, h)

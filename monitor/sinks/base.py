@@ -30,7 +30,13 @@ class Fanout:
             except Exception as exc:  # one broken sink must not stop the others from getting the alert
                 n = self.failures[sink.name] = self.failures.get(sink.name, 0) + 1
                 if n == 1 or n % 100 == 0:
-                    log.error("sink %s failed to take alert %s (%s failures so far): %s", sink.name, event.id, n, exc)
+                    log.error(
+                        "sink %s failed to take alert %s (%s failures so far): %s",
+                        sink.name,
+                        event.id,
+                        n,
+                        exc,
+                    )
 
     def close(self) -> None:
         for sink in self.sinks:

@@ -1,0 +1,104 @@
+"""Live RTSP from a real GStreamer RTSP server on a loopback port: frames, outages, recovery."""
+
+from __future__ import annotations
+
+import logging
+
+from monitor.checks import all_checks
+from monitor.pipeline import StreamSpec
+from tests.conftest import LiveRun, free_port, stream_settings, wait_for
+
+LIVE = {
+    "sample": {"every_n": 5},
+    "capture": {
+        "stall_timeout_s": 2,
+        "open_timeout_s": 3,
+        "read_timeout_s": 2,
+        "reconnect": {"initial_s": 0.5, "max_s": 2},
+    },
+}
+# These tests are about capture: the test pattern is a ball on black, so picture checks stay off.
+LIVE["checks"] = {name: {"enabled": False} for name in all_checks()}
+# Generous: these bound a hang, they are not speed requirements.
+MARGIN_S = 10
+
+
+def spec(name: str, url: str) -> StreamSpec:
+    return StreamSpec(name, url, stream_settings(**LIVE))
+
+
+def test_frames_arrive_then_outage_raises_and_recovery_clears(rtsp_server):
+    server = rtsp_server()
+    with LiveRun([spec("cam", server.url)]) as run:
+        stats = run.pipeline.stats("cam")
+        assert wait_for(lambda: run.pipeline.analyzers["cam"].frames_checked >= 5, 30), stats
+        assert stats.state == "up" and run.events() == []
+        assert wait_for(lambda: 15 < stats.fps < 40, 10), stats.fps  # the server sends 25 fps
+        frame_count = stats.frames_decoded
+        assert frame_count > 10
+
+        server.kill()
+        assert wait_for(lambda: run.events("stream_down", "raise"), 2 + MARGIN_S), stats
+        down = run.events("stream_down", "raise")[0]
+        assert down.severity == "critical" and down.source == server.url
+        assert "reason" in down.measurements
+
+        server.start()  # same port
+        assert wait_for(lambda: run.events("stream_down", "clear"), 30), stats
+        clear = run.events("stream_down", "clear")[0]
+        assert clear.id == down.id
+        assert wait_for(lambda: stats.frames_decoded > frame_count + 10, 30)
+        assert stats.reconnects >= 1 and stats.state == "up"
+    assert run.stuck == []  # no capture thread left hanging
+
+
+def test_paused_server_is_a_stall_not_a_hang(rtsp_server):
+    server = rtsp_server()
+    with LiveRun([spec("cam", server.url)]) as run:
+        stats = run.pipeline.stats("cam")
+        assert wait_for(lambda: stats.frames_decoded > 10, 30)
+        server.pause()  # the TCP connection stays open but nothing arrives
+        assert wait_for(lambda: run.events("stream_down", "raise"), 2 + MARGIN_S)
+        server.resume()
+        assert wait_for(lambda: run.events("stream_down", "clear"), 30), stats.last_error
+    assert run.stuck == []
+
+
+def test_two_streams_at_once(rtsp_server):
+    a, b = rtsp_server(), rtsp_server(path="/other")
+    with LiveRun([spec("a", a.url), spec("b", b.url)]) as run:
+        assert wait_for(lambda: all(run.pipeline.analyzers[n].frames_checked >= 5 for n in ("a", "b")), 40), (
+            run.pipeline.stats_snapshot()
+        )
+        a.kill()
+        assert wait_for(lambda: run.events("stream_down", "raise", stream="a"), 2 + MARGIN_S)
+        before = run.pipeline.stats("b").frames_decoded
+        assert wait_for(lambda: run.pipeline.stats("b").frames_decoded > before + 10, 20)
+        assert run.events(stream="b") == []  # one camera's outage does not touch the other
+
+
+def test_unreachable_port_and_masked_credentials(caplog):
+    url = f"rtsp://admin:hunter2@127.0.0.1:{free_port()}/live"
+    caplog.set_level(logging.DEBUG)
+    with LiveRun([spec("cam", url)]) as run:
+        stats = run.pipeline.stats("cam")
+        assert wait_for(lambda: run.events("stream_down", "raise"), MARGIN_S)
+        assert wait_for(lambda: stats.reconnects >= 2, 20)  # keeps retrying with backoff
+        ev = run.events("stream_down", "raise")[0]
+    assert "connection refused" in ev.measurements["reason"]
+    assert ev.source == url.replace("hunter2", "***")
+    assert "hunter2" not in caplog.text and "hunter2" not in ev.to_json()
+    assert "admin:***@127.0.0.1" in caplog.text
+    assert run.stuck == []
+
+
+def test_credentials_masked_on_a_working_stream(rtsp_server, caplog):
+    server = rtsp_server()
+    url = server.url.replace("rtsp://", "rtsp://viewer:pa55word@")
+    caplog.set_level(logging.DEBUG)
+    with LiveRun([spec("cam", url)]) as run:
+        assert wait_for(lambda: run.pipeline.stats("cam").frames_decoded > 5, 30)
+        server.kill()
+        assert wait_for(lambda: run.events("stream_down", "raise"), 2 + MARGIN_S)
+    text = caplog.text + "".join(e.to_json() for e in run.events())
+    assert "pa55word" not in text and "viewer:***@" in text
