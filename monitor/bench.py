@@ -11,6 +11,7 @@ from typing import Any
 
 import av
 
+from monitor.capture.pyav_decoder import configure_stream
 from monitor.config import Config
 from monitor.demo import FaultSpan, write_clip
 from monitor.pipeline import Pipeline, StreamSpec
@@ -43,9 +44,7 @@ def _decode_all(path: str, keyframes_only: bool) -> tuple[int, float]:
     n = 0
     with av.open(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if keyframes_only:
-            stream.codec_context.skip_frame = "NONKEY"
+        configure_stream(stream, keyframes_only)  # exactly as the capture decoder sets it up
         for _ in container.decode(stream):
             n += 1
     return n, time.perf_counter() - t0
@@ -110,7 +109,7 @@ class DecodeBench:
         )
 
 
-def bench_decode(path: str, cfg: Config, repeats: int = 2) -> DecodeBench:
+def bench_decode(path: str, cfg: Config, repeats: int = 3) -> DecodeBench:
     with av.open(path) as c:
         s = c.streams.video[0]
         width, height = s.codec_context.width, s.codec_context.height

@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", choices=["decode"])
     b.add_argument("file", nargs="?", help="video file (default: a generated 1080p H.264 clip)")
     b.add_argument("--config", "-c")
-    b.add_argument("--repeats", type=int, default=2)
+    b.add_argument("--repeats", type=int, default=3, help="best of this many runs each")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
+
+# Checks look at a copy about this wide: enough for their statistics, and cheap to make at
+# 1080p because the decoder's scaler produces it directly from YUV (no full-size RGB frame).
+ANALYSIS_WIDTH = 480
+
+
+def analysis_size(width: int, height: int, target: int = ANALYSIS_WIDTH) -> tuple[int, int]:
+    if width <= target:
+        return width, height
+    return target, max(2, round(height * target / width / 2) * 2)
 
 
 @dataclass(slots=True)
@@ -14,12 +25,34 @@ class Frame:
     stream_time: float  # seconds, from the stream's own timestamps (monotonic across file loops)
     wall_time: float  # time.time() when the frame was decoded
     keyframe: bool
-    image: np.ndarray  # HxWx3 uint8, BGR (OpenCV order)
+    small: np.ndarray  # BGR uint8, at most ANALYSIS_WIDTH wide: what the checks look at
+    width: int  # native size of the decoded picture
+    height: int
+    full: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    _image: np.ndarray | None = field(default=None, repr=False)
 
     @property
-    def height(self) -> int:
-        return int(self.image.shape[0])
+    def image(self) -> np.ndarray:
+        """Full-resolution BGR, converted on first use only (snapshots, native-scale checks)."""
+        if self._image is None:
+            self._image = self.full() if self.full is not None else self.small
+            self.full = None  # drop the decoder's buffer once converted
+        return self._image
 
-    @property
-    def width(self) -> int:
-        return int(self.image.shape[1])
+    @classmethod
+    def from_image(
+        cls,
+        image: np.ndarray,
+        stream: str = "test",
+        index: int = 0,
+        stream_time: float = 0.0,
+        wall_time: float = 0.0,
+        keyframe: bool = False,
+    ) -> Frame:
+        """A frame from a BGR array (tests, still images)."""
+        import cv2
+
+        h, w = image.shape[:2]
+        sw, sh = analysis_size(w, h)
+        small = image if (sw, sh) == (w, h) else cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        return cls(stream, index, stream_time, wall_time, keyframe, small, w, h, _image=image)

@@ -26,6 +26,7 @@ class StreamMux(Generic[T]):
         self._dropped: dict[Hashable, int] = {}
         self._cond = threading.Condition()
         self._closed = False
+        self._woken = False
 
     def put(self, key: Hashable, item: T, timeout: float | None = None) -> bool:
         """Queue an item for key. Returns False if it could not be queued (closed, or timed out)."""
@@ -47,8 +48,9 @@ class StreamMux(Generic[T]):
     def get(self, timeout: float | None = None) -> tuple[Hashable, T] | None:
         """The next item, taking streams in turn; None on timeout or when closed and empty."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._order or self._closed, timeout):
+            if not self._cond.wait_for(lambda: self._order or self._closed or self._woken, timeout):
                 return None
+            self._woken = False
             if not self._order:
                 return None
             key = self._order.popleft()
@@ -58,6 +60,12 @@ class StreamMux(Generic[T]):
                 self._order.append(key)
             self._cond.notify_all()
             return key, item
+
+    def wake(self) -> None:
+        """Make a waiting get() return now (e.g. a producer finished), even with nothing queued."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
 
     def dropped(self, key: Hashable) -> int:
         with self._cond:

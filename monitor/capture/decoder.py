@@ -13,7 +13,12 @@ import numpy as np
 class DecodedFrame:
     pts_time: float | None  # seconds; None when the stream gave no timestamp
     keyframe: bool
-    convert: Callable[[], np.ndarray]  # BGR pixels, produced only for frames the sampler keeps
+    width: int
+    height: int
+    # Pixels are produced only for frames the sampler keeps: a small BGR copy for the checks,
+    # and the full-size BGR image on demand.
+    small: Callable[[], np.ndarray]
+    full: Callable[[], np.ndarray]
 
 
 class Decoder(Protocol):

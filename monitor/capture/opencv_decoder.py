@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 
 import cv2
+import numpy as np
 
 from monitor.capture.decoder import DecodedFrame
 from monitor.capture.urls import SourceKind, file_path, mask_credentials
 from monitor.config import CaptureConfig
 from monitor.errors import SourceError
+from monitor.frames import analysis_size
+
+
+def _small(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    size = analysis_size(w, h)
+    return img if size == (w, h) else cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def _identity(img: np.ndarray) -> np.ndarray:
+    return img
 
 
 class OpenCVDecoder:
@@ -48,7 +61,10 @@ class OpenCVDecoder:
             if not ok or img is None:
                 return
             msec = self.cap.get(cv2.CAP_PROP_POS_MSEC)
-            yield DecodedFrame(msec / 1000.0 if msec >= 0 else None, False, lambda img=img: img)
+            h, w = img.shape[:2]
+            yield DecodedFrame(
+                msec / 1000.0 if msec >= 0 else None, False, w, h, partial(_small, img), partial(_identity, img)
+            )
 
     def close(self) -> None:
         self.cap.release()

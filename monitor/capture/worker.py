@@ -93,6 +93,12 @@ class CaptureWorker(threading.Thread):
 
     def run(self) -> None:
         try:
+            self._run()
+        finally:
+            self.out.wake()  # lets an offline consumer notice at once that this source is done
+
+    def _run(self) -> None:
+        try:
             kind = classify(self.url)
         except SourceError as exc:
             self._fail(str(exc), permanent=True)
@@ -191,7 +197,17 @@ class CaptureWorker(threading.Thread):
                     self.stats.last_error = None
                     self._backoff.reset()
                 if self.sampler.accept(self._index, t, raw.keyframe):
-                    frame = Frame(self.stream_name, self._index, t, now, raw.keyframe, raw.convert())
+                    frame = Frame(
+                        self.stream_name,
+                        self._index,
+                        t,
+                        now,
+                        raw.keyframe,
+                        raw.small(),
+                        raw.width,
+                        raw.height,
+                        raw.full,
+                    )
                     self.stats.frames_sampled += 1
                     self.out.put(self.stream_name, frame)
                 self._index += 1

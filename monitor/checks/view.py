@@ -9,27 +9,17 @@ import numpy as np
 
 from monitor.frames import Frame
 
-# Checks look at a copy about this wide: enough detail for blockiness/blur statistics,
-# small enough that the whole set stays cheap at 1080p.
-ANALYSIS_WIDTH = 480
-
 
 class FrameView:
-    def __init__(self, frame: Frame, analysis_width: int = ANALYSIS_WIDTH) -> None:
+    def __init__(self, frame: Frame) -> None:
         self.frame = frame
-        self._width = analysis_width
 
-    @cached_property
+    @property
     def small(self) -> np.ndarray:
-        """BGR, downscaled (area interpolation) to about ANALYSIS_WIDTH wide."""
-        img = self.frame.image
-        h, w = img.shape[:2]
-        if w <= self._width:
-            return img
-        nh = max(1, round(h * self._width / w))
-        return cv2.resize(img, (self._width, nh), interpolation=cv2.INTER_AREA)
+        """BGR, at most ANALYSIS_WIDTH wide (made by the decoder's scaler)."""
+        return self.frame.small
 
     @cached_property
     def gray(self) -> np.ndarray:
         """Luma of ``small`` (uint8, full range)."""
-        return cv2.cvtColor(self.small, cv2.COLOR_BGR2GRAY)
+        return cv2.cvtColor(self.frame.small, cv2.COLOR_BGR2GRAY)
