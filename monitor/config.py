@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from monitor.checks import registry as check_registry
 from monitor.errors import ConfigError
@@ -85,6 +85,32 @@ class StreamDownConfig(Strict):
     severity: Literal["warning", "critical"] = "critical"
 
 
+class AlertsConfig(Strict):
+    cooldown_s: float = Field(5.0, ge=0, description="after a clear, the same fault may not raise again for this long")
+    max_raises_per_minute: int = Field(12, ge=1, description="per stream; further raises wait (counted)")
+    root_causes: list[str] = Field(
+        default_factory=lambda: ["stream_down", "no_signal", "black"],
+        description="while one of these is present, the other faults of the stream are not raised",
+    )
+
+
+    @field_validator("root_causes")
+    @classmethod
+    def _known_faults(cls, v: list[str]) -> list[str]:
+        known = {"stream_down", *check_registry.all_checks()}
+        unknown = [f for f in v if f not in known]
+        if unknown:
+            raise ValueError(f"unknown fault(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return v
+
+
+class SnapshotsConfig(Strict):
+    enabled: bool = True
+    max_mb: float = Field(200.0, gt=0, description="oldest snapshots are removed past this total")
+    quality: int = Field(85, ge=10, le=100)
+    max_width: int = Field(1280, ge=64)
+
+
 def _stream_settings_model() -> type[BaseModel]:
     return create_model(
         "StreamSettings",
@@ -94,6 +120,7 @@ def _stream_settings_model() -> type[BaseModel]:
         capture=(CaptureConfig, Field(default_factory=CaptureConfig)),
         checks=(checks_config_model(), Field(default_factory=checks_config_model())),
         stream_down=(StreamDownConfig, Field(default_factory=StreamDownConfig)),
+        alerts=(AlertsConfig, Field(default_factory=AlertsConfig)),
     )
 
 
@@ -127,6 +154,7 @@ class Config(Strict):
     defaults: dict[str, Any] = Field(default_factory=dict)
     streams: list[StreamConfig] = Field(default_factory=list)  # type: ignore[valid-type]
     sinks: SinksConfig = SinksConfig()
+    snapshots: SnapshotsConfig = SnapshotsConfig()
     stats_interval_s: float = Field(30.0, gt=0, description="how often per-stream counters are logged")
 
     def stream_settings(self, profile: str | None = None) -> BaseModel:

@@ -7,6 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
+from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture.urls import classify
 from monitor.config import Config
 from monitor.errors import SourceError, VqmonError
@@ -50,7 +51,15 @@ def run_daemon(cfg: Config, stop: threading.Event | None = None) -> int:
     if not specs:
         raise VqmonError("no enabled streams in the config: add one under streams: (name, url)")
     Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
-    pipeline = Pipeline(specs, build_sinks(cfg), stats_interval_s=cfg.stats_interval_s)
+    snapshots = None
+    if cfg.snapshots.enabled:
+        snapshots = SnapshotStore(
+            Path(cfg.state_dir) / "snapshots",
+            int(cfg.snapshots.max_mb * 1024 * 1024),
+            cfg.snapshots.quality,
+            cfg.snapshots.max_width,
+        )
+    pipeline = Pipeline(specs, build_sinks(cfg), stats_interval_s=cfg.stats_interval_s, snapshots=snapshots)
     stop = stop or threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -29,7 +29,10 @@ class Frame:
     width: int  # native size of the decoded picture
     height: int
     full: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    luma_fn: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    decode_errors: int = 0  # the stream's corrupt-packet count when this frame was decoded
     _image: np.ndarray | None = field(default=None, repr=False)
+    _luma: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def image(self) -> np.ndarray:
@@ -38,6 +41,20 @@ class Frame:
             self._image = self.full() if self.full is not None else self.small
             self.full = None  # drop the decoder's buffer once converted
         return self._image
+
+    @property
+    def luma(self) -> np.ndarray:
+        """Full-resolution luma (uint8), straight from the decoder's Y plane when it has one.
+        Checks that need native pixel scale (noise, 8x8 blocking) read a crop of it."""
+        if self._luma is None:
+            if self.luma_fn is not None:
+                self._luma = self.luma_fn()
+                self.luma_fn = None
+            else:
+                import cv2
+
+                self._luma = cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY)
+        return self._luma
 
     @classmethod
     def from_image(

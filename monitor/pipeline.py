@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.alerts import AlertEvent, StreamAlerts, Timing
+from monitor.alerts import AlertEvent, AlertPolicy, StreamAlerts, Timing
+from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, CaptureWorker, source_label
 from monitor.checks import Check, FrameView, all_checks
 from monitor.frames import Frame
@@ -41,9 +42,12 @@ class StreamSpec:
 class StreamAnalyzer:
     """Runs the enabled checks on each sampled frame of one stream and tracks its alerts."""
 
-    def __init__(self, spec: StreamSpec) -> None:
+    def __init__(self, spec: StreamSpec, snapshots: SnapshotStore | None = None) -> None:
         self.spec = spec
-        self.alerts = StreamAlerts(spec.name, spec.source)
+        a = spec.settings.alerts
+        self.alerts = StreamAlerts(spec.name, spec.source, AlertPolicy(a.cooldown_s, a.max_raises_per_minute))
+        self.root_causes = tuple(a.root_causes)
+        self.snapshots = snapshots
         self.checks: list[Check] = []
         for name, cls in all_checks().items():
             cfg = getattr(spec.settings.checks, name)
@@ -53,14 +57,29 @@ class StreamAnalyzer:
 
     def process(self, frame: Frame) -> list[AlertEvent]:
         view = FrameView(frame)
+        results = [(check, check.evaluate(view)) for check in self.checks]
+        # A root cause (black picture, no-signal card, dead stream) explains every other symptom:
+        # a black picture is also "frozen" and "underexposed". Only the root cause is raised.
+        roots = {c.name for c, r in results if r.active and c.name in self.root_causes}
+        roots.update(f for f in self.root_causes if self.alerts.is_active(f))
         events = []
-        for check in self.checks:
-            result = check.evaluate(view)
-            timing = Timing(check.config.raise_after_s, check.config.clear_after_s)
-            ev = self.alerts.tracker(check.name, timing).observe(
-                result.active, frame.stream_time, result.severity, result.measurements, frame.wall_time
+        for check, result in results:
+            present = result.active
+            if present and roots and check.name not in roots and check.name not in self.root_causes:
+                self.alerts.count_suppressed(check.name)
+                present = False
+            ev = self.alerts.observe(
+                check.name,
+                Timing(check.config.raise_after_s, check.config.clear_after_s),
+                present,
+                frame.stream_time,
+                result.severity,
+                result.measurements,
+                frame.wall_time,
             )
             if ev is not None:
+                if ev.event == "raise" and self.snapshots is not None:
+                    ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time)
                 events.append(ev)
         self.frames_checked += 1
         return events
@@ -76,14 +95,16 @@ class StreamAnalyzer:
             measurements["reason"] = stats.last_error if stats.state == "down" else f"no frame for {since:.1f}s"
             if since is not None:
                 measurements["seconds_since_frame"] = round(since, 1)
-        tracker = self.alerts.tracker(STREAM_DOWN, Timing(0.0, 0.0))
-        return tracker.observe(
+        return self.alerts.observe(
+            STREAM_DOWN,
+            Timing(0.0, 0.0),
             down,
             now,
             self.spec.settings.stream_down.severity,
             measurements,
             wall_time=now,
             stream_time=stats.last_stream_time or 0.0,
+            rate_limited=False,  # runs on the wall clock, and an outage must always be told
         )
 
 
@@ -95,6 +116,7 @@ class Pipeline:
         *,
         offline: bool = False,
         stats_interval_s: float = 30.0,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         if not specs:
             raise ValueError("no streams to monitor")
@@ -104,7 +126,7 @@ class Pipeline:
         self.stats_interval_s = stats_interval_s
         queue_size = max(s.settings.capture.queue_size for s in specs)
         self.mux: StreamMux[Frame] = StreamMux(queue_size, block_when_full=offline)
-        self.analyzers = {s.name: StreamAnalyzer(s) for s in specs}
+        self.analyzers = {s.name: StreamAnalyzer(s, snapshots) for s in specs}
         self.workers = {
             s.name: CaptureWorker(s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not offline)
             for s in specs
@@ -121,7 +143,10 @@ class Pipeline:
             d = w.stats.as_dict()
             d["dropped"] = self.mux.dropped(name)
             d["frames_checked"] = self.analyzers[name].frames_checked
-            d["active_alerts"] = self.analyzers[name].alerts.active_faults()
+            alerts = self.analyzers[name].alerts
+            d["active_alerts"] = alerts.active_faults()
+            d["suppressed"] = dict(alerts.suppressed)
+            d["held_back"] = alerts.held_back()
             out[name] = d
         return out
 

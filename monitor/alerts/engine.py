@@ -2,12 +2,18 @@
 
 Time is whatever clock the caller passes: stream time for picture faults (so recorded files
 analysed faster than real time behave like live streams), wall time for ``stream_down``.
+
+On top of the hysteresis, two guards keep a flapping stream from flooding operators: a cooldown
+after each clear before the same fault may raise again, and a per-stream cap on raises per
+minute. A raise held back by either is not lost: the condition stays pending and raises as soon
+as the guard allows, if it still holds. Held-back raises are counted.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +26,24 @@ class Timing:
     clear_after_s: float
 
 
+@dataclass(slots=True)
+class AlertPolicy:
+    cooldown_s: float = 5.0
+    max_raises_per_minute: int = 12
+
+
 class FaultTracker:
     """States: idle -> pending (condition seen) -> active (raised) -> clearing -> idle."""
 
-    def __init__(self, stream: str, source: str, fault: str, timing: Timing) -> None:
+    def __init__(self, stream: str, source: str, fault: str, timing: Timing, cooldown_s: float = 0.0) -> None:
         self.stream, self.source, self.fault, self.timing = stream, source, fault, timing
+        self.cooldown_s = cooldown_s
         self.alert_id: str | None = None
         self.severity: Severity = "warning"
+        self.held_back = 0  # raises deferred by cooldown or rate limit
         self._pending_since: float | None = None
         self._absent_since: float | None = None
+        self._cleared_at: float | None = None
         self._last_t: float | None = None
 
     @property
@@ -43,13 +58,16 @@ class FaultTracker:
         measurements: dict[str, Any] | None = None,
         wall_time: float | None = None,
         stream_time: float | None = None,
+        may_raise: bool = True,
     ) -> AlertEvent | None:
         """Feed one observation at time t (the clock the timings use). stream_time, when the
-        clock is not the stream's own (stream_down runs on wall time), is what events report."""
+        clock is not the stream's own (stream_down runs on wall time), is what events report.
+        may_raise=False defers a due raise (rate limit)."""
         if self._last_t is not None and t < self._last_t:
             # The clock went backwards (a new session of the source): restart the timers.
             self._pending_since = t if self._pending_since is not None else None
             self._absent_since = t if self._absent_since is not None else None
+            self._cleared_at = None
         self._last_t = t
         m = measurements or {}
         st = t if stream_time is None else stream_time
@@ -59,12 +77,16 @@ class FaultTracker:
                 return None
             if self._pending_since is None:
                 self._pending_since = t
-            if t - self._pending_since >= self.timing.raise_after_s:
-                self.alert_id = str(uuid.uuid4())
-                self.severity = severity
-                self._absent_since = None
-                return self._event("raise", st, m, wall_time)
-            return None
+            if t - self._pending_since < self.timing.raise_after_s:
+                return None
+            cooling = self._cleared_at is not None and t - self._cleared_at < self.cooldown_s
+            if cooling or not may_raise:
+                self.held_back += 1
+                return None
+            self.alert_id = str(uuid.uuid4())
+            self.severity = severity
+            self._absent_since = None
+            return self._event("raise", st, m, wall_time)
         if present:
             self._absent_since = None
             if severity != self.severity:
@@ -78,6 +100,7 @@ class FaultTracker:
             self.alert_id = None
             self._pending_since = None
             self._absent_since = None
+            self._cleared_at = t
             return event
         return None
 
@@ -97,17 +120,52 @@ class FaultTracker:
 
 
 class StreamAlerts:
-    """All fault trackers of one stream."""
+    """All fault trackers of one stream, with its rate limit and suppression counters."""
 
-    def __init__(self, stream: str, source: str) -> None:
+    def __init__(self, stream: str, source: str, policy: AlertPolicy | None = None) -> None:
         self.stream, self.source = stream, source
+        self.policy = policy or AlertPolicy()
         self._trackers: dict[str, FaultTracker] = {}
+        self._raises: deque[float] = deque()  # times of recent raises (rate limit window)
+        self.suppressed: dict[str, int] = {}  # observations hidden by a root cause, per fault
 
     def tracker(self, fault: str, timing: Timing) -> FaultTracker:
         tr = self._trackers.get(fault)
         if tr is None:
-            tr = self._trackers[fault] = FaultTracker(self.stream, self.source, fault, timing)
+            tr = self._trackers[fault] = FaultTracker(self.stream, self.source, fault, timing, self.policy.cooldown_s)
         return tr
+
+    def is_active(self, fault: str) -> bool:
+        tr = self._trackers.get(fault)
+        return tr is not None and tr.active
 
     def active_faults(self) -> list[str]:
         return [f for f, tr in self._trackers.items() if tr.active]
+
+    def held_back(self) -> dict[str, int]:
+        return {f: tr.held_back for f, tr in self._trackers.items() if tr.held_back}
+
+    def count_suppressed(self, fault: str) -> None:
+        self.suppressed[fault] = self.suppressed.get(fault, 0) + 1
+
+    def observe(
+        self,
+        fault: str,
+        timing: Timing,
+        present: bool,
+        t: float,
+        severity: Severity = "warning",
+        measurements: dict[str, Any] | None = None,
+        wall_time: float | None = None,
+        stream_time: float | None = None,
+        rate_limited: bool = True,
+    ) -> AlertEvent | None:
+        may_raise = True
+        if rate_limited:
+            while self._raises and (t - self._raises[0] >= 60.0 or t < self._raises[0]):
+                self._raises.popleft()
+            may_raise = len(self._raises) < self.policy.max_raises_per_minute
+        ev = self.tracker(fault, timing).observe(present, t, severity, measurements, wall_time, stream_time, may_raise)
+        if ev is not None and ev.event == "raise" and rate_limited:
+            self._raises.append(t)
+        return ev

@@ -22,6 +22,7 @@ class AlertEvent:
     stream_time: float
     wall_time: float
     measurements: dict[str, Any] = field(default_factory=dict)
+    snapshot: str | None = None  # path of the JPEG evidence saved with a raise
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +36,7 @@ class AlertEvent:
             "stream_time": round(self.stream_time, 3),
             "wall_time": round(self.wall_time, 3),
             "measurements": self.measurements,
+            "snapshot": self.snapshot,
         }
 
     def to_json(self) -> str:

@@ -19,6 +19,7 @@ class DecodedFrame:
     # and the full-size BGR image on demand.
     small: Callable[[], np.ndarray]
     full: Callable[[], np.ndarray]
+    luma: Callable[[], np.ndarray] | None = None  # native Y plane, where the format has one
 
 
 class Decoder(Protocol):

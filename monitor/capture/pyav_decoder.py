@@ -58,6 +58,14 @@ def _full_bgr(f: av.VideoFrame) -> np.ndarray:
     return f.to_ndarray(format="bgr24")
 
 
+def _y_plane(f: av.VideoFrame) -> np.ndarray:
+    plane = f.planes[0]
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+
+
+_Y_FORMATS = ("yuv", "yuvj", "nv12", "nv21", "gray")
+
+
 def configure_stream(stream: av.VideoStream, keyframes_only: bool, threads: int = 0) -> None:
     if threads:
         stream.codec_context.thread_count = threads
@@ -126,6 +134,7 @@ class PyAVDecoder:
                         f.height,
                         partial(_small_bgr, self._reformatter, f),
                         partial(_full_bgr, f),
+                        partial(_y_plane, f) if f.format.name.startswith(_Y_FORMATS) else None,
                     )
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(describe_av_error(exc, self._where, self.cfg)) from None

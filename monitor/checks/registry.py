@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from monitor.checks.base import Check
 
 _CHECKS: dict[str, type[Check]] = {}
-_NOT_CHECKS = {"base", "registry", "view"}
+_NOT_CHECKS = {"base", "baseline", "registry", "view"}
 _loaded = False
 
 

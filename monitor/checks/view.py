@@ -9,6 +9,10 @@ import numpy as np
 
 from monitor.frames import Frame
 
+# Native-resolution checks (noise, 8x8 blocking) read a centred crop at most this big,
+# aligned to the 16-pixel macroblock grid so codec block edges keep their phase.
+NATIVE_CROP = (640, 352)
+
 
 class FrameView:
     def __init__(self, frame: Frame) -> None:
@@ -23,3 +27,30 @@ class FrameView:
     def gray(self) -> np.ndarray:
         """Luma of ``small`` (uint8, full range)."""
         return cv2.cvtColor(self.frame.small, cv2.COLOR_BGR2GRAY)
+
+    @cached_property
+    def gray_f(self) -> np.ndarray:
+        return self.gray.astype(np.float32)
+
+    @cached_property
+    def mean_luma(self) -> float:
+        return float(self.gray.mean())
+
+    @cached_property
+    def gradient(self) -> np.ndarray:
+        """|dx| + |dy| of ``gray`` (float32, same size, last row/column zero)."""
+        g = self.gray_f
+        out = np.zeros_like(g)
+        out[:, :-1] += np.abs(np.diff(g, axis=1))
+        out[:-1, :] += np.abs(np.diff(g, axis=0))
+        return out
+
+    @cached_property
+    def native_crop(self) -> np.ndarray:
+        """Centred crop of the full-resolution luma, grid-aligned (see NATIVE_CROP)."""
+        y = self.frame.luma
+        h, w = y.shape
+        cw, ch = min(NATIVE_CROP[0], w // 16 * 16), min(NATIVE_CROP[1], h // 16 * 16)
+        x0 = ((w - cw) // 2) // 16 * 16
+        y0 = ((h - ch) // 2) // 16 * 16
+        return y[y0 : y0 + ch, x0 : x0 + cw]

@@ -1,0 +1,45 @@
+"""What is normal for a stream: slow running statistics that checks compare a frame against."""
+
+from __future__ import annotations
+
+
+class Baseline:
+    """Exponential moving average on stream time, with a warm-up.
+
+    ``tau_s`` is the time constant: after a step change the baseline has moved 63 % of the way
+    in ``tau_s`` seconds of stream time. Checks update it only with frames they do not flag,
+    so a fault does not teach the baseline that the fault is normal.
+    """
+
+    def __init__(self, tau_s: float, warmup_s: float) -> None:
+        self.tau_s = tau_s
+        self.warmup_s = warmup_s
+        self.value: float | None = None
+        self._first_t: float | None = None
+        self._last_t: float | None = None
+
+    @property
+    def ready(self) -> bool:
+        return (
+            self.value is not None
+            and self._first_t is not None
+            and self._last_t is not None
+            and self._last_t - self._first_t >= self.warmup_s
+        )
+
+    def update(self, x: float, t: float) -> None:
+        if self.value is None or self._last_t is None or t < self._last_t:
+            self.value, self._first_t, self._last_t = x, t, t
+            return
+        dt = t - self._last_t
+        # During warm-up average fast (equal weights); afterwards the slow time constant applies.
+        span = t - (self._first_t or t)
+        tau = min(self.tau_s, max(span, dt, 1e-3))
+        alpha = min(1.0, dt / tau) if dt > 0 else 0.0
+        self.value += alpha * (x - self.value)
+        self._last_t = t
+
+    def ratio(self, x: float, floor: float = 1e-6) -> float | None:
+        if not self.ready or self.value is None:
+            return None
+        return x / max(self.value, floor)

@@ -1,0 +1,51 @@
+"""freeze: the decoded picture stops changing.
+
+A true freeze repeats frames, so consecutive samples are near-identical (mean absolute luma
+difference ~0). A static scene still carries sensor noise (difference ~0.3-2), and a slow fade
+shifts the mean brightness steadily; neither is a freeze. The encoder refreshes the picture at
+each key frame, which gives a small difference spike inside a real freeze: a key frame that
+differs only a little does not break a freeze that is already running.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.registry import register
+from monitor.checks.view import FrameView
+
+
+class FreezeConfig(CheckConfig):
+    raise_after_s: float = Field(2.0, ge=0)
+    clear_after_s: float = Field(1.0, ge=0)
+    max_difference: float = Field(0.15, gt=0, description="mean |Δluma| (0-255) below which two samples are the same")
+    keyframe_tolerance: float = Field(
+        3.0, ge=0, description="a key frame differing by less than this does not end a running freeze"
+    )
+
+
+@register
+class FreezeCheck(Check):
+    name = "freeze"
+    Config = FreezeConfig
+    config: FreezeConfig
+
+    def __init__(self, config: FreezeConfig) -> None:
+        super().__init__(config)
+        self._prev: np.ndarray | None = None
+        self._frozen = False
+
+    def evaluate(self, view: FrameView) -> CheckResult:
+        cur = view.gray_f
+        prev, self._prev = self._prev, cur
+        if prev is None or prev.shape != cur.shape:
+            self._frozen = False
+            return CheckResult(active=False)
+        diff = float(np.abs(cur - prev).mean())
+        frozen = diff < self.config.max_difference
+        if not frozen and self._frozen and view.frame.keyframe and diff < self.config.keyframe_tolerance:
+            frozen = True
+        self._frozen = frozen
+        return CheckResult(active=frozen, severity="critical", measurements={"difference": round(diff, 3)})

@@ -1,0 +1,60 @@
+"""no_signal: a colour-bar card, a flat single-colour screen, or a flat synthetic card.
+
+Three explainable patterns:
+- bars: in the top 60 % of the picture every column is constant (vertical std ~0) while the
+  columns differ strongly from each other (SMPTE/EBU bars, vertical ramps);
+- flat: the whole picture is one colour (blue/grey "no signal" screens), but not black;
+- card: almost every pixel sits in a flat area and there is no sensor noise at all (a caption
+  like "NO SIGNAL" on a plain background). Real cameras always carry some noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.noise import noise_sigma
+from monitor.checks.registry import register
+from monitor.checks.view import FrameView
+
+
+class NoSignalConfig(CheckConfig):
+    raise_after_s: float = Field(1.0, ge=0)
+    clear_after_s: float = Field(2.0, ge=0)
+    max_column_std: float = Field(1.5, ge=0, description="bars: columns vary vertically less than this")
+    min_column_contrast: float = Field(20.0, ge=0, description="bars: ...and differ from each other this much")
+    max_flat_std: float = Field(2.0, ge=0, description="flat: luma std below this")
+    min_flat_luma: float = Field(16.0, ge=0, description="flat: brighter than this (darker is black)")
+    card_flat_fraction: float = Field(0.97, gt=0, le=1)
+    card_max_noise: float = Field(0.05, ge=0)
+    card_min_luma: float = Field(25.0, ge=0)
+
+
+@register
+class NoSignalCheck(Check):
+    name = "no_signal"
+    Config = NoSignalConfig
+    config: NoSignalConfig
+
+    def evaluate(self, view: FrameView) -> CheckResult:
+        c = self.config
+        small = view.small.astype(np.float32)
+        top = small[: max(1, int(small.shape[0] * 0.6))]
+        column_std = float(top.std(axis=0).mean())
+        column_contrast = float(top.mean(axis=0).std(axis=0).mean())
+        gray_std = float(view.gray_f.std())
+        mean = view.mean_luma
+        pattern = None
+        if column_std < c.max_column_std and column_contrast >= c.min_column_contrast:
+            pattern = "bars"
+        elif gray_std < c.max_flat_std and mean >= c.min_flat_luma:
+            pattern = "flat"
+        elif mean >= c.card_min_luma:
+            flat_fraction = float(np.count_nonzero(view.gradient <= 2.0)) / view.gradient.size
+            if flat_fraction >= c.card_flat_fraction and noise_sigma(view.native_crop) < c.card_max_noise:
+                pattern = "card"
+        m: dict[str, object] = {"column_std": round(column_std, 2), "luma_std": round(gray_std, 2)}
+        if pattern:
+            m["pattern"] = pattern
+        return CheckResult(pattern is not None, "critical", m)

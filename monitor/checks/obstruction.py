@@ -1,0 +1,86 @@
+"""obstruction: something covers much of the lens while the rest of the picture stays live.
+
+The analysis copy is split into a grid of cells; each cell has a baseline of its texture (mean
+gradient) and brightness. A cell is covered when it loses most of its texture and becomes
+uniform; it is live when it keeps its texture and brightness. Obstruction needs a large covered
+part *and* some live cells: when every cell goes soft or dark at once it is blur, black or
+exposure instead, which have their own checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.registry import register
+from monitor.checks.view import FrameView
+
+GRID = (6, 8)  # rows, columns
+
+
+class ObstructionConfig(CheckConfig):
+    raise_after_s: float = Field(2.0, ge=0)
+    clear_after_s: float = Field(2.0, ge=0)
+    min_covered: float = Field(0.5, gt=0, le=1, description="fraction of cells covered")
+    min_live: float = Field(0.04, ge=0, le=1, description="fraction of cells that must stay live")
+    texture_loss: float = Field(0.35, gt=0, lt=1, description="covered: texture below this x baseline")
+    baseline_tau_s: float = Field(20.0, gt=0)
+    warmup_s: float = Field(3.0, ge=0)
+
+
+def cell_stats(view: FrameView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell: mean gradient, mean luma, luma std (arrays of GRID shape)."""
+    g, grad = view.gray_f, view.gradient
+    rows, cols = GRID
+    h, w = g.shape
+    hh, ww = h // rows * rows, w // cols * cols
+
+    def cells(a: np.ndarray) -> np.ndarray:
+        return a[:hh, :ww].reshape(rows, hh // rows, cols, ww // cols).swapaxes(1, 2).reshape(rows, cols, -1)
+
+    gc, lc = cells(grad), cells(g)
+    return gc.mean(axis=2), lc.mean(axis=2), lc.std(axis=2)
+
+
+@register
+class ObstructionCheck(Check):
+    name = "obstruction"
+    Config = ObstructionConfig
+    config: ObstructionConfig
+
+    def __init__(self, config: ObstructionConfig) -> None:
+        super().__init__(config)
+        self._tex: np.ndarray | None = None
+        self._lum: np.ndarray | None = None
+        self._std: np.ndarray | None = None
+        self._first_t: float | None = None
+        self._last_t: float | None = None
+
+    def evaluate(self, view: FrameView) -> CheckResult:
+        c = self.config
+        t = view.frame.stream_time
+        tex, lum, std = cell_stats(view)
+        if self._tex is None or self._last_t is None or t < self._last_t or self._first_t is None:
+            self._tex, self._lum, self._std, self._first_t, self._last_t = tex, lum, std, t, t
+            return CheckResult(False)
+        assert self._lum is not None and self._std is not None
+        ready = t - self._first_t >= c.warmup_s
+        textured = self._tex >= max(1.0, float(np.median(self._tex)) * 0.3)
+        tex_ratio = tex / np.maximum(self._tex, 0.5)
+        covered = (tex_ratio < c.texture_loss) & (std < np.maximum(4.0, 0.5 * self._std)) & textured
+        live = (tex_ratio >= 0.6) & (np.abs(lum - self._lum) < 0.3 * np.maximum(self._lum, 20.0)) & textured
+        n = max(1, int(textured.sum()))
+        covered_frac, live_frac = float(covered.sum()) / n, float(live.sum()) / n
+        active = ready and covered_frac >= c.min_covered and live_frac >= c.min_live
+        dt = t - self._last_t
+        self._last_t = t
+        # Learn fast while warming up and on clean frames; barely at all while flagged, so a
+        # lasting cover is not learned away within an episode, yet a permanent change is in time.
+        tau = max(dt, min(c.baseline_tau_s, t - self._first_t)) if not active else c.baseline_tau_s * 10
+        a = min(1.0, dt / tau) if dt > 0 else 0.0
+        self._tex = self._tex + a * (tex - self._tex)
+        self._lum = self._lum + a * (lum - self._lum)
+        self._std = self._std + a * (std - self._std)
+        m = {"covered_fraction": round(covered_frac, 3), "live_fraction": round(live_frac, 3)}
+        return CheckResult(active, "critical", m)

@@ -1,0 +1,49 @@
+"""overexposed: highlights clipped over much of the frame, brighter than this stream normally is."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.baseline import Baseline
+from monitor.checks.registry import register
+from monitor.checks.view import FrameView
+
+
+class OverexposedConfig(CheckConfig):
+    raise_after_s: float = Field(2.0, ge=0)
+    clear_after_s: float = Field(2.0, ge=0)
+    clip_level: int = Field(250, ge=128, le=255, description="luma at or above this counts as clipped")
+    min_clipped: float = Field(0.25, gt=0, le=1, description="fraction of clipped pixels that is overexposed")
+    min_mean: float = Field(170.0, ge=0, le=255, description="...or a mean luma at least this high")
+    min_rise: float = Field(40.0, ge=0, description="and at least this much brighter than the stream's baseline")
+    critical_clipped: float = Field(0.5, gt=0, le=1)
+    baseline_tau_s: float = Field(60.0, gt=0)
+    warmup_s: float = Field(3.0, ge=0)
+
+
+@register
+class OverexposedCheck(Check):
+    name = "overexposed"
+    Config = OverexposedConfig
+    config: OverexposedConfig
+
+    def __init__(self, config: OverexposedConfig) -> None:
+        super().__init__(config)
+        self._baseline = Baseline(config.baseline_tau_s, config.warmup_s)
+
+    def evaluate(self, view: FrameView) -> CheckResult:
+        c = self.config
+        clipped = float(np.count_nonzero(view.gray >= c.clip_level)) / view.gray.size
+        mean = view.mean_luma
+        bright = clipped >= c.min_clipped and mean >= c.min_mean
+        base = self._baseline.value if self._baseline.ready else None
+        # A stream that is always this bright (snow, a white studio) is its own normal.
+        active = bright and (base is None or mean - base >= c.min_rise)
+        if not active:
+            self._baseline.update(mean, view.frame.stream_time)
+        m = {"clipped_fraction": round(clipped, 3), "mean_luma": round(mean, 1)}
+        if base is not None:
+            m["baseline_luma"] = round(base, 1)
+        return CheckResult(active, "critical" if clipped >= c.critical_clipped else "warning", m)

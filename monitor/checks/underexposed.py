@@ -1,0 +1,47 @@
+"""underexposed: much darker than this stream normally is, but not black.
+
+A night scene is dark all the time, so darkness alone is no fault: the frame must be well below
+the stream's own brightness baseline. Black pictures are the black check's job.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.baseline import Baseline
+from monitor.checks.registry import register
+from monitor.checks.view import FrameView
+
+
+class UnderexposedConfig(CheckConfig):
+    raise_after_s: float = Field(2.0, ge=0)
+    clear_after_s: float = Field(2.0, ge=0)
+    max_mean: float = Field(60.0, ge=0, le=255, description="only pictures darker than this mean luma")
+    max_ratio: float = Field(0.5, gt=0, lt=1, description="...and below this x the stream's baseline brightness")
+    critical_ratio: float = Field(0.2, gt=0, lt=1)
+    baseline_tau_s: float = Field(60.0, gt=0)
+    warmup_s: float = Field(3.0, ge=0)
+
+
+@register
+class UnderexposedCheck(Check):
+    name = "underexposed"
+    Config = UnderexposedConfig
+    config: UnderexposedConfig
+
+    def __init__(self, config: UnderexposedConfig) -> None:
+        super().__init__(config)
+        self._baseline = Baseline(config.baseline_tau_s, config.warmup_s)
+
+    def evaluate(self, view: FrameView) -> CheckResult:
+        c = self.config
+        mean = view.mean_luma
+        ratio = self._baseline.ratio(mean, floor=1.0)
+        active = ratio is not None and mean < c.max_mean and ratio < c.max_ratio
+        if not active:
+            self._baseline.update(mean, view.frame.stream_time)
+        m = {"mean_luma": round(mean, 1)}
+        if ratio is not None:
+            m["ratio"] = round(ratio, 3)
+        return CheckResult(active, "critical" if ratio is not None and ratio < c.critical_ratio else "warning", m)
