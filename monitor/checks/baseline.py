@@ -33,7 +33,7 @@ class Baseline:
             return
         dt = t - self._last_t
         # During warm-up average fast (equal weights); afterwards the slow time constant applies.
-        span = t - (self._first_t or t)
+        span = t - (self._first_t if self._first_t is not None else t)
         tau = min(self.tau_s, max(span, dt, 1e-3))
         alpha = min(1.0, dt / tau) if dt > 0 else 0.0
         self.value += alpha * (x - self.value)
