@@ -20,7 +20,7 @@ from monitor.checks.view import FrameView
 
 
 class BlurConfig(CheckConfig):
-    raise_after_s: float = Field(2.0, ge=0)
+    raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     max_ratio: float = Field(0.35, gt=0, lt=1, description="blurred when sharpness < this x the stream's baseline")
     critical_ratio: float = Field(0.12, gt=0, lt=1, description="critical below this x baseline")
@@ -54,7 +54,7 @@ class BlurCheck(Check):
         sharp = float(cv2.Laplacian(view.gray, cv2.CV_32F).var())
         thumb = thumbnail(view.gray)
         scene = float(np.abs(thumb - self._ref_thumb).mean()) if self._ref_thumb is not None else 0.0
-        m = {"sharpness": round(sharp, 1)}
+        m = {"sharpness": round(sharp, 1), "scene": round(scene, 2)}
         base = self._baseline.value
         ratio = self._baseline.ratio(sharp, floor=1.0)
         if base is not None:
@@ -70,6 +70,6 @@ class BlurCheck(Check):
             m["ratio"] = round(ratio, 3)
         if not blurred:
             self._baseline.update(sharp, t)
-            self._ref_thumb = thumb if self._ref_thumb is None else self._ref_thumb + 0.2 * (thumb - self._ref_thumb)
+        self._ref_thumb = thumb
         severity = "critical" if ratio is not None and ratio < self.config.critical_ratio else "warning"
         return CheckResult(active=blurred, severity=severity, measurements=m)

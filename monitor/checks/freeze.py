@@ -18,7 +18,7 @@ from monitor.checks.view import FrameView
 
 
 class FreezeConfig(CheckConfig):
-    raise_after_s: float = Field(2.0, ge=0)
+    raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(1.0, ge=0)
     max_difference: float = Field(0.15, gt=0, description="mean |Δluma| (0-255) below which two samples are the same")
     keyframe_tolerance: float = Field(

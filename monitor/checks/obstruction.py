@@ -20,7 +20,7 @@ GRID = (6, 8)  # rows, columns
 
 
 class ObstructionConfig(CheckConfig):
-    raise_after_s: float = Field(2.0, ge=0)
+    raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     min_covered: float = Field(0.5, gt=0, le=1, description="fraction of cells covered")
     min_live: float = Field(0.04, ge=0, le=1, description="fraction of cells that must stay live")

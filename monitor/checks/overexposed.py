@@ -12,7 +12,7 @@ from monitor.checks.view import FrameView
 
 
 class OverexposedConfig(CheckConfig):
-    raise_after_s: float = Field(2.0, ge=0)
+    raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     clip_level: int = Field(250, ge=128, le=255, description="luma at or above this counts as clipped")
     min_clipped: float = Field(0.10, gt=0, le=1, description="fraction of clipped pixels that is overexposed")

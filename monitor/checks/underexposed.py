@@ -15,7 +15,7 @@ from monitor.checks.view import FrameView
 
 
 class UnderexposedConfig(CheckConfig):
-    raise_after_s: float = Field(2.0, ge=0)
+    raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     max_mean: float = Field(60.0, ge=0, le=255, description="only pictures darker than this mean luma")
     max_ratio: float = Field(0.5, gt=0, lt=1, description="...and below this x the stream's baseline brightness")
