@@ -51,7 +51,9 @@ class BlurCheck(Check):
 
     def evaluate(self, view: FrameView) -> CheckResult:
         t = view.frame.stream_time
-        sharp = float(cv2.Laplacian(view.gray, cv2.CV_32F).var())
+        # A 3x3 median first: it keeps edges (what defocus removes) but drops pixel noise, which
+        # would otherwise read as extra sharpness.
+        sharp = float(cv2.Laplacian(cv2.medianBlur(view.gray, 3), cv2.CV_32F).var())
         thumb = thumbnail(view.gray)
         scene = float(np.abs(thumb - self._ref_thumb).mean()) if self._ref_thumb is not None else 0.0
         m = {"sharpness": round(sharp, 1), "scene": round(scene, 2)}
@@ -69,7 +71,10 @@ class BlurCheck(Check):
         if ratio is not None:
             m["ratio"] = round(ratio, 3)
         if not blurred:
-            self._baseline.update(sharp, t)
+            # Learn upward only gradually: noise inflates Laplacian variance, and a noisy spell
+            # must not make the clean picture after it look blurred.
+            capped = sharp if base is None else min(sharp, 2.0 * base)
+            self._baseline.update(capped, t)
         self._ref_thumb = thumb
         severity = "critical" if ratio is not None and ratio < self.config.critical_ratio else "warning"
         return CheckResult(active=blurred, severity=severity, measurements=m)

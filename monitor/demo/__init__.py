@@ -23,7 +23,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 FAULT_KINDS = ("black", "freeze", "blur", "noise", "overexposed", "underexposed", "blocking", "no_signal")
 
 
@@ -34,12 +34,15 @@ class FaultSpan:
     end: float
 
 
+# Scenes change every 10 s; faults other than black/no_signal sit inside one scene, as they
+# would on a real camera (a cut during a defocus makes the new scene's softness look normal).
 DEMO_FAULTS = (
     FaultSpan("black", 8.0, 13.0),
-    FaultSpan("freeze", 18.0, 24.0),
-    FaultSpan("blur", 29.0, 35.0),
-    FaultSpan("noise", 40.0, 44.0),
-    FaultSpan("no_signal", 49.0, 54.0),
+    FaultSpan("freeze", 15.0, 19.0),
+    FaultSpan("blur", 22.0, 28.0),
+    FaultSpan("noise", 32.0, 36.0),
+    FaultSpan("overexposed", 42.0, 47.0),
+    FaultSpan("no_signal", 50.0, 55.0),
 )
 DEMO_DURATION_S = 60.0
 
