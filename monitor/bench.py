@@ -139,3 +139,89 @@ def bench_decode(path: str, cfg: Config, repeats: int = 3) -> DecodeBench:
         keyframe_s=key[1],
         full_s=raw[1],
     )
+
+
+def _decoded_frames(path: str, count: int) -> list:
+    """Sampled frames exactly as capture makes them (small BGR via swscale, native luma)."""
+    from monitor.capture.pyav_decoder import PyAVDecoder
+    from monitor.config import CaptureConfig
+    from monitor.frames import Frame
+
+    dec = PyAVDecoder(path, "file", CaptureConfig())
+    frames = []
+    try:
+        for i, raw in enumerate(dec.frames()):
+            if i % 5:
+                continue
+            f = Frame(
+                "bench",
+                i,
+                raw.pts_time or 0.0,
+                0.0,
+                raw.keyframe,
+                raw.small(),
+                raw.width,
+                raw.height,
+                full=raw.full,
+                luma_fn=raw.luma,
+            )
+            _ = f.luma  # materialise now: capture hands checks a decoded frame
+            frames.append(f)
+            if len(frames) >= count:
+                break
+    finally:
+        dec.close()
+    return frames
+
+
+@dataclass
+class ChecksBench:
+    file: str
+    width: int
+    height: int
+    frames: int
+    per_check_ms: dict[str, float]
+    all_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def report(self) -> str:
+        lines = [
+            f"file: {self.file} ({self.width}x{self.height}), {self.frames} frames, one thread",
+            f"{'check':<16} {'ms/frame':>9}   (each alone, paying for the derived images it uses)",
+        ]
+        for name, ms in sorted(self.per_check_ms.items(), key=lambda kv: -kv[1]):
+            lines.append(f"{name:<16} {ms:9.3f}")
+        lines.append(f"{'all together':<16} {self.all_ms:9.3f}   (goal <= 5 ms per 1080p frame on one core)")
+        return "\n".join(lines)
+
+
+def bench_checks(path: str, cfg: Config, count: int = 40) -> ChecksBench:
+    import cv2
+
+    from monitor.checks import FrameView, all_checks
+    from monitor.pipeline import StreamAnalyzer
+
+    settings = cfg.stream_settings()
+    frames = _decoded_frames(path, count)
+    if not frames:
+        raise ValueError(f"{path}: no frames decoded")
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # the goal is per core
+    try:
+        per: dict[str, float] = {}
+        for name, cls in all_checks().items():
+            check = cls(getattr(settings.checks, name))
+            t0 = time.perf_counter()
+            for f in frames:
+                check.evaluate(FrameView(f))
+            per[name] = (time.perf_counter() - t0) * 1000 / len(frames)
+        analyzer = StreamAnalyzer(StreamSpec("bench", path, settings))
+        t0 = time.perf_counter()
+        for f in frames:
+            analyzer.process(f)
+        all_ms = (time.perf_counter() - t0) * 1000 / len(frames)
+    finally:
+        cv2.setNumThreads(threads)
+    return ChecksBench(os.path.basename(path), frames[0].width, frames[0].height, len(frames), per, all_ms)

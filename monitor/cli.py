@@ -81,20 +81,47 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from monitor.bench import bench_clip, bench_decode
+    from monitor.bench import bench_checks, bench_clip, bench_decode
 
     cfg = _config(args.config)
     _setup_logging(args.log_level or "warning", daemon=False)
-    if args.what == "decode":
-        path = args.file or str(bench_clip(cfg.state_dir))
-        from monitor.analyze import preflight
+    from monitor.analyze import preflight
 
-        problem = preflight(path, cfg.stream_settings())
-        if problem:
-            raise SourceError(problem)
-        result = bench_decode(path, cfg, repeats=args.repeats)
-        print(json.dumps(result.as_dict(), indent=1) if args.json else result.report())
+    path = args.file or str(bench_clip(cfg.state_dir))
+    problem = preflight(path, cfg.stream_settings())
+    if problem:
+        raise SourceError(problem)
+    result = bench_decode(path, cfg, repeats=args.repeats) if args.what == "decode" else bench_checks(path, cfg)
+    print(json.dumps(result.as_dict(), indent=1) if args.json else result.report())
     return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from monitor.analyze import analyze_files
+    from monitor.evaluate import load_labels, score
+
+    cfg = _config(args.config)
+    _setup_logging(args.log_level or "warning", daemon=False)
+    clips = load_labels(args.labels)
+    folder = Path(args.clips_dir)
+    if not folder.is_dir():
+        raise VqmonError(f"{folder}: not a folder of clips (give the folder the labels' file names are in)")
+    paths = [str(folder / c.file) for c in clips]
+    result = analyze_files(paths, cfg, profile=args.profile, progress=sys.stderr.isatty())
+    for e in result.errors:
+        print(f"vqmon: error: {e}", file=sys.stderr)
+    events = [e.to_dict() for e in result.events]
+    if args.alerts_out:
+        Path(args.alerts_out).write_text("".join(json.dumps(e) + "\n" for e in events))
+    report = score(clips, events, tol=args.tol)
+    print(json.dumps(report.as_dict(), indent=1) if args.json else report.table())
+    overall = report.overall()
+    if args.min_f1 is not None and overall["f1"] < args.min_f1:
+        print(f"vqmon: micro-F1 {overall['f1']:.3f} is below --min-f1 {args.min_f1}", file=sys.stderr)
+        return 1
+    return EXIT_USER_ERROR if result.errors else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -129,12 +156,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check_config)
 
     b = sub.add_parser("bench", help="benchmarks, printed as ratios against a baseline from the same run")
-    b.add_argument("what", choices=["decode"])
+    b.add_argument("what", choices=["decode", "checks"])
     b.add_argument("file", nargs="?", help="video file (default: a generated 1080p H.264 clip)")
     b.add_argument("--config", "-c")
     b.add_argument("--repeats", type=int, default=3, help="best of this many runs each")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+
+    e = sub.add_parser("eval", help="precision/recall/F1 and latency per fault on labelled clips")
+    e.add_argument("clips_dir", metavar="CLIPS_DIR")
+    e.add_argument("--labels", required=True, help="vqmon.labels/1 JSON (e.g. ../shared/devset/labels.json)")
+    e.add_argument("--config", "-c")
+    e.add_argument("--profile", choices=profiles())
+    e.add_argument("--tol", type=float, default=2.0, help="seconds after a segment's end a raise still counts")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--alerts-out", help="also write the alert events (JSONL) here")
+    e.add_argument("--min-f1", type=float, help="exit 1 when micro-F1 is below this")
+    e.set_defaults(func=cmd_eval)
 
     d = sub.add_parser("demo", help="generate (once) the demo clip with injected faults; prints its path")
     d.add_argument("--output", default="state/demo/demo.mp4")

@@ -93,7 +93,6 @@ class AlertsConfig(Strict):
         description="while one of these is present, the other faults of the stream are not raised",
     )
 
-
     @field_validator("root_causes")
     @classmethod
     def _known_faults(cls, v: list[str]) -> list[str]:

@@ -93,6 +93,7 @@ def test_tracker_hysteresis_raise_update_clear():
         "stream_time",
         "wall_time",
         "measurements",
+        "snapshot",
     }
 
 

@@ -67,7 +67,12 @@ class BlurCheck(Check):
             self._baseline.update(sharp, t)
             self._ref_thumb = thumb
             return CheckResult(active=False, measurements=m)
-        blurred = ratio is not None and base is not None and base >= self.config.min_baseline and ratio < self.config.max_ratio
+        blurred = (
+            ratio is not None
+            and base is not None
+            and base >= self.config.min_baseline
+            and ratio < self.config.max_ratio
+        )
         if ratio is not None:
             m["ratio"] = round(ratio, 3)
         if not blurred:

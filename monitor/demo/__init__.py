@@ -24,7 +24,17 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 2
-FAULT_KINDS = ("black", "freeze", "blur", "noise", "overexposed", "underexposed", "blocking", "no_signal")
+FAULT_KINDS = (
+    "black",
+    "freeze",
+    "blur",
+    "noise",
+    "overexposed",
+    "underexposed",
+    "blocking",
+    "no_signal",
+    "obstruction",
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,23 @@ class FaultSpan:
     fault: str
     start: float
     end: float
+    # Fault strength; None takes the default. blur: Gaussian sigma in px at 1280 wide; noise:
+    # sigma; over/underexposed: gain; blocking: JPEG quality (>0) or -N for downscale xN +
+    # nearest-neighbour upscale; obstruction: covered fraction of the frame.
+    strength: float | None = None
+
+
+@dataclass(frozen=True)
+class SceneStyle:
+    """How the clean picture looks: for hard negatives that must not raise alerts."""
+
+    moving: bool = True  # slow pan/zoom and a moving disc; False = a static camera
+    gain: float = 1.0  # < 1 for a legitimately dark (night) scene
+    soft: float = 0.0  # Gaussian sigma (px at 1280 wide): shallow depth of field / soft content
+    noise: float = 2.0  # sensor noise sigma
+    flicker: float = 0.0  # relative amplitude of a slow global light flicker
+    snow: int = 0  # number of falling snow/rain flakes
+    fade: tuple[float, float] | None = None  # (start, length): a fade through black (not a fault)
 
 
 # Scenes change every 10 s; faults other than black/no_signal sit inside one scene, as they
@@ -84,17 +111,22 @@ def colour_bars(width: int, height: int) -> np.ndarray:
 class SceneRenderer:
     """Slow pan/zoom across photographs, a moving disc, per-frame Gaussian sensor noise."""
 
-    def __init__(self, width: int, height: int, fps: float, seed: int = 0, scene_s: float = 10.0) -> None:
+    def __init__(
+        self, width: int, height: int, fps: float, seed: int = 0, scene_s: float = 10.0, style: SceneStyle | None = None
+    ) -> None:
         self.w, self.h, self.fps = width, height, fps
         self.scene_s = scene_s
+        self.style = style or SceneStyle()
         self.photos = _photos()
         self.rng = np.random.default_rng(seed)
-        self._noise_sigma = 2.0
+        self._flakes = self.rng.uniform(0, 1, (self.style.snow, 3))
 
     def render(self, t: float) -> np.ndarray:
+        st = self.style
+        tm = t if st.moving else 0.0
         scene = int(t // self.scene_s)
         photo = self.photos[scene % len(self.photos)]
-        u = (t % self.scene_s) / self.scene_s
+        u = (tm % self.scene_s) / self.scene_s
         ph, pw = photo.shape[:2]
         # Cover the canvas, then zoom in 1.15x..1.35x and pan across the spare margin.
         cover = max(self.w / pw, self.h / ph)
@@ -105,11 +137,25 @@ class SceneRenderer:
         cy = ph / 2 + (u - 0.5) * (ph - vh) * 0.5
         m = np.array([[zoom, 0, self.w / 2 - zoom * cx], [0, zoom, self.h / 2 - zoom * cy]], np.float32)
         img = cv2.warpAffine(photo, m, (self.w, self.h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        r = max(4, self.h // 24)
-        x = int((0.1 + 0.8 * ((t * 0.13) % 1.0)) * self.w)
-        y = int(self.h * (0.5 + 0.3 * np.sin(t * 1.3)))
-        cv2.circle(img, (x, y), r, (40, 200, 240), -1, lineType=cv2.LINE_AA)
-        return self.add_noise(img, self._noise_sigma)
+        if st.moving:
+            r = max(4, self.h // 24)
+            x = int((0.1 + 0.8 * ((t * 0.13) % 1.0)) * self.w)
+            y = int(self.h * (0.5 + 0.3 * np.sin(t * 1.3)))
+            cv2.circle(img, (x, y), r, (40, 200, 240), -1, lineType=cv2.LINE_AA)
+        if st.soft > 0:
+            img = cv2.GaussianBlur(img, (0, 0), st.soft * self.w / 1280)
+        for fx, fy, fs in self._flakes:
+            x = int(((fx + 0.05 * np.sin(t * 2 + fs * 6)) % 1.0) * self.w)
+            y = int(((fy + t * (0.15 + 0.2 * fs)) % 1.0) * self.h)
+            cv2.line(img, (x, y), (x + 1, y + max(2, self.h // 60)), (235, 235, 235), 1 + int(fs * 2))
+        gain = st.gain * (1.0 + st.flicker * np.sin(2 * np.pi * 0.7 * t))
+        if st.fade is not None:
+            f0, flen = st.fade
+            if f0 <= t < f0 + flen:
+                gain *= abs(1.0 - 2.0 * (t - f0) / flen)  # down to black and back up
+        if gain != 1.0:
+            img = np.clip(img.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        return self.add_noise(img, st.noise)
 
     def add_noise(self, img: np.ndarray, sigma: float) -> np.ndarray:
         noise = self.rng.standard_normal(img.shape, dtype=np.float32)
@@ -119,7 +165,21 @@ class SceneRenderer:
         return noise.astype(np.uint8)
 
 
-def apply_fault(kind: str, img: np.ndarray, renderer: SceneRenderer, frozen: np.ndarray | None) -> np.ndarray:
+def _obstruct(img: np.ndarray, coverage: float, t: float) -> np.ndarray:
+    """A dark, out-of-focus object over ``coverage`` of the frame, from the left, wobbling."""
+    h, w = img.shape[:2]
+    mask = np.zeros((h, w), np.float32)
+    edge = int(w * coverage + 0.02 * w * np.sin(t * 3))
+    mask[:, :edge] = 1.0
+    mask = cv2.GaussianBlur(mask, (0, 0), max(2.0, w / 60))
+    cover = np.full_like(img, 25)
+    out = img.astype(np.float32) * (1 - mask[..., None]) + cover.astype(np.float32) * mask[..., None]
+    return out.astype(np.uint8)
+
+
+def apply_fault(
+    kind: str, img: np.ndarray, renderer: SceneRenderer, frozen: np.ndarray | None, strength: float | None = None, t=0.0
+) -> np.ndarray:
     h, w = img.shape[:2]
     if kind == "black":
         return renderer.add_noise((img.astype(np.float32) * 0.015).astype(np.uint8), 2.0)
@@ -127,25 +187,38 @@ def apply_fault(kind: str, img: np.ndarray, renderer: SceneRenderer, frozen: np.
         assert frozen is not None
         return frozen
     if kind == "blur":
-        return cv2.GaussianBlur(img, (0, 0), 5.0 * w / 1280)
+        return cv2.GaussianBlur(img, (0, 0), (strength or 5.0) * w / 1280)
     if kind == "noise":
-        return renderer.add_noise(img, 30.0)
+        return renderer.add_noise(img, strength or 30.0)
     if kind == "overexposed":
-        return np.clip(img.astype(np.float32) * 3.0, 0, 255).astype(np.uint8)
+        return np.clip(img.astype(np.float32) * (strength or 3.0), 0, 255).astype(np.uint8)
     if kind == "underexposed":
-        return (img.astype(np.float32) * 0.2).astype(np.uint8)
+        return (img.astype(np.float32) * (strength or 0.2)).astype(np.uint8)
     if kind == "blocking":
-        _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 5])
+        q = strength or 5
+        if q < 0:
+            n = int(-q)
+            small = cv2.resize(img, (max(1, w // n), max(1, h // n)), interpolation=cv2.INTER_AREA)
+            return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+        _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
         return cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if kind == "no_signal":
         return colour_bars(w, h)
+    if kind == "obstruction":
+        return _obstruct(img, strength or 0.8, t)
     raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
 
 
 def frames(
-    width: int, height: int, fps: float, duration_s: float, faults: tuple[FaultSpan, ...], seed: int = 0
+    width: int,
+    height: int,
+    fps: float,
+    duration_s: float,
+    faults: tuple[FaultSpan, ...],
+    seed: int = 0,
+    style: SceneStyle | None = None,
 ) -> Iterator[np.ndarray]:
-    renderer = SceneRenderer(width, height, fps, seed)
+    renderer = SceneRenderer(width, height, fps, seed, style=style)
     frozen: np.ndarray | None = None
     for i in range(round(duration_s * fps)):
         t = i / fps
@@ -157,7 +230,7 @@ def frames(
             continue
         if active.fault == "freeze" and frozen is None:
             frozen = img
-        yield apply_fault(active.fault, img, renderer, frozen)
+        yield apply_fault(active.fault, img, renderer, frozen, active.strength, t)
 
 
 def write_clip(
@@ -173,6 +246,7 @@ def write_clip(
     crf: int = 26,
     seed: int = 0,
     write_labels: bool = True,
+    style: SceneStyle | None = None,
 ) -> Path:
     """Encode a clip (atomically: written beside, then renamed) and its labels file."""
     out = Path(path)
@@ -191,7 +265,7 @@ def write_clip(
             stream.options["x264-params" if codec == "libx264" else "x265-params"] = (
                 params if codec == "libx264" else params + ":log-level=error"
             )
-        for i, img in enumerate(frames(width, height, fps, duration_s, faults, seed)):
+        for i, img in enumerate(frames(width, height, fps, duration_s, faults, seed, style)):
             vf = av.VideoFrame.from_ndarray(img, format="bgr24")
             vf.pts = i
             for packet in stream.encode(vf):
