@@ -90,7 +90,7 @@ class AlertsConfig(Strict):
     max_raises_per_minute: int = Field(12, ge=1, description="per stream; further raises wait (counted)")
     root_causes: list[str] = Field(
         default_factory=lambda: ["stream_down", "no_signal", "black", "obstruction"],
-        description="while one of these is present, the other faults of the stream are not raised",
+        description="while one of these is present, faults after it (and all others) are not raised",
     )
 
     @field_validator("root_causes")

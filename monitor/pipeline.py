@@ -47,6 +47,7 @@ class StreamAnalyzer:
         a = spec.settings.alerts
         self.alerts = StreamAlerts(spec.name, spec.source, AlertPolicy(a.cooldown_s, a.max_raises_per_minute))
         self.root_causes = tuple(a.root_causes)
+        self._root_rank = {f: i for i, f in enumerate(self.root_causes)}
         self.snapshots = snapshots
         self.checks: list[Check] = []
         for name, cls in all_checks().items():
@@ -59,13 +60,16 @@ class StreamAnalyzer:
         view = FrameView(frame)
         results = [(check, check.evaluate(view)) for check in self.checks]
         # A root cause (black picture, no-signal card, dead stream) explains every other symptom:
-        # a black picture is also "frozen" and "underexposed". Only the root cause is raised.
-        roots = {c.name for c, r in results if r.active and c.name in self.root_causes}
-        roots.update(f for f in self.root_causes if self.alerts.is_active(f))
+        # a black picture is also "frozen" and "underexposed". Root causes are listed by
+        # priority, so an earlier one also explains a later one (black explains a "covered" lens).
+        present_roots = {c.name for c, r in results if r.active and c.name in self.root_causes}
+        present_roots.update(f for f in self.root_causes if self.alerts.is_active(f))
+        rank = self._root_rank
         events = []
         for check, result in results:
             present = result.active
-            if present and roots and check.name not in roots and check.name not in self.root_causes:
+            own_rank = rank.get(check.name, len(rank))
+            if present and any(rank[r] < own_rank for r in present_roots):
                 self.alerts.count_suppressed(check.name)
                 present = False
             ev = self.alerts.observe(

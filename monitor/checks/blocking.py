@@ -32,8 +32,8 @@ def blockiness(luma: np.ndarray, block: int = 8) -> tuple[float, float]:
 class BlockingConfig(CheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
-    min_ratio: float = Field(3.5, gt=1, description="boundary/interior difference ratio that is blocky")
-    min_step: float = Field(1.5, ge=0, description="...with boundary steps at least this many luma levels larger")
+    min_ratio: float = Field(1.8, gt=1, description="boundary/interior difference ratio that is blocky")
+    min_step: float = Field(2.0, ge=0, description="...with boundary steps at least this many luma levels larger")
     critical_ratio: float = Field(8.0, gt=1)
 
 

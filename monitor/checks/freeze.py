@@ -9,6 +9,7 @@ differs only a little does not break a freeze that is already running.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from pydantic import Field
 
@@ -21,6 +22,9 @@ class FreezeConfig(CheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(1.0, ge=0)
     max_difference: float = Field(0.15, gt=0, description="mean |Δluma| (0-255) below which two samples are the same")
+    max_local_difference: float = Field(
+        1.0, gt=0, description="...and no 16x16 region differs by more (a ticking clock is not a freeze)"
+    )
     keyframe_tolerance: float = Field(
         3.0, ge=0, description="a key frame differing by less than this does not end a running freeze"
     )
@@ -43,9 +47,16 @@ class FreezeCheck(Check):
         if prev is None or prev.shape != cur.shape:
             self._frozen = False
             return CheckResult(active=False)
-        diff = float(np.abs(cur - prev).mean())
-        frozen = diff < self.config.max_difference
+        delta = np.abs(cur - prev)
+        diff = float(delta.mean())
+        h, w = delta.shape
+        local = float(cv2.resize(delta, (max(1, w // 16), max(1, h // 16)), interpolation=cv2.INTER_AREA).max())
+        # A low-contrast picture (dim, hazy) changes little even when it moves: scale the limits
+        # with its contrast so a dark moving scene is not taken for a frozen one.
+        scale = min(1.0, max(0.1, float(cur.std()) / 40.0))
+        frozen = diff < self.config.max_difference * scale and local < self.config.max_local_difference * scale
         if not frozen and self._frozen and view.frame.keyframe and diff < self.config.keyframe_tolerance:
             frozen = True
         self._frozen = frozen
-        return CheckResult(active=frozen, severity="critical", measurements={"difference": round(diff, 3)})
+        m = {"difference": round(diff, 3), "local_difference": round(local, 2), "contrast_scale": round(scale, 2)}
+        return CheckResult(active=frozen, severity="critical", measurements=m)

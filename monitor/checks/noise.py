@@ -1,9 +1,11 @@
 """noise: strong noise, by Immerkær's fast noise-sigma estimate on native-resolution luma.
 
 The estimate (a Laplacian-difference mask that cancels smooth structure) runs on a centred crop
-of the full-resolution luma, since downscaling would average noise away. Compression smooths
-noise in predicted frames, so the threshold is both absolute and relative to the stream's own
-noise floor (a grainy night camera is normal for itself).
+of the full-resolution luma, since downscaling would average noise away. It is taken per 16x16
+block and the 30th percentile of the blocks is kept: edges, texture, rain or snow raise some
+blocks, noise raises all of them. Compression smooths noise in predicted frames, so the
+threshold is both absolute and relative to the stream's own noise floor (a grainy night camera
+is normal for itself).
 """
 
 from __future__ import annotations
@@ -20,17 +22,22 @@ from monitor.checks.view import FrameView
 _MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 
 
-def noise_sigma(luma: np.ndarray) -> float:
-    conv = cv2.filter2D(luma.astype(np.float32), -1, _MASK)[1:-1, 1:-1]
-    return float(np.sqrt(np.pi / 2) * np.abs(conv).mean() / 6.0)
+def noise_sigma(luma: np.ndarray, block: int = 16, percentile: float = 30.0) -> float:
+    conv = np.abs(cv2.filter2D(luma.astype(np.float32), -1, _MASK)[1:-1, 1:-1])
+    h, w = conv.shape
+    hh, ww = h // block * block, w // block * block
+    if hh == 0 or ww == 0:
+        return float(np.sqrt(np.pi / 2) * conv.mean() / 6.0)
+    blocks = conv[:hh, :ww].reshape(hh // block, block, ww // block, block).mean(axis=(1, 3))
+    return float(np.sqrt(np.pi / 2) * np.percentile(blocks, percentile) / 6.0)
 
 
 class NoiseConfig(CheckConfig):
     raise_after_s: float = Field(1.0, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
-    min_sigma: float = Field(2.5, gt=0, description="noise sigma (luma levels) that is noisy")
-    min_ratio: float = Field(1.8, ge=1, description="...and at least this x the stream's baseline")
-    critical_sigma: float = Field(8.0, gt=0)
+    min_sigma: float = Field(1.2, gt=0, description="noise sigma (luma levels) that is noisy")
+    min_ratio: float = Field(2.5, ge=1, description="...and at least this x the stream's baseline")
+    critical_sigma: float = Field(6.0, gt=0, description="critical; also noisy before a baseline exists")
     baseline_tau_s: float = Field(60.0, gt=0)
     warmup_s: float = Field(3.0, ge=0)
 
@@ -49,7 +56,8 @@ class NoiseCheck(Check):
         c = self.config
         sigma = noise_sigma(view.native_crop)
         ratio = self._baseline.ratio(sigma, floor=0.3)
-        active = sigma >= c.min_sigma and (ratio is None or ratio >= c.min_ratio)
+        # Before the stream has a noise baseline only unmistakable noise counts.
+        active = sigma >= c.critical_sigma if ratio is None else sigma >= c.min_sigma and ratio >= c.min_ratio
         if not active:
             self._baseline.update(sigma, view.frame.stream_time)
         m = {"sigma": round(sigma, 2)}

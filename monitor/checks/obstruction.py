@@ -4,7 +4,10 @@ The analysis copy is split into a grid of cells; each cell has a baseline of its
 gradient) and brightness. A cell is covered when it loses most of its texture and becomes
 uniform; it is live when it keeps its texture and brightness. Obstruction needs a large covered
 part *and* some live cells: when every cell goes soft or dark at once it is blur, black or
-exposure instead, which have their own checks.
+exposure instead, which have their own checks. The exception is a lens covered almost
+completely: then no cell is live, but unlike under- or overexposure and blur, which keep the
+picture's layout (the cells' brightness pattern still correlates with the baseline), a cover
+replaces it.
 """
 
 from __future__ import annotations
@@ -22,8 +25,13 @@ GRID = (6, 8)  # rows, columns
 class ObstructionConfig(CheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
-    min_covered: float = Field(0.5, gt=0, le=1, description="fraction of cells covered")
+    # Cells on the cover's soft edge are neither covered nor live, so a 50 % cover covers ~45 %.
+    min_covered: float = Field(0.4, gt=0, le=1, description="fraction of cells covered")
     min_live: float = Field(0.04, ge=0, le=1, description="fraction of cells that must stay live")
+    full_cover: float = Field(0.8, gt=0, le=1, description="covered this much with no live cells...")
+    max_layout_correlation: float = Field(
+        0.5, ge=-1, le=1, description="...counts when the brightness layout no longer correlates with the baseline"
+    )
     texture_loss: float = Field(0.35, gt=0, lt=1, description="covered: texture below this x baseline")
     # A cover is close and out of focus, so it is far more uniform than any scene content:
     # in the dev clips covered cells keep 3-7 % of their luma spread, a cut to soft content 13-18 %.
@@ -45,6 +53,13 @@ def cell_stats(view: FrameView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     gc, lc = cells(grad), cells(g)
     return gc.mean(axis=2), lc.mean(axis=2), lc.std(axis=2)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.ravel() - a.mean()
+    b = b.ravel() - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 1e-6 else 0.0
 
 
 @register
@@ -77,7 +92,10 @@ class ObstructionCheck(Check):
         live = (tex_ratio >= 0.6) & (np.abs(lum - self._lum) < 0.3 * np.maximum(self._lum, 20.0)) & textured
         n = max(1, int(textured.sum()))
         covered_frac, live_frac = float(covered.sum()) / n, float(live.sum()) / n
-        active = ready and covered_frac >= c.min_covered and live_frac >= c.min_live
+        layout = _correlation(lum, self._lum)
+        partly = covered_frac >= c.min_covered and live_frac >= c.min_live
+        fully = covered_frac >= c.full_cover and layout < c.max_layout_correlation
+        active = ready and (partly or fully)
         dt = t - self._last_t
         self._last_t = t
         # Learn fast while warming up and on clean frames; barely at all while flagged, so a
@@ -87,8 +105,9 @@ class ObstructionCheck(Check):
         self._tex = self._tex + a * (tex - self._tex)
         self._lum = self._lum + a * (lum - self._lum)
         self._std = self._std + a * (std - self._std)
-        m = {"covered_fraction": round(covered_frac, 3), "live_fraction": round(live_frac, 3)}
-        if covered.any():
-            m["covered_luma_ratio"] = round(float((lum[covered] / np.maximum(self._lum[covered], 1)).mean()), 3)
-            m["covered_std_ratio"] = round(float((std[covered] / np.maximum(self._std[covered], 1)).mean()), 3)
+        m = {
+            "covered_fraction": round(covered_frac, 3),
+            "live_fraction": round(live_frac, 3),
+            "layout_correlation": round(layout, 3),
+        }
         return CheckResult(active, "critical", m)

@@ -59,6 +59,7 @@ class SceneStyle:
     flicker: float = 0.0  # relative amplitude of a slow global light flicker
     snow: int = 0  # number of falling snow/rain flakes
     fade: tuple[float, float] | None = None  # (start, length): a fade through black (not a fault)
+    clock: bool = False  # a CCTV-style on-screen date/time that ticks every second
 
 
 # Scenes change every 10 s; faults other than black/no_signal sit inside one scene, as they
@@ -148,6 +149,20 @@ class SceneRenderer:
             x = int(((fx + 0.05 * np.sin(t * 2 + fs * 6)) % 1.0) * self.w)
             y = int(((fy + t * (0.15 + 0.2 * fs)) % 1.0) * self.h)
             cv2.line(img, (x, y), (x + 1, y + max(2, self.h // 60)), (235, 235, 235), 1 + int(fs * 2))
+        if st.clock:
+            sec = int(t)
+            text = f"2026-11-25 03:{sec // 60 % 60:02d}:{sec % 60:02d}  CAM 07"
+            scale = self.h / 500
+            cv2.putText(
+                img,
+                text,
+                (8, max(12, int(self.h * 0.06))),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale,
+                (255, 255, 255),
+                max(1, int(scale * 2)),
+                cv2.LINE_AA,
+            )
         gain = st.gain * (1.0 + st.flicker * np.sin(2 * np.pi * 0.7 * t))
         if st.fade is not None:
             f0, flen = st.fade
@@ -217,8 +232,9 @@ def frames(
     faults: tuple[FaultSpan, ...],
     seed: int = 0,
     style: SceneStyle | None = None,
+    scene_s: float = 10.0,
 ) -> Iterator[np.ndarray]:
-    renderer = SceneRenderer(width, height, fps, seed, style=style)
+    renderer = SceneRenderer(width, height, fps, seed, scene_s=scene_s, style=style)
     frozen: np.ndarray | None = None
     for i in range(round(duration_s * fps)):
         t = i / fps
@@ -247,6 +263,7 @@ def write_clip(
     seed: int = 0,
     write_labels: bool = True,
     style: SceneStyle | None = None,
+    scene_s: float = 10.0,
 ) -> Path:
     """Encode a clip (atomically: written beside, then renamed) and its labels file."""
     out = Path(path)
@@ -265,7 +282,7 @@ def write_clip(
             stream.options["x264-params" if codec == "libx264" else "x265-params"] = (
                 params if codec == "libx264" else params + ":log-level=error"
             )
-        for i, img in enumerate(frames(width, height, fps, duration_s, faults, seed, style)):
+        for i, img in enumerate(frames(width, height, fps, duration_s, faults, seed, style, scene_s)):
             vf = av.VideoFrame.from_ndarray(img, format="bgr24")
             vf.pts = i
             for packet in stream.encode(vf):
