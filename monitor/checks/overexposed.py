@@ -39,8 +39,12 @@ class OverexposedCheck(Check):
         mean = view.mean_luma
         bright = clipped >= c.min_clipped and mean >= c.min_mean
         base = self._baseline.value if self._baseline.ready else None
-        # A stream that is always this bright (snow, a white studio) is its own normal.
-        active = bright and (base is None or mean - base >= c.min_rise)
+        # A stream that is always this bright (snow, a white studio) is its own normal; only a
+        # picture that is mostly clipped counts before the baseline has been learned.
+        if base is None:
+            active = bright and clipped >= c.critical_clipped
+        else:
+            active = bright and mean - base >= c.min_rise
         if not active:
             self._baseline.update(mean, view.frame.stream_time)
         m = {"clipped_fraction": round(clipped, 3), "mean_luma": round(mean, 1)}

@@ -1,0 +1,177 @@
+"""Each check on frames that show its fault and on hard negatives that must not.
+
+Frames come from the same renderer as the demo (real photographs, sensor noise, slow pan), fed
+at 5 samples per second of stream time, as the default sampler does at 25 fps.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from monitor.checks import FrameView, all_checks
+from monitor.demo import SceneRenderer, SceneStyle, apply_fault, colour_bars
+from monitor.frames import Frame
+
+W, H, STEP = 320, 180, 0.2
+
+
+def make(name: str, **overrides):
+    cls = all_checks()[name]
+    return cls(cls.Config(**overrides))
+
+
+def feed(check, images, start_t: float = 0.0, keyframe_every: int = 0, decode_errors=None):
+    """Evaluate a sequence of BGR images; returns the per-frame results."""
+    out = []
+    for i, img in enumerate(images):
+        f = Frame.from_image(
+            img, stream_time=start_t + i * STEP, keyframe=bool(keyframe_every and i % keyframe_every == 0)
+        )
+        if decode_errors is not None:
+            f.decode_errors = decode_errors[i]
+        out.append(check.evaluate(FrameView(f)))
+    return out
+
+
+def scene(n: int, style: SceneStyle | None = None, t0: float = 0.0, seed: int = 3):
+    r = SceneRenderer(W, H, 25, seed=seed, style=style)
+    return [r.render(t0 + i * STEP) for i in range(n)], r
+
+
+def faulted(kind: str, clean_n: int, fault_n: int, strength=None, style=None):
+    """clean_n clean frames, then fault_n frames with the fault applied."""
+    imgs, r = scene(clean_n + fault_n, style)
+    frozen = imgs[clean_n]
+    return imgs[:clean_n] + [
+        apply_fault(kind, img, r, frozen, strength, (clean_n + i) * STEP) for i, img in enumerate(imgs[clean_n:])
+    ]
+
+
+def active(results) -> list[bool]:
+    return [r.active for r in results]
+
+
+def test_registry_has_the_public_vocabulary():
+    assert set(all_checks()) == {
+        "black", "freeze", "blur", "noise", "overexposed", "underexposed",
+        "blocking", "no_signal", "obstruction", "decode_errors",
+    }  # fmt: skip
+    for name, cls in all_checks().items():
+        assert cls.name == name and cls.Config().enabled
+
+
+def test_black_vs_underexposed_and_normal():
+    res = feed(make("black"), faulted("black", 5, 5))
+    assert active(res) == [False] * 5 + [True] * 5
+    assert res[-1].severity == "critical" and res[-1].measurements["dark_fraction"] >= 0.98
+    # A badly underexposed picture (gain 0.12) still has content: not black.
+    assert not any(active(feed(make("black"), faulted("underexposed", 0, 5, 0.12))))
+
+
+def test_freeze_vs_static_noisy_scene_and_slow_fade():
+    res = feed(make("freeze"), faulted("freeze", 5, 10))
+    assert active(res)[6:] == [True] * 9 and not any(active(res)[:5])
+    # static camera: the same picture with fresh sensor noise in every frame
+    static, _ = scene(15, SceneStyle(moving=False, noise=2.0))
+    assert not any(active(feed(make("freeze"), static)))
+    # a slow fade: the same picture getting 3 % darker per sample
+    base = static[0].astype(np.float32)
+    fade = [np.clip(base * (1 - 0.03 * i), 0, 255).astype(np.uint8) for i in range(15)]
+    assert not any(active(feed(make("freeze"), fade)))
+
+
+def test_freeze_tolerates_the_keyframe_refresh_inside_a_freeze():
+    imgs = faulted("freeze", 3, 12)
+    # the encoder's key frame re-codes the frozen picture slightly differently, and the frames
+    # after it are predicted from that key frame
+    imgs[9:] = [cv2.GaussianBlur(imgs[9], (3, 3), 0.6)] * len(imgs[9:])
+    res = feed(make("freeze"), imgs, keyframe_every=9)
+    assert res[9].active and res[10].active
+
+
+def test_blur_against_the_streams_own_baseline():
+    res = feed(make("blur"), faulted("blur", 25, 10, strength=5.0))
+    assert not any(active(res)[:25]) and all(active(res)[26:])
+    assert res[-1].measurements["ratio"] < 0.35
+    # naturally soft content (shallow depth of field) from the start is that stream's normal
+    soft, _ = scene(40, SceneStyle(soft=5.0))
+    assert not any(active(feed(make("blur"), soft)))
+
+
+def test_blur_is_not_raised_for_a_cut_to_softer_content():
+    sharp, _ = scene(25)
+    soft, _ = scene(15, SceneStyle(soft=6.0), t0=20.0)  # a different photograph, soft
+    assert not any(active(feed(make("blur"), sharp + soft)))
+
+
+def test_exposure_checks_use_the_stream_baseline():
+    over = feed(make("overexposed"), faulted("overexposed", 20, 10, 3.0))
+    assert not any(active(over)[:20]) and all(active(over)[20:])
+    under = feed(make("underexposed"), faulted("underexposed", 20, 10, 0.2))
+    assert not any(active(under)[:20]) and all(active(under)[20:])
+    # a night camera is dark all the time: no alert
+    night, _ = scene(40, SceneStyle(gain=0.2, noise=3.0))
+    assert not any(active(feed(make("underexposed"), night)))
+    assert not any(active(feed(make("black"), night)))
+
+
+def test_noise_vs_snow():
+    res = feed(make("noise"), faulted("noise", 20, 10, 25.0))
+    assert not any(active(res)[:20]) and all(active(res)[20:])
+    snow, _ = scene(40, SceneStyle(snow=250))
+    assert not any(active(feed(make("noise"), snow)))
+
+
+@pytest.mark.parametrize("strength", [5, -8], ids=["jpeg-q5", "downscale-x8"])
+def test_blocking(strength):
+    res = feed(make("blocking"), faulted("blocking", 5, 5, strength))
+    assert active(res) == [False] * 5 + [True] * 5
+
+
+def test_no_signal_patterns_and_negatives():
+    check = make("no_signal")
+    bars = feed(check, [colour_bars(W, H)])[0]
+    assert bars.active and bars.measurements["pattern"] == "bars"
+    flat = feed(check, [np.full((H, W, 3), (160, 60, 20), np.uint8)])[0]
+    assert flat.active and flat.measurements["pattern"] == "flat"
+    card = np.full((H, W, 3), (140, 40, 10), np.uint8)
+    cv2.putText(card, "NO SIGNAL", (60, 100), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 2)
+    assert feed(check, [card])[0].measurements.get("pattern") == "card"
+    natural, _ = scene(3)
+    dark = faulted("underexposed", 0, 3, 0.1)
+    sky = np.clip(np.linspace(90, 200, H)[:, None, None] + np.random.default_rng(0).normal(0, 2, (H, W, 3)), 0, 255)
+    assert not any(active(feed(check, [*natural, *dark, sky.astype(np.uint8)])))
+
+
+def test_obstruction_partial_and_full_but_not_blur_or_darkness():
+    for coverage in (0.6, 0.95):
+        res = feed(make("obstruction"), faulted("obstruction", 20, 10, coverage))
+        assert not any(active(res)[:20]) and all(active(res)[21:]), coverage
+    for kind, strength in (("blur", 8.0), ("underexposed", 0.1), ("overexposed", 3.0)):
+        assert not any(active(feed(make("obstruction"), faulted(kind, 20, 10, strength)))), kind
+
+
+def test_decode_errors_rate_over_a_window():
+    imgs, _ = scene(1)
+    counts = [0] * 10 + [i for i in range(1, 11)] + [10] * 60  # 10 errors in 2 s, then none
+    res = feed(make("decode_errors", window_s=5.0, min_errors=5), imgs * len(counts), decode_errors=counts)
+    flags = active(res)
+    assert not any(flags[:14]) and flags[16] and not flags[-1]
+    assert res[19].measurements["errors_in_window"] == 10
+
+
+def test_checks_on_real_encoded_video(clips):
+    """Black from real H.264 (decoded by the capture path), not only synthetic arrays."""
+    from monitor.capture import open_decoder
+    from monitor.config import CaptureConfig
+
+    dec = open_decoder(str(clips["black"]), "file", CaptureConfig(), False)
+    check, flags = make("black"), []
+    for i, raw in enumerate(dec.frames()):
+        if i % 5 == 0:
+            f = Frame("t", i, raw.pts_time, 0.0, raw.keyframe, raw.small(), raw.width, raw.height, raw.full, raw.luma)
+            flags.append((raw.pts_time, check.evaluate(FrameView(f)).active))
+    dec.close()
+    assert all(a for t, a in flags if 3.1 <= t < 6.0) and not any(a for t, a in flags if t < 2.9 or t >= 6.1)
