@@ -5,8 +5,10 @@ Three explainable patterns:
   columns differ strongly from each other (SMPTE/EBU bars, vertical ramps);
 - flat: the whole picture is one colour (blue/grey "no signal" screens), but not black;
 - card: most of the picture is *exactly* flat, neighbouring pixels equal (a caption like
-  "NO SIGNAL" on a plain background). Sensor noise keeps real pictures from that, even a clear
-  sky (at most ~56 % exactly flat in the dev clips; synthetic cards 75-95 %).
+  "NO SIGNAL" on a plain background), and what is not flat is drawn edges, not the small
+  gradients of sensor noise. Real pictures never get there, even a clear sky (at most ~56 %
+  exactly flat in the dev clips; synthetic cards 75-95 %); a lens covered by a flat object
+  still shows a strip of noisy scene, which keeps it an obstruction.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class NoSignalConfig(CheckConfig):
     min_flat_luma: float = Field(16.0, ge=0, description="flat: brighter than this (darker is black)")
     card_flat_fraction: float = Field(0.75, gt=0, le=1, description="card: fraction of exactly flat pixels")
     card_min_luma: float = Field(25.0, ge=0, description="card: brighter than this (a dark picture is quantised flat)")
+    card_max_fine: float = Field(0.03, ge=0, le=1, description="card: at most this fraction of small (noise) gradients")
 
 
 @register
@@ -50,8 +53,10 @@ class NoSignalCheck(Check):
         elif gray_std < c.max_flat_std and mean >= c.min_flat_luma:
             pattern = "flat"
         elif mean >= c.card_min_luma:
-            exact = float(np.count_nonzero(view.gradient == 0)) / view.gradient.size
-            if exact >= c.card_flat_fraction:
+            g = view.gradient
+            exact = float(np.count_nonzero(g == 0)) / g.size
+            fine = float(np.count_nonzero((g > 0) & (g <= 4))) / g.size
+            if exact >= c.card_flat_fraction and fine <= c.card_max_fine:
                 pattern = "card"
         m: dict[str, object] = {"column_std": round(column_std, 2), "luma_std": round(gray_std, 2)}
         if pattern:
