@@ -53,7 +53,7 @@ def test_generated_faults_detected_and_hard_negatives_quiet(generated_set):
 
 @pytest.mark.skipif(not DEVSET.is_dir(), reason="../shared/devset not present beside this checkout")
 def test_devset_meets_targets():
-    report, events = run_eval(DEVSET, DEVSET / "labels.json")
+    report, _ = run_eval(DEVSET, DEVSET / "labels.json")
     o = report.overall()
     assert o["f1"] >= 0.90, report.table()
     assert o["fa_per_clean_hour"] <= 2.0, report.table()
