@@ -1,8 +1,8 @@
 """One YAML file validated into typed models, with errors that name the key and the fix.
 
-Layering for each stream (later wins): the built-in defaults of the models, the stream's
-profile preset (``monitor/profiles/<name>.yaml``), the config's ``defaults:`` section, and
-the stream's own keys. ``sample`` is replaced as a whole rather than merged, because its
+Layering for each stream (later wins): the built-in defaults of the models, the config's
+``defaults:`` section, the stream's profile preset (``monitor/profiles/<name>.yaml``; choosing a
+profile for a stream is more specific than the global defaults), and the stream's own keys. ``sample`` is replaced as a whole rather than merged, because its
 modes are mutually exclusive.
 """
 
@@ -196,7 +196,7 @@ def _layer(stream_raw: dict[str, Any], defaults_raw: dict[str, Any] | None = Non
         raise ConfigError(
             f"{where or 'defaults'}.profile: unknown profile {profile!r} (known: {', '.join(profiles())})"
         ) from None
-    return _deep_merge(_deep_merge(preset, defaults_raw), stream_raw)
+    return _deep_merge(_deep_merge(defaults_raw, preset), stream_raw)
 
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -36,10 +36,24 @@ def test_layering_profile_then_defaults_then_stream():
     )
     a, b = cfg.streams
     assert a.profile == "cctv" and a.sample.every_s == 0.5 and a.sample.every_n is None
-    assert a.checks.black.min_fraction == 0.9  # defaults section applies over the profile
+    assert a.checks.black.min_fraction == 0.9  # the defaults section, where the profile says nothing
     assert a.checks.black.raise_after_s == 3.0  # from the cctv preset
     assert b.profile == "broadcast" and b.sample.every_n == 3
     assert b.capture.stall_timeout_s == 3  # broadcast preset
+
+
+def test_profile_overrides_defaults_and_stream_overrides_both():
+    cfg = parse_config(
+        {
+            "defaults": {"checks": {"black": {"raise_after_s": 9.0}}},
+            "streams": [
+                {"name": "a", "url": "x", "profile": "cctv"},
+                {"name": "b", "url": "y"},
+                {"name": "c", "url": "z", "profile": "cctv", "checks": {"black": {"raise_after_s": 0.5}}},
+            ],
+        }
+    )
+    assert [s.checks.black.raise_after_s for s in cfg.streams] == [3.0, 9.0, 0.5]
 
 
 def test_sample_section_replaces_rather_than_merges():
