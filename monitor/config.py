@@ -2,8 +2,8 @@
 
 Layering for each stream (later wins): the built-in defaults of the models, the config's
 ``defaults:`` section, the stream's profile preset (``monitor/profiles/<name>.yaml``; choosing a
-profile for a stream is more specific than the global defaults), and the stream's own keys. ``sample`` is replaced as a whole rather than merged, because its
-modes are mutually exclusive.
+profile for a stream is more specific than the global defaults), and the stream's own keys.
+``sample`` is replaced as a whole rather than merged, because its modes are mutually exclusive.
 """
 
 from __future__ import annotations
