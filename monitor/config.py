@@ -142,6 +142,18 @@ class JsonlSinkConfig(Strict):
     path: str = "alerts.jsonl"
 
 
+class QualityConfig(Strict):
+    """BRISQUE/NIQE no-reference scores (lower is better): in raised alerts and a periodic report."""
+
+    brisque: bool = True
+    niqe: bool = True
+    brisque_model_dir: str | None = Field(
+        None, description="folder with brisque_model_live.yml/brisque_range_live.yml (default: Debian's opencv-data)"
+    )
+    on_raise: bool = Field(True, description="add the scores of the triggering frame to each raise")
+    report_every_s: float = Field(30.0, ge=0, description="per-stream scores this often (stream time); 0 = never")
+
+
 class SinksConfig(Strict):
     console: ConsoleSinkConfig = ConsoleSinkConfig()
     jsonl: JsonlSinkConfig = JsonlSinkConfig(enabled=False)
@@ -154,6 +166,7 @@ class Config(Strict):
     streams: list[StreamConfig] = Field(default_factory=list)  # type: ignore[valid-type]
     sinks: SinksConfig = SinksConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()
+    quality: QualityConfig = QualityConfig()
     stats_interval_s: float = Field(30.0, gt=0, description="how often per-stream counters are logged")
 
     def stream_settings(self, profile: str | None = None) -> BaseModel:

@@ -59,7 +59,9 @@ def run_daemon(cfg: Config, stop: threading.Event | None = None) -> int:
             cfg.snapshots.quality,
             cfg.snapshots.max_width,
         )
-    pipeline = Pipeline(specs, build_sinks(cfg), stats_interval_s=cfg.stats_interval_s, snapshots=snapshots)
+    pipeline = Pipeline(
+        specs, build_sinks(cfg), stats_interval_s=cfg.stats_interval_s, snapshots=snapshots, quality=cfg.quality
+    )
     stop = stop or threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

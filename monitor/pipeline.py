@@ -18,7 +18,10 @@ from monitor.alerts import AlertEvent, AlertPolicy, StreamAlerts, Timing
 from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, CaptureWorker, source_label
 from monitor.checks import Check, FrameView, all_checks
+from monitor.config import QualityConfig
 from monitor.frames import Frame
+from monitor.quality.scorer import configure as configure_quality
+from monitor.quality.scorer import shared_scorer
 from monitor.queues import StreamMux
 from monitor.sinks import Fanout
 
@@ -42,8 +45,13 @@ class StreamSpec:
 class StreamAnalyzer:
     """Runs the enabled checks on each sampled frame of one stream and tracks its alerts."""
 
-    def __init__(self, spec: StreamSpec, snapshots: SnapshotStore | None = None) -> None:
+    def __init__(
+        self, spec: StreamSpec, snapshots: SnapshotStore | None = None, quality: QualityConfig | None = None
+    ) -> None:
         self.spec = spec
+        self.quality = quality
+        self.latest_quality: dict[str, Any] = {}
+        self._next_report_t: float | None = None
         a = spec.settings.alerts
         self.alerts = StreamAlerts(spec.name, spec.source, AlertPolicy(a.cooldown_s, a.max_raises_per_minute))
         self.root_causes = tuple(a.root_causes)
@@ -82,11 +90,33 @@ class StreamAnalyzer:
                 frame.wall_time,
             )
             if ev is not None:
-                if ev.event == "raise" and self.snapshots is not None:
-                    ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time)
+                if ev.event == "raise":
+                    self._add_evidence(ev, frame, view)
                 events.append(ev)
+        self._quality_report(view)
         self.frames_checked += 1
         return events
+
+    def _add_evidence(self, ev: AlertEvent, frame: Frame, view: FrameView) -> None:
+        if self.snapshots is not None:
+            ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time)
+        if self.quality is not None and self.quality.on_raise:
+            scores = shared_scorer().score(view.native_crop)
+            if scores:
+                ev.measurements["quality"] = scores
+
+    def _quality_report(self, view: FrameView) -> None:
+        """Refresh this stream's BRISQUE/NIQE every report_every_s of stream time (the stats show them)."""
+        if self.quality is None or not self.quality.report_every_s:
+            return
+        t = view.frame.stream_time
+        if (
+            self._next_report_t is not None
+            and self._next_report_t - self.quality.report_every_s <= t < self._next_report_t
+        ):
+            return
+        self._next_report_t = t + self.quality.report_every_s
+        self.latest_quality = {"stream_time": round(t, 2), **shared_scorer().score(view.native_crop)}
 
     def watchdog(self, stats: CaptureStats, now: float) -> AlertEvent | None:
         """stream_down, on the wall clock: the source failed, or no frame for stall_timeout_s."""
@@ -121,6 +151,7 @@ class Pipeline:
         offline: bool = False,
         stats_interval_s: float = 30.0,
         snapshots: SnapshotStore | None = None,
+        quality: QualityConfig | None = None,
     ) -> None:
         if not specs:
             raise ValueError("no streams to monitor")
@@ -130,7 +161,9 @@ class Pipeline:
         self.stats_interval_s = stats_interval_s
         queue_size = max(s.settings.capture.queue_size for s in specs)
         self.mux: StreamMux[Frame] = StreamMux(queue_size, block_when_full=offline)
-        self.analyzers = {s.name: StreamAnalyzer(s, snapshots) for s in specs}
+        if quality is not None:
+            configure_quality(quality.brisque, quality.niqe, quality.brisque_model_dir)
+        self.analyzers = {s.name: StreamAnalyzer(s, snapshots, quality) for s in specs}
         self.workers = {
             s.name: CaptureWorker(s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not offline)
             for s in specs
@@ -151,6 +184,7 @@ class Pipeline:
             d["active_alerts"] = alerts.active_faults()
             d["suppressed"] = dict(alerts.suppressed)
             d["held_back"] = alerts.held_back()
+            d["quality"] = dict(self.analyzers[name].latest_quality)
             out[name] = d
         return out
 
@@ -217,7 +251,7 @@ class Pipeline:
         for name, s in self.stats_snapshot().items():
             log.info(
                 "stats %s: %s fps=%.1f decoded=%d sampled=%d checked=%d dropped=%d decode_errors=%d "
-                "reconnects=%d alerts=%s",
+                "reconnects=%d alerts=%s quality=%s",
                 name,
                 s["state"],
                 s["fps"],
@@ -228,4 +262,5 @@ class Pipeline:
                 s["decode_errors"],
                 s["reconnects"],
                 ",".join(s["active_alerts"]) or "-",
+                s["quality"] or "-",
             )

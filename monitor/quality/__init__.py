@@ -1,0 +1,1 @@
+"""No-reference picture quality scores (BRISQUE, NIQE): lower is better for both."""

@@ -1,0 +1,62 @@
+"""One place that computes the no-reference scores, shared by the low_quality check, the
+scores attached to raised alerts, and the periodic per-stream quality report."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+
+import numpy as np
+
+from monitor.errors import ConfigError
+from monitor.quality.brisque import Brisque
+from monitor.quality.niqe import PATCH, niqe
+
+log = logging.getLogger(__name__)
+
+
+class QualityScorer:
+    def __init__(self, brisque: bool = True, niqe_enabled: bool = True, brisque_model_dir: str | None = None) -> None:
+        self.brisque: Brisque | None = None
+        self.niqe_enabled = niqe_enabled
+        if brisque:
+            try:
+                self.brisque = Brisque(brisque_model_dir)
+            except ConfigError as exc:
+                # Scores are extra information: without the model the daemon runs on without BRISQUE.
+                log.warning("BRISQUE scores off: %s", exc)
+
+    def score(self, luma: np.ndarray) -> dict[str, float]:
+        """{'brisque': .., 'niqe': ..} for a luma image; a score that cannot be computed is left out."""
+        out: dict[str, float] = {}
+        if self.brisque is not None:
+            value = self.brisque.score(luma)
+            if math.isfinite(value):
+                out["brisque"] = round(value, 2)
+        h, w = luma.shape[:2]
+        if self.niqe_enabled and (h // PATCH) * (w // PATCH) >= 4:
+            value = niqe(luma)
+            if math.isfinite(value):
+                out["niqe"] = round(value, 2)
+        return out
+
+
+_lock = threading.Lock()
+_shared: QualityScorer | None = None
+
+
+def configure(brisque: bool = True, niqe_enabled: bool = True, brisque_model_dir: str | None = None) -> QualityScorer:
+    global _shared
+    with _lock:
+        _shared = QualityScorer(brisque, niqe_enabled, brisque_model_dir)
+        return _shared
+
+
+def shared_scorer() -> QualityScorer:
+    """The process-wide scorer (BRISQUE's model is loaded once); default settings if not configured."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = QualityScorer()
+        return _shared
