@@ -56,10 +56,10 @@ def active(results) -> list[bool]:
 def test_registry_has_the_public_vocabulary():
     assert set(all_checks()) == {
         "black", "freeze", "blur", "noise", "overexposed", "underexposed",
-        "blocking", "no_signal", "obstruction", "decode_errors",
+        "blocking", "no_signal", "obstruction", "decode_errors", "low_quality",
     }  # fmt: skip
     for name, cls in all_checks().items():
-        assert cls.name == name and cls.Config().enabled
+        assert cls.name == name and cls.Config().enabled == (name != "low_quality")
 
 
 def test_black_vs_underexposed_and_normal():
