@@ -74,6 +74,7 @@ def test_tracker_hysteresis_raise_update_clear():
     assert raise_ev.event == "raise" and raise_ev.stream_time == 2.6 and raise_ev.measurements == {"x": 2.6}
     up = tr.observe(True, 3.0, "critical")
     assert up.event == "update" and up.id == raise_ev.id and up.severity == "critical"
+    assert tr.observe(True, 3.2, "warning") is None  # severity only escalates within an episode
     assert tr.observe(False, 3.5) is None
     assert tr.observe(True, 4.0, "critical") is None  # back before clear_after: same episode, no event
     assert tr.observe(False, 4.5) is None

@@ -20,6 +20,9 @@ from typing import Any
 from monitor.alerts.events import AlertEvent, EventKind, Severity
 
 
+_RANK = {"warning": 0, "critical": 1}
+
+
 @dataclass(slots=True)
 class Timing:
     raise_after_s: float
@@ -89,7 +92,9 @@ class FaultTracker:
             return self._event("raise", st, m, wall_time)
         if present:
             self._absent_since = None
-            if severity != self.severity:
+            # Severity only escalates within an episode: a measurement wavering around the
+            # critical line must not send an update every frame.
+            if _RANK[severity] > _RANK[self.severity]:
                 self.severity = severity
                 return self._event("update", st, m, wall_time)
             return None
