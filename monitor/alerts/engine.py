@@ -19,7 +19,6 @@ from typing import Any
 
 from monitor.alerts.events import AlertEvent, EventKind, Severity
 
-
 _RANK = {"warning": 0, "critical": 1}
 
 

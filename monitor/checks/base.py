@@ -23,6 +23,13 @@ class CheckConfig(BaseModel):
     clear_after_s: float = Field(5.0, ge=0, description="condition must be absent this long before a clear")
 
 
+class BaselineCheckConfig(CheckConfig):
+    """For checks that judge a frame against what is normal for the stream (see baseline.py)."""
+
+    baseline_tau_s: float = Field(60.0, gt=0, description="time constant of the stream's baseline")
+    warmup_s: float = Field(3.0, ge=0, description="stream time before the baseline is trusted")
+
+
 @dataclass(slots=True)
 class CheckResult:
     active: bool

@@ -13,13 +13,13 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
 from monitor.checks.baseline import Baseline
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
 
-class BlurConfig(CheckConfig):
+class BlurConfig(BaselineCheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     max_ratio: float = Field(0.35, gt=0, lt=1, description="blurred when sharpness < this x the stream's baseline")
@@ -31,7 +31,6 @@ class BlurConfig(CheckConfig):
         12.0, gt=0, description="mean |Δ| of the 16x9 thumbnail (0-255) that counts as new content"
     )
     baseline_tau_s: float = Field(30.0, gt=0)
-    warmup_s: float = Field(3.0, ge=0)
 
 
 def thumbnail(gray: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
 from monitor.checks.baseline import Baseline
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
@@ -32,14 +32,12 @@ def noise_sigma(luma: np.ndarray, block: int = 16, percentile: float = 30.0) -> 
     return float(np.sqrt(np.pi / 2) * np.percentile(blocks, percentile) / 6.0)
 
 
-class NoiseConfig(CheckConfig):
+class NoiseConfig(BaselineCheckConfig):
     raise_after_s: float = Field(1.0, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     min_sigma: float = Field(1.2, gt=0, description="noise sigma (luma levels) that is noisy")
     min_ratio: float = Field(2.5, ge=1, description="...and at least this x the stream's baseline")
     critical_sigma: float = Field(6.0, gt=0, description="critical; also noisy before a baseline exists")
-    baseline_tau_s: float = Field(60.0, gt=0)
-    warmup_s: float = Field(3.0, ge=0)
 
 
 @register

@@ -15,14 +15,14 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
 GRID = (6, 8)  # rows, columns
 
 
-class ObstructionConfig(CheckConfig):
+class ObstructionConfig(BaselineCheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     # Cells on the cover's soft edge are neither covered nor live, so a 50 % cover covers ~45 %.
@@ -38,7 +38,6 @@ class ObstructionConfig(CheckConfig):
     uniform_ratio: float = Field(0.12, gt=0, lt=1, description="covered: luma std below this x baseline")
     uniform_floor: float = Field(2.5, ge=0, description="...or below this many luma levels")
     baseline_tau_s: float = Field(20.0, gt=0)
-    warmup_s: float = Field(3.0, ge=0)
 
 
 def cell_stats(view: FrameView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

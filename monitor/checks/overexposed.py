@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
 from monitor.checks.baseline import Baseline
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
 
-class OverexposedConfig(CheckConfig):
+class OverexposedConfig(BaselineCheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     clip_level: int = Field(250, ge=128, le=255, description="luma at or above this counts as clipped")
@@ -19,8 +19,6 @@ class OverexposedConfig(CheckConfig):
     min_mean: float = Field(170.0, ge=0, le=255, description="...with a mean luma at least this high")
     min_rise: float = Field(40.0, ge=0, description="and at least this much brighter than the stream's baseline")
     critical_clipped: float = Field(0.5, gt=0, le=1)
-    baseline_tau_s: float = Field(60.0, gt=0)
-    warmup_s: float = Field(3.0, ge=0)
 
 
 @register

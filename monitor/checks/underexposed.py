@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
 from monitor.checks.baseline import Baseline
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
 
-class UnderexposedConfig(CheckConfig):
+class UnderexposedConfig(BaselineCheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     max_mean: float = Field(60.0, ge=0, le=255, description="only pictures darker than this mean luma")
     max_ratio: float = Field(0.5, gt=0, lt=1, description="...and below this x the stream's baseline brightness")
     critical_ratio: float = Field(0.2, gt=0, lt=1)
-    baseline_tau_s: float = Field(60.0, gt=0)
-    warmup_s: float = Field(3.0, ge=0)
 
 
 @register
