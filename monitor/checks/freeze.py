@@ -28,6 +28,9 @@ class FreezeConfig(CheckConfig):
     keyframe_tolerance: float = Field(
         3.0, ge=0, description="a key frame differing by less than this does not end a running freeze"
     )
+    refresh_spread: float = Field(
+        2.2, gt=1, description="...if no 16x16 region changes more than this x the mean change"
+    )
 
 
 @register
@@ -55,7 +58,10 @@ class FreezeCheck(Check):
         # with its contrast so a dark moving scene is not taken for a frozen one.
         scale = min(1.0, max(0.1, float(cur.std()) / 40.0))
         frozen = diff < self.config.max_difference * scale and local < self.config.max_local_difference * scale
-        if not frozen and self._frozen and view.frame.keyframe and diff < self.config.keyframe_tolerance:
+        # The key-frame refresh of a frozen picture is small and spread evenly over the picture; a
+        # ticking clock that happens to change on a key frame is a local change on top of it.
+        refresh = diff < self.config.keyframe_tolerance and local < self.config.refresh_spread * diff
+        if not frozen and self._frozen and view.frame.keyframe and refresh:
             frozen = True
         self._frozen = frozen
         m = {"difference": round(diff, 3), "local_difference": round(local, 2), "contrast_scale": round(scale, 2)}
