@@ -151,7 +151,7 @@ class QualityConfig(Strict):
         None, description="folder with brisque_model_live.yml/brisque_range_live.yml (default: Debian's opencv-data)"
     )
     on_raise: bool = Field(True, description="add the scores of the triggering frame to each raise")
-    report_every_s: float = Field(30.0, ge=0, description="per-stream scores this often (stream time); 0 = never")
+    report_every_s: float = Field(300.0, ge=0, description="per-stream scores this often (stream time); 0 = never")
 
 
 class SinksConfig(Strict):
