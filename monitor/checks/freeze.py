@@ -50,13 +50,13 @@ class FreezeCheck(Check):
         if prev is None or prev.shape != cur.shape:
             self._frozen = False
             return CheckResult(active=False)
-        delta = np.abs(cur - prev)
-        diff = float(delta.mean())
+        delta = cv2.absdiff(cur, prev)
+        diff = float(cv2.mean(delta)[0])
         h, w = delta.shape
         local = float(cv2.resize(delta, (max(1, w // 16), max(1, h // 16)), interpolation=cv2.INTER_AREA).max())
         # A low-contrast picture (dim, hazy) changes little even when it moves: scale the limits
         # with its contrast so a dark moving scene is not taken for a frozen one.
-        scale = min(1.0, max(0.1, float(cur.std()) / 40.0))
+        scale = min(1.0, max(0.1, float(cv2.meanStdDev(view.gray)[1][0, 0]) / 40.0))
         frozen = diff < self.config.max_difference * scale and local < self.config.max_local_difference * scale
         # The key-frame refresh of a frozen picture is small and spread evenly over the picture; a
         # ticking clock that happens to change on a key frame is a local change on top of it.

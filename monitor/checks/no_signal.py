@@ -13,6 +13,7 @@ Three explainable patterns:
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from pydantic import Field
 
@@ -41,10 +42,12 @@ class NoSignalCheck(Check):
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
-        small = view.small.astype(np.float32)
-        top = small[: max(1, int(small.shape[0] * 0.6))]
-        column_std = float(top.std(axis=0).mean())
-        column_contrast = float(top.mean(axis=0).std(axis=0).mean())
+        small = view.small
+        top = small[: max(1, int(small.shape[0] * 0.6))].astype(np.float32)
+        col_mean = cv2.reduce(top, 0, cv2.REDUCE_AVG)  # 1 x W x 3
+        col_sq = cv2.reduce(top * top, 0, cv2.REDUCE_AVG)
+        column_std = float(np.sqrt(np.maximum(col_sq - col_mean * col_mean, 0.0)).mean())
+        column_contrast = float(col_mean.reshape(-1, 3).std(axis=0).mean())
         gray_std = float(view.gray_f.std())
         mean = view.mean_luma
         pattern = None

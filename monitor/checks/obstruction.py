@@ -12,6 +12,7 @@ replaces it.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from pydantic import Field
 
@@ -47,11 +48,12 @@ def cell_stats(view: FrameView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     h, w = g.shape
     hh, ww = h // rows * rows, w // cols * cols
 
-    def cells(a: np.ndarray) -> np.ndarray:
-        return a[:hh, :ww].reshape(rows, hh // rows, cols, ww // cols).swapaxes(1, 2).reshape(rows, cols, -1)
+    def means(a: np.ndarray) -> np.ndarray:  # INTER_AREA on an exact multiple is the cell mean
+        return cv2.resize(a[:hh, :ww], (cols, rows), interpolation=cv2.INTER_AREA)
 
-    gc, lc = cells(grad), cells(g)
-    return gc.mean(axis=2), lc.mean(axis=2), lc.std(axis=2)
+    lum = means(g)
+    var = np.maximum(means(g * g) - lum * lum, 0.0)
+    return means(grad), lum, np.sqrt(var)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

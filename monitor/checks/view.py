@@ -39,10 +39,10 @@ class FrameView:
     @cached_property
     def gradient(self) -> np.ndarray:
         """|dx| + |dy| of ``gray`` (float32, same size, last row/column zero)."""
-        g = self.gray_f
-        out = np.zeros_like(g)
-        out[:, :-1] += np.abs(np.diff(g, axis=1))
-        out[:-1, :] += np.abs(np.diff(g, axis=0))
+        g = self.gray
+        out = np.zeros(g.shape, np.float32)
+        out[:, :-1] += cv2.absdiff(g[:, 1:], g[:, :-1])
+        out[:-1, :] += cv2.absdiff(g[1:, :], g[:-1, :])
         return out
 
     @cached_property
