@@ -39,8 +39,10 @@ $(VENV)/.stamp-base: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e .
 	touch $@
 
+# The tests export small CLIP models, so they need the export extra (torch from the local
+# wheel store, pinned: an unpinned torch would download several GB of CUDA wheels).
 $(VENV)/.stamp-dev: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,export]'
 	touch $@ $(VENV)/.stamp-base
 
 apt-test-deps:

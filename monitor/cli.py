@@ -124,6 +124,85 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_USER_ERROR if result.errors else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    _setup_logging(args.log_level or "info", daemon=False)
+    from exporters.clip_export import export_clip
+
+    result = export_clip(
+        args.out,
+        arch=args.arch,
+        weights=args.weights,
+        pretrained=args.pretrained,
+        random_init=args.random_init,
+        int8=args.int8,
+        opset=args.opset,
+    )
+    files = ", ".join(result.manifest["files"])
+    print(f"{result.out_dir}: {result.manifest['arch']} ({result.manifest['weights']['source']}): {files}")
+    if result.manifest["random_init"]:
+        print("note: random weights; the daemon will score with it but raise no quality alerts from it")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import cv2
+
+    from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
+
+    _setup_logging(args.log_level or "warning", daemon=False)
+    model = ClipIqa(args.model, SessionOptions(device=args.device, precision=args.precision))
+    rows = []
+    for path in args.inputs:
+        images = []
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is not None:
+            images = [(path, img)]
+        else:
+            from monitor.analyze import preflight
+            from monitor.config import parse_config
+
+            settings = parse_config({}).stream_settings()
+            problem = preflight(path, settings)
+            if problem:
+                raise VqmonError(problem)
+            images = list(_video_samples(path, args.every_s))
+        scores = model.score([im for _, im in images])
+        for (name, im), sc in zip(images, scores, strict=True):
+            rows.append({"input": name, **sc, **_classical(im)})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        keys = [k for k in rows[0] if k != "input"] if rows else []
+        print(f"{'input':<40} " + " ".join(f"{k:>13}" for k in keys))
+        for r in rows:
+            print(f"{r['input'][-40:]:<40} " + " ".join(f"{r.get(k, float('nan')):>13.4g}" for k in keys))
+    return 0
+
+
+def _video_samples(path: str, every_s: float):
+    from monitor.capture import open_decoder
+    from monitor.config import CaptureConfig
+
+    dec = open_decoder(path, "file", CaptureConfig(), False)
+    next_t = 0.0
+    try:
+        for raw in dec.frames():
+            t = raw.pts_time or 0.0
+            if t + 1e-6 >= next_t:
+                next_t = t + every_s
+                yield f"{path}@{t:.2f}s", raw.full()
+    finally:
+        dec.close()
+
+
+def _classical(image) -> dict[str, float]:
+    import cv2
+
+    from monitor.quality.scorer import shared_scorer
+
+    return shared_scorer().score(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import ensure_demo_clip
 
@@ -173,6 +252,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--alerts-out", help="also write the alert events (JSONL) here")
     e.add_argument("--min-f1", type=float, help="exit 1 when micro-F1 is below this")
     e.set_defaults(func=cmd_eval)
+
+    x = sub.add_parser("export", help="export a model for the daemon (needs the export extra)")
+    x.add_argument("what", choices=["clip"])
+    x.add_argument("--out", required=True, help="model directory to write")
+    x.add_argument("--arch", default="ViT-B-32", help="open_clip architecture (ViT-B-32, RN50, MobileCLIP-S1, ...)")
+    src = x.add_mutually_exclusive_group(required=True)
+    src.add_argument("--weights", help="a local open_clip checkpoint file")
+    src.add_argument("--pretrained", help="open_clip's pretrained tag (downloads: needs internet)")
+    src.add_argument("--random-init", action="store_true", help="random weights, for tests and benchmarks")
+    x.add_argument("--int8", action="store_true", help="also write a dynamically quantised int8 encoder")
+    x.add_argument("--opset", type=int, default=17)
+    x.set_defaults(func=cmd_export)
+
+    sc = sub.add_parser("score", help="CLIP-IQA (+ BRISQUE/NIQE) scores of images or video samples")
+    sc.add_argument("inputs", nargs="+", metavar="IMAGE_OR_VIDEO")
+    sc.add_argument("--model", required=True, help="model directory from `vqmon export clip`")
+    sc.add_argument("--device", choices=["auto", "tensorrt", "cuda", "cpu"], default="auto")
+    sc.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
+    sc.add_argument("--every-s", type=float, default=5.0, help="videos: one sample per this many seconds")
+    sc.add_argument("--json", action="store_true")
+    sc.set_defaults(func=cmd_score)
 
     d = sub.add_parser("demo", help="generate (once) the demo clip with injected faults; prints its path")
     d.add_argument("--output", default="state/demo/demo.mp4")

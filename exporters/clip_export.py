@@ -1,0 +1,167 @@
+"""Export an open_clip model for CLIP-IQA scoring: image encoder -> ONNX (dynamic batch), the
+prompt pairs' text embeddings precomputed, and a manifest the daemon checks before loading.
+
+    vqmon export clip --out models/clip-vitb32 [--arch ViT-B-32] (--weights FILE | --pretrained TAG | --random-init)
+                      [--int8] [--opset 17]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from monitor.errors import VqmonError
+from monitor.scoring.prompts import LOGIT_SCALE, MANIFEST_SCHEMA, PROMPT_PAIRS
+
+log = logging.getLogger(__name__)
+
+IMAGE_ONNX = "image_encoder.onnx"
+IMAGE_INT8 = "image_encoder.int8.onnx"
+TEXT_NPY = "text_embeddings.npy"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _import_export_deps():
+    try:
+        import open_clip
+        import torch
+    except ImportError as exc:
+        raise VqmonError(
+            f"exporting needs torch and open_clip ({exc.name} is missing): pip install -e '.[export]'"
+        ) from None
+    return torch, open_clip
+
+
+def register_bundled_configs(open_clip) -> None:
+    """Make our small test architecture (vqmon-tiny) known to open_clip."""
+    folder = resources.files("exporters") / "model_configs"
+    with resources.as_file(folder) as path:
+        open_clip.add_model_config(Path(path))
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    manifest: dict
+
+
+def load_model(arch: str, weights: str | None, pretrained: str | None, random_init: bool):
+    torch, open_clip = _import_export_deps()
+    register_bundled_configs(open_clip)
+    chosen = [x for x in (weights, pretrained, random_init or None) if x]
+    if len(chosen) != 1:
+        raise VqmonError("choose exactly one of --weights FILE, --pretrained TAG, --random-init")
+    if arch not in open_clip.list_models():
+        raise VqmonError(f"unknown open_clip architecture {arch!r} (e.g. ViT-B-32, RN50, MobileCLIP-S1, vqmon-tiny)")
+    if weights and not Path(weights).is_file():
+        raise VqmonError(f"{weights}: weights file not found")
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            arch, pretrained=weights or pretrained or None, load_weights=bool(weights or pretrained)
+        )
+    except Exception as exc:  # open_clip raises many kinds for a bad checkpoint or a failed download
+        raise VqmonError(f"cannot build {arch} with those weights: {type(exc).__name__}: {exc}") from None
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(arch)
+    return torch, open_clip, model, preprocess, tokenizer
+
+
+def export_clip(
+    out_dir: str | Path,
+    arch: str = "ViT-B-32",
+    weights: str | None = None,
+    pretrained: str | None = None,
+    random_init: bool = False,
+    int8: bool = False,
+    opset: int = 17,
+) -> ExportResult:
+    torch, open_clip, model, _preprocess, tokenizer = load_model(arch, weights, pretrained, random_init)
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+    tmp.chmod(0o755)  # the daemon may run as another user than the one exporting
+    try:
+        size = model.visual.image_size
+        size = int(size[0] if isinstance(size, tuple | list) else size)
+        mean = [float(x) for x in getattr(model.visual, "image_mean", None) or open_clip.OPENAI_DATASET_MEAN]
+        std = [float(x) for x in getattr(model.visual, "image_std", None) or open_clip.OPENAI_DATASET_STD]
+
+        class ImageEncoder(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, pixel_values):
+                return self.m.encode_image(pixel_values)
+
+        dummy = torch.zeros(2, 3, size, size)
+        torch.onnx.export(
+            ImageEncoder(model),
+            (dummy,),
+            str(tmp / IMAGE_ONNX),
+            input_names=["pixel_values"],
+            output_names=["image_embeds"],
+            dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+        names = list(PROMPT_PAIRS)
+        prompts = [p for n in names for p in PROMPT_PAIRS[n]]
+        with torch.no_grad():
+            text = model.encode_text(tokenizer(prompts)).float()
+            text = text / text.norm(dim=-1, keepdim=True)
+        np.save(tmp / TEXT_NPY, text.numpy().reshape(len(names), 2, -1).astype(np.float32))
+        files = [IMAGE_ONNX, TEXT_NPY]
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(tmp / IMAGE_ONNX), str(tmp / IMAGE_INT8), weight_type=QuantType.QInt8)
+            files.append(IMAGE_INT8)
+        import onnx
+
+        if weights:
+            source = f"file:{Path(weights).name}"
+        else:
+            source = f"pretrained:{pretrained}" if pretrained else "random-init"
+        manifest = {
+            "schema": MANIFEST_SCHEMA,
+            "arch": arch,
+            "weights": {"source": source, "sha256": sha256(Path(weights)) if weights else None},
+            "random_init": bool(random_init),
+            "input_size": size,
+            "mean": mean,
+            "std": std,
+            "resize": "shortest_side",
+            "interpolation": "bicubic",
+            "crop": "center",
+            "prompt_pairs": {n: list(PROMPT_PAIRS[n]) for n in names},
+            "logit_scale": LOGIT_SCALE,
+            "embed_dim": int(text.shape[-1]),
+            "opset": opset,
+            "versions": {"torch": torch.__version__, "open_clip": open_clip.__version__, "onnx": onnx.__version__},
+            "files": {f: {"sha256": sha256(tmp / f), "bytes": (tmp / f).stat().st_size} for f in files},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+        log.info("exported %s (%s) to %s", arch, source, out)
+        return ExportResult(out, manifest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

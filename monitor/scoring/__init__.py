@@ -1,0 +1,1 @@
+"""Scoring: the CLIP-IQA image-quality scorer, run with ONNX Runtime (no torch at run time)."""

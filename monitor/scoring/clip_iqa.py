@@ -1,0 +1,169 @@
+"""CLIP-IQA scores with ONNX Runtime: no torch at run time.
+
+A model directory (made by `vqmon export clip`) holds the image encoder as ONNX, the prompt
+pairs' text embeddings and a manifest with checksums. For each antonym pair the score is the
+softmax over the image's cosine similarities to the two prompts (times the logit scale): the
+probability of the positive prompt. `quality` is the overall score; the rest are aspects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from monitor.errors import VqmonError
+from monitor.scoring.prompts import MANIFEST_SCHEMA
+
+log = logging.getLogger(__name__)
+
+Device = Literal["auto", "tensorrt", "cuda", "cpu"]
+_PROVIDERS = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+class ModelError(VqmonError):
+    """The model directory is missing, corrupt or does not match its manifest."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_manifest(model_dir: str | Path) -> dict:
+    d = Path(model_dir)
+    path = d / "manifest.json"
+    if not d.is_dir():
+        raise ModelError(f"{d}: model directory not found (export one with `vqmon export clip --out {d} ...`)")
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing (not a vqmon model directory; re-export it)") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: unreadable ({exc}); re-export the model") from None
+    if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
+        raise ModelError(f"{path}: not a {MANIFEST_SCHEMA} manifest; re-export the model")
+    return manifest
+
+
+def choose_providers(device: Device, available: list[str]) -> tuple[list[str], list[str]]:
+    """(providers to try in order, reasons the preferred ones were skipped)."""
+    order = ["tensorrt", "cuda", "cpu"] if device == "auto" else [device]
+    chosen, skipped = [], []
+    for name in order:
+        ep = _PROVIDERS[name]
+        if ep in available:
+            chosen.append(ep)
+        else:
+            skipped.append(f"{name}: {ep} not in this onnxruntime build")
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")  # the always-there fallback
+    return chosen, skipped
+
+
+@dataclass
+class SessionOptions:
+    device: Device = "auto"
+    precision: Literal["fp32", "int8"] = "fp32"
+    threads: int = 0
+    trt_cache_dir: str | None = None
+    trt_fp16: bool = True
+
+
+class ClipIqa:
+    def __init__(self, model_dir: str | Path, options: SessionOptions | None = None) -> None:
+        import onnxruntime as ort
+
+        self.dir = Path(model_dir)
+        self.options = options or SessionOptions()
+        self.manifest = m = load_manifest(self.dir)
+        onnx_name = "image_encoder.int8.onnx" if self.options.precision == "int8" else "image_encoder.onnx"
+        for name in (onnx_name, "text_embeddings.npy"):
+            entry = m.get("files", {}).get(name)
+            path = self.dir / name
+            if entry is None:
+                raise ModelError(f"{self.dir}: manifest lists no {name} (export with --int8 for int8)")
+            if not path.is_file():
+                raise ModelError(f"{path}: missing; copy the whole model directory")
+            if _sha256(path) != entry["sha256"]:
+                raise ModelError(f"{path}: checksum does not match manifest.json (corrupt or replaced); re-copy it")
+        self.random_init = bool(m.get("random_init"))
+        self.size = int(m["input_size"])
+        self.mean = np.array(m["mean"], np.float32).reshape(1, 1, 3)
+        self.std = np.array(m["std"], np.float32).reshape(1, 1, 3)
+        self.pair_names = list(m["prompt_pairs"])
+        self.text = np.load(self.dir / "text_embeddings.npy").astype(np.float32)  # (pairs, 2, D)
+        self.logit_scale = float(m["logit_scale"])
+        providers, skipped = choose_providers(self.options.device, ort.get_available_providers())
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.options.threads:
+            so.intra_op_num_threads = self.options.threads
+        provider_options = []
+        for p in providers:
+            if p == "TensorrtExecutionProvider":
+                opts = {"trt_fp16_enable": str(self.options.trt_fp16), "trt_engine_cache_enable": "True"}
+                if self.options.trt_cache_dir:
+                    opts["trt_engine_cache_path"] = self.options.trt_cache_dir
+                provider_options.append(opts)
+            else:
+                provider_options.append({})
+        try:
+            self.session = ort.InferenceSession(
+                str(self.dir / onnx_name), so, providers=providers, provider_options=provider_options
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types for a bad graph
+            raise ModelError(f"{self.dir / onnx_name}: ONNX Runtime cannot load it ({exc}); re-export") from None
+        self.provider = self.session.get_providers()[0]
+        for reason in skipped:
+            log.info("CLIP scorer: %s", reason)
+        log.info("CLIP scorer: %s on %s (%s)", m.get("arch"), self.provider, self.options.precision)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def preprocess(self, bgr: np.ndarray) -> np.ndarray:
+        """open_clip's transform in OpenCV: shortest side to input size (bicubic; area when
+        shrinking, which like PIL's antialiased resize averages), centre crop, normalise."""
+        h, w = bgr.shape[:2]
+        size = self.size
+        # torchvision's arithmetic: the long side is truncated, the crop offset rounded.
+        if h <= w:
+            nh, nw = size, int(size * w / h)
+        else:
+            nh, nw = int(size * h / w), size
+        interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_CUBIC
+        img = cv2.resize(bgr, (nw, nh), interpolation=interp)
+        y0, x0 = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
+        img = img[y0 : y0 + size, x0 : x0 + size, ::-1].astype(np.float32) / 255.0
+        img = (img - self.mean) / self.std
+        return np.ascontiguousarray(img.transpose(2, 0, 1))
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: batch})[0].astype(np.float32)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+    def scores_from_embeddings(self, emb: np.ndarray) -> list[dict[str, float]]:
+        sims = np.einsum("nd,pkd->npk", emb, self.text) * self.logit_scale  # (N, pairs, 2)
+        sims -= sims.max(axis=2, keepdims=True)
+        e = np.exp(sims)
+        pos = e[..., 0] / e.sum(axis=2)
+        return [{n: round(float(pos[i, j]), 4) for j, n in enumerate(self.pair_names)} for i in range(len(emb))]
+
+    def score(self, images: list[np.ndarray]) -> list[dict[str, float]]:
+        """Scores for BGR images, computed in one batch."""
+        if not images:
+            return []
+        batch = np.stack([self.preprocess(im) for im in images])
+        return self.scores_from_embeddings(self.embed(batch))

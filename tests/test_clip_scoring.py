@@ -1,0 +1,174 @@
+"""CLIP-IQA export and scoring with real parts: an open_clip model with random weights (a small
+architecture, so CI stays fast), exported by our exporter, run by a real ONNX Runtime session."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from monitor.scoring.clip_iqa import ClipIqa, ModelError, SessionOptions, choose_providers
+from tests.conftest import ROOT
+
+torch = pytest.importorskip("torch", reason="the export extra is not installed (make test installs it)")
+open_clip = pytest.importorskip("open_clip")
+
+from exporters.clip_export import export_clip, load_model  # noqa: E402
+
+ARCH = "vqmon-tiny"
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    torch.manual_seed(0)
+    export_clip(out, arch=ARCH, random_init=True, int8=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def torch_model(exported):
+    """The same weights in torch: re-create the model and load the state the exporter used."""
+    torch.manual_seed(0)
+    _, _, model, preprocess, tokenizer = load_model(ARCH, None, None, True)
+    return model, preprocess, tokenizer
+
+
+def frames(n=4, w=320, h=180):
+    from monitor.demo import SceneRenderer
+
+    r = SceneRenderer(w, h, 25, seed=2)
+    return [r.render(1.0 + i) for i in range(n)]
+
+
+def test_manifest_and_files(exported):
+    m = json.loads((exported / "manifest.json").read_text())
+    assert m["schema"] == "vqmon.clip-model/1" and m["arch"] == ARCH and m["random_init"] is True
+    assert m["weights"]["source"] == "random-init" and m["opset"] >= 17
+    assert set(m["files"]) == {"image_encoder.onnx", "image_encoder.int8.onnx", "text_embeddings.npy"}
+    assert m["prompt_pairs"]["quality"] == ["Good photo.", "Bad photo."] and m["logit_scale"] == 100.0
+    assert {"torch", "open_clip", "onnx"} <= set(m["versions"])
+    text = np.load(exported / "text_embeddings.npy")
+    assert text.shape == (len(m["prompt_pairs"]), 2, m["embed_dim"])
+    assert np.allclose(np.linalg.norm(text, axis=-1), 1.0, atol=1e-5)
+
+
+def test_onnx_matches_torch_embeddings_and_scores(exported, torch_model):
+    model, _, tokenizer = torch_model
+    iqa = ClipIqa(exported, SessionOptions(device="cpu"))
+    batch = np.stack([iqa.preprocess(f) for f in frames()])
+    with torch.no_grad():
+        ref = model.encode_image(torch.from_numpy(batch)).float()
+        ref = (ref / ref.norm(dim=-1, keepdim=True)).numpy()
+        names = list(iqa.pair_names)
+        prompts = [p for n in names for p in iqa.manifest["prompt_pairs"][n]]
+        text = model.encode_text(tokenizer(prompts)).float()
+        text = (text / text.norm(dim=-1, keepdim=True)).numpy().reshape(len(names), 2, -1)
+    emb = iqa.embed(batch)
+    assert (emb * ref).sum(axis=1).min() >= 0.999
+    # CLIP-IQA with open_clip's own embeddings: softmax(100 * cos) of the positive prompt
+    logits = 100.0 * np.einsum("nd,pkd->npk", ref, text)
+    expected = np.exp(logits[..., 0]) / np.exp(logits).sum(axis=2)
+    got = np.array([[s[n] for n in names] for s in iqa.score(frames())])
+    assert np.abs(got - expected).max() <= 1e-3
+
+
+def test_int8_embeddings_stay_close(exported):
+    fp32 = ClipIqa(exported, SessionOptions(device="cpu"))
+    int8 = ClipIqa(exported, SessionOptions(device="cpu", precision="int8"))
+    batch = np.stack([fp32.preprocess(f) for f in frames()])
+    cos = (fp32.embed(batch) * int8.embed(batch)).sum(axis=1)
+    assert cos.min() >= 0.99, cos
+
+
+def test_preprocessing_matches_open_clip(exported, torch_model):
+    from PIL import Image
+
+    model, preprocess, _ = torch_model
+    iqa = ClipIqa(exported, SessionOptions(device="cpu"))
+    for img in frames(2, 640, 360) + frames(1, 160, 120):
+        ours = iqa.preprocess(img)
+        theirs = preprocess(Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))).numpy()
+        assert ours.shape == theirs.shape
+        assert np.abs(ours - theirs).mean() < 0.02  # normalised units; resampling kernels differ slightly
+        with torch.no_grad():
+            a, b = model.encode_image(torch.from_numpy(np.stack([ours, theirs]))).float()
+        assert float(torch.nn.functional.cosine_similarity(a, b, dim=0)) >= 0.99
+
+
+def test_small_frames_and_batching(exported):
+    iqa = ClipIqa(exported, SessionOptions(device="cpu"))
+    tiny = np.full((48, 64, 3), 90, np.uint8)
+    imgs = [*frames(3), tiny]
+    batch = iqa.score(imgs)
+    single = [iqa.score([im])[0] for im in imgs]
+    for b, s in zip(batch, single, strict=True):
+        assert all(np.isfinite(v) for v in b.values())
+        assert all(abs(b[k] - s[k]) < 1e-4 for k in b)
+
+
+def test_provider_choice_and_fallback(exported, caplog):
+    assert choose_providers("auto", ["CPUExecutionProvider"]) == (
+        ["CPUExecutionProvider"],
+        [
+            "tensorrt: TensorrtExecutionProvider not in this onnxruntime build",
+            "cuda: CUDAExecutionProvider not in this onnxruntime build",
+        ],
+    )
+    gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers("auto", gpu)[0] == gpu
+    assert choose_providers("cuda", gpu)[0] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    caplog.set_level(logging.INFO)
+    iqa = ClipIqa(exported, SessionOptions(device="cuda"))  # no GPU here: runs on the CPU, says why
+    assert iqa.provider == "CPUExecutionProvider"
+    assert "CUDAExecutionProvider not in this onnxruntime build" in caplog.text
+
+
+def test_bad_model_directories(exported, tmp_path):
+    with pytest.raises(ModelError, match="model directory not found"):
+        ClipIqa(tmp_path / "none")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelError, match="manifest.json: missing"):
+        ClipIqa(empty)
+    bad = tmp_path / "bad"
+    shutil.copytree(exported, bad)
+    (bad / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelError, match="unreadable"):
+        ClipIqa(bad)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(exported, corrupt)
+    data = bytearray((corrupt / "image_encoder.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (corrupt / "image_encoder.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum does not match"):
+        ClipIqa(corrupt)
+    r = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "vqmon"),
+            "score",
+            "--model",
+            str(corrupt),
+            str(ROOT / "monitor/demo/assets/coffee.jpg"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "checksum" in r.stderr
+
+
+def test_score_cli_json(exported):
+    r = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "vqmon"), "score", "--json", "--model", str(exported),
+         str(ROOT / "monitor/demo/assets/coffee.jpg")],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)[0]
+    assert 0.0 <= row["quality"] <= 1.0 and {"sharp", "clean", "brisque", "niqe"} <= set(row)
