@@ -134,7 +134,7 @@ def test_bad_model_directories(exported, tmp_path):
         ClipIqa(tmp_path / "none")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ModelError, match="manifest.json: missing"):
+    with pytest.raises(ModelError, match=r"manifest\.json: missing"):
         ClipIqa(empty)
     bad = tmp_path / "bad"
     shutil.copytree(exported, bad)

@@ -145,7 +145,7 @@ class ClipIqa:
             nh, nw = int(size * h / w), size
         interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_CUBIC
         img = cv2.resize(bgr, (nw, nh), interpolation=interp)
-        y0, x0 = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
+        y0, x0 = round((nh - size) / 2.0), round((nw - size) / 2.0)
         img = img[y0 : y0 + size, x0 : x0 + size, ::-1].astype(np.float32) / 255.0
         img = (img - self.mean) / self.std
         return np.ascontiguousarray(img.transpose(2, 0, 1))
