@@ -84,7 +84,9 @@ def analyze_files(
         sinks.append(JsonlSink(stream=jsonl_out))
     if not specs:
         return AnalyzeResult([], errors)
-    pipeline = Pipeline(specs, Fanout(sinks), offline=True, stats_interval_s=1e9, quality=cfg.quality)
+    pipeline = Pipeline(
+        specs, Fanout(sinks), offline=True, stats_interval_s=1e9, quality=cfg.quality, scoring=cfg.scoring
+    )
     bar = ProgressBar(pipeline) if progress else None
     pipeline.start()
     try:

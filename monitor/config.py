@@ -154,6 +154,22 @@ class QualityConfig(Strict):
     report_every_s: float = Field(300.0, ge=0, description="per-stream scores this often (stream time); 0 = never")
 
 
+class ScoringConfig(Strict):
+    """The CLIP-IQA scorer: one ONNX Runtime session batching frames from every stream."""
+
+    model_dir: str | None = Field(None, description="from `vqmon export clip`; none = no CLIP scoring")
+    device: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
+    precision: Literal["fp32", "int8"] = "fp32"
+    threads: int = Field(0, ge=0, description="CPU threads for ONNX Runtime; 0 lets it choose")
+    trt_cache_dir: str | None = Field(None, description="TensorRT engine cache (default: beside the model)")
+    every_s: float = Field(1.0, gt=0, description="score one frame per stream this often (stream time)")
+    max_batch: int = Field(16, ge=1)
+    max_wait_ms: float = Field(50.0, ge=0, description="wait this long for more frames to fill a batch")
+    min_quality: float = Field(0.3, ge=0, le=1, description="`quality` fault below this overall score")
+    raise_after_s: float = Field(5.0, ge=0)
+    clear_after_s: float = Field(10.0, ge=0)
+
+
 class SinksConfig(Strict):
     console: ConsoleSinkConfig = ConsoleSinkConfig()
     jsonl: JsonlSinkConfig = JsonlSinkConfig(enabled=False)
@@ -167,6 +183,7 @@ class Config(Strict):
     sinks: SinksConfig = SinksConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()
     quality: QualityConfig = QualityConfig()
+    scoring: ScoringConfig = ScoringConfig()
     stats_interval_s: float = Field(30.0, gt=0, description="how often per-stream counters are logged")
 
     def stream_settings(self, profile: str | None = None) -> BaseModel:

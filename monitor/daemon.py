@@ -60,7 +60,12 @@ def run_daemon(cfg: Config, stop: threading.Event | None = None) -> int:
             cfg.snapshots.max_width,
         )
     pipeline = Pipeline(
-        specs, build_sinks(cfg), stats_interval_s=cfg.stats_interval_s, snapshots=snapshots, quality=cfg.quality
+        specs,
+        build_sinks(cfg),
+        stats_interval_s=cfg.stats_interval_s,
+        snapshots=snapshots,
+        quality=cfg.quality,
+        scoring=cfg.scoring,
     )
     stop = stop or threading.Event()
 

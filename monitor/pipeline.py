@@ -18,16 +18,18 @@ from monitor.alerts import AlertEvent, AlertPolicy, StreamAlerts, Timing
 from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, CaptureWorker, source_label
 from monitor.checks import Check, FrameView, all_checks
-from monitor.config import QualityConfig
+from monitor.config import QualityConfig, ScoringConfig
 from monitor.frames import Frame
 from monitor.quality.scorer import configure as configure_quality
 from monitor.quality.scorer import shared_scorer
 from monitor.queues import StreamMux
+from monitor.scoring.worker import ScoreResult, ScoringWorker
 from monitor.sinks import Fanout
 
 log = logging.getLogger(__name__)
 
 STREAM_DOWN = "stream_down"
+QUALITY = "quality"  # the CLIP-IQA overall score under its threshold
 TICK_S = 0.25
 
 
@@ -52,6 +54,7 @@ class StreamAnalyzer:
         self.quality = quality
         self.latest_quality: dict[str, Any] = {}
         self._next_report_t: float | None = None
+        self._next_score_t: float | None = None
         a = spec.settings.alerts
         self.alerts = StreamAlerts(spec.name, spec.source, AlertPolicy(a.cooldown_s, a.max_raises_per_minute))
         self.root_causes = tuple(a.root_causes)
@@ -97,13 +100,42 @@ class StreamAnalyzer:
         self.frames_checked += 1
         return events
 
+    def due_for_scoring(self, frame: Frame, every_s: float) -> bool:
+        t = frame.stream_time
+        if self._next_score_t is None or t < self._next_score_t - every_s or t >= self._next_score_t:
+            self._next_score_t = t + every_s
+            return True
+        return False
+
+    def on_scores(self, result: ScoreResult, cfg: ScoringConfig, alerts_allowed: bool) -> list[AlertEvent]:
+        """CLIP-IQA scores of one frame: the `quality` fault and the stream's quality report."""
+        self.latest_quality["clip"] = {"stream_time": round(result.stream_time, 2), **result.scores}
+        present = alerts_allowed and result.scores.get("quality", 1.0) < cfg.min_quality
+        if present and any(self.alerts.is_active(r) for r in self.root_causes):
+            self.alerts.count_suppressed(QUALITY)
+            present = False
+        ev = self.alerts.observe(
+            QUALITY,
+            Timing(cfg.raise_after_s, cfg.clear_after_s),
+            present,
+            result.stream_time,
+            "warning",
+            dict(result.scores),
+            result.wall_time,
+        )
+        if ev is None:
+            return []
+        if ev.event == "raise":
+            self._add_evidence(ev, result.frame, FrameView(result.frame))
+        return [ev]
+
     def _add_evidence(self, ev: AlertEvent, frame: Frame, view: FrameView) -> None:
         if self.snapshots is not None:
             ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time)
         if self.quality is not None and self.quality.on_raise:
             scores = shared_scorer().score(view.native_crop)
             if scores:
-                ev.measurements["quality"] = scores
+                ev.measurements["iqa"] = scores  # BRISQUE/NIQE; "quality" is the CLIP-IQA score
 
     def _quality_report(self, view: FrameView) -> None:
         """Refresh this stream's BRISQUE/NIQE every report_every_s of stream time (the stats show them)."""
@@ -152,6 +184,7 @@ class Pipeline:
         stats_interval_s: float = 30.0,
         snapshots: SnapshotStore | None = None,
         quality: QualityConfig | None = None,
+        scoring: ScoringConfig | None = None,
     ) -> None:
         if not specs:
             raise ValueError("no streams to monitor")
@@ -170,6 +203,31 @@ class Pipeline:
         }
         self.events_emitted = 0
         self._stop = threading.Event()
+        self.scoring = scoring
+        self.scorer = self._load_scorer(scoring) if scoring is not None and scoring.model_dir else None
+        self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
+
+    @staticmethod
+    def _load_scorer(cfg: ScoringConfig) -> ScoringWorker | None:
+        from monitor.errors import VqmonError
+        from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
+
+        try:
+            model = ClipIqa(
+                cfg.model_dir,  # type: ignore[arg-type]
+                SessionOptions(cfg.device, cfg.precision, cfg.threads, cfg.trt_cache_dir),
+            )
+        except VqmonError as exc:
+            # The picture checks do not need the model: run on without CLIP scores.
+            log.error("CLIP scoring off: %s", exc)
+            return None
+        if model.random_init:
+            log.warning(
+                "CLIP model %s has random weights (exported with --random-init): its scores are reported, "
+                "but it raises no quality alerts; export real weights for that",
+                cfg.model_dir,
+            )
+        return ScoringWorker(model, cfg.max_batch, cfg.max_wait_ms)
 
     def stats(self, name: str) -> CaptureStats:
         return self.workers[name].stats
@@ -185,10 +243,14 @@ class Pipeline:
             d["suppressed"] = dict(alerts.suppressed)
             d["held_back"] = alerts.held_back()
             d["quality"] = dict(self.analyzers[name].latest_quality)
+            if self.scorer is not None:
+                d["scoring_dropped"] = self.scorer.dropped(name)
             out[name] = d
         return out
 
     def start(self) -> None:
+        if self.scorer is not None and not self.offline:
+            self.scorer.start()
         for w in self.workers.values():
             w.start()
         log.info("monitoring %d stream(s): %s", len(self.workers), ", ".join(self.workers))
@@ -203,7 +265,8 @@ class Pipeline:
             item = self.mux.get(timeout=TICK_S)
             if item is not None:
                 name, frame = item
-                self._emit(self.analyzers[str(name)].process(frame))
+                self._analyse(self.analyzers[str(name)], frame)
+            self._collect_scores()
             mono = time.monotonic()
             if mono - last_tick >= TICK_S:
                 last_tick = mono
@@ -221,8 +284,27 @@ class Pipeline:
             if item is None and self.offline and not any(w.is_alive() for w in self.workers.values()):
                 # Workers are done; drain what they left, then finish.
                 while (rest := self.mux.get(timeout=0)) is not None:
-                    self._emit(self.analyzers[str(rest[0])].process(rest[1]))
+                    self._analyse(self.analyzers[str(rest[0])], rest[1])
+                self._collect_scores()
                 break
+
+    def _analyse(self, analyzer: StreamAnalyzer, frame: Frame) -> None:
+        self._emit(analyzer.process(frame))
+        if (
+            self.scorer is not None
+            and self.scoring is not None
+            and analyzer.due_for_scoring(frame, self.scoring.every_s)
+        ):
+            if self.offline:
+                self.scorer.score_batch([frame])  # files: score every due frame, in order
+            else:
+                self.scorer.submit(frame)
+
+    def _collect_scores(self) -> None:
+        if self.scorer is None or self.scoring is None:
+            return
+        for r in self.scorer.drain():
+            self._emit(self.analyzers[r.stream].on_scores(r, self.scoring, self.quality_alerts))
 
     def shutdown(self, join_timeout_s: float = 5.0) -> list[str]:
         """Stop capture threads and close sinks. Returns names of threads that did not end in time."""
@@ -230,6 +312,8 @@ class Pipeline:
         for w in self.workers.values():
             w.stop()
         self.mux.close()
+        if self.scorer is not None:
+            self.scorer.stop()
         stuck = []
         deadline = time.monotonic() + join_timeout_s
         for name, w in self.workers.items():

@@ -172,3 +172,58 @@ def test_score_cli_json(exported):
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)[0]
     assert 0.0 <= row["quality"] <= 1.0 and {"sharp", "clean", "brisque", "niqe"} <= set(row)
+
+
+def _trained_copy(exported, tmp_path):
+    """The same files with the manifest claiming real weights, to exercise the alert path."""
+    d = tmp_path / "trained"
+    shutil.copytree(exported, d)
+    m = json.loads((d / "manifest.json").read_text())
+    m["random_init"] = False
+    (d / "manifest.json").write_text(json.dumps(m))
+    return d
+
+
+def test_live_pipeline_batches_across_streams(exported, clips, caplog):
+    from monitor.config import ScoringConfig
+    from monitor.pipeline import StreamSpec
+    from tests.conftest import LiveRun, stream_settings, wait_for
+
+    caplog.set_level(logging.WARNING)
+    settings = stream_settings(capture={"loop": True, "realtime": True})
+    specs = [StreamSpec(f"cam{i}", str(clips["clean"]), settings) for i in range(3)]
+    scoring = ScoringConfig(model_dir=str(exported), device="cpu", every_s=0.5, max_wait_ms=150)
+    with LiveRun(specs, scoring=scoring) as run:
+        scorer = run.pipeline.scorer
+        assert wait_for(lambda: scorer.scored >= 12, 60), (scorer.scored, scorer.errors)
+        assert wait_for(lambda: all("clip" in a.latest_quality for a in run.pipeline.analyzers.values()), 30)
+    assert scorer.largest_batch >= 2  # frames of different streams went through one session call
+    assert scorer.batches < scorer.scored
+    assert "random weights" in caplog.text
+    assert run.events("quality") == []  # an untrained model raises nothing
+    snap = run.pipeline.stats_snapshot()["cam0"]
+    assert 0.0 <= snap["quality"]["clip"]["quality"] <= 1.0 and "scoring_dropped" in snap
+
+
+def test_quality_fault_from_scores(exported, clips, tmp_path):
+    from monitor.analyze import analyze_files
+    from monitor.config import parse_config
+
+    model = _trained_copy(exported, tmp_path)
+    cfg = parse_config({"scoring": {"model_dir": str(model), "device": "cpu", "every_s": 0.5, "min_quality": 1.0,
+                                     "raise_after_s": 1.0}})  # fmt: skip
+    result = analyze_files([str(clips["clean"])], cfg)
+    q = [e for e in result.events if e.fault == "quality"]
+    assert q and q[0].event == "raise" and 0.0 <= q[0].measurements["quality"] <= 1.0
+    assert {"sharp", "clean", "bright"} <= set(q[0].measurements)
+
+
+def test_broken_model_leaves_the_checks_running(clips, tmp_path, caplog):
+    from monitor.analyze import analyze_files
+    from monitor.config import parse_config
+
+    caplog.set_level(logging.ERROR)
+    cfg = parse_config({"scoring": {"model_dir": str(tmp_path / "missing")}})
+    result = analyze_files([str(clips["black"])], cfg)
+    assert "CLIP scoring off" in caplog.text and "model directory not found" in caplog.text
+    assert [e.fault for e in result.events if e.event == "raise"] == ["black"]

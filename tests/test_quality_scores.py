@@ -80,4 +80,4 @@ def test_raised_alerts_carry_quality_scores(clips):
 
     result = analyze_files([str(clips["black"])], parse_config({}))
     raise_ev = next(e for e in result.events if e.event == "raise")
-    assert "niqe" in raise_ev.measurements["quality"] or "brisque" in raise_ev.measurements["quality"]
+    assert "niqe" in raise_ev.measurements["iqa"] or "brisque" in raise_ev.measurements["iqa"]

@@ -1,0 +1,89 @@
+"""One scorer worker for all streams: frames from every stream are batched into one ONNX Runtime
+call (up to max_batch, or whatever arrived within max_wait_ms), the way DeepStream batches for
+the GPU. Scoring never blocks the checks: if it falls behind, each stream's oldest waiting frame
+is dropped (counted), so memory never grows.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from monitor.frames import Frame
+from monitor.queues import StreamMux
+from monitor.scoring.clip_iqa import ClipIqa
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ScoreResult:
+    stream: str
+    stream_time: float
+    wall_time: float
+    scores: dict[str, float]
+    frame: Frame
+
+
+class ScoringWorker(threading.Thread):
+    def __init__(self, model: ClipIqa, max_batch: int = 16, max_wait_ms: float = 50.0, per_stream: int = 2) -> None:
+        super().__init__(name="clip-scorer", daemon=True)
+        self.model = model
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.inbox: StreamMux[Frame] = StreamMux(per_stream)
+        self.results: queue.SimpleQueue[ScoreResult] = queue.SimpleQueue()
+        self.batches = 0
+        self.scored = 0
+        self.largest_batch = 0
+        self.errors = 0
+        self._stop_event = threading.Event()
+
+    def submit(self, frame: Frame) -> None:
+        self.inbox.put(frame.stream, frame)
+
+    def dropped(self, stream: str) -> int:
+        return self.inbox.dropped(stream)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.inbox.close()
+
+    def drain(self) -> list[ScoreResult]:
+        out = []
+        while True:
+            try:
+                out.append(self.results.get_nowait())
+            except queue.Empty:
+                return out
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            first = self.inbox.get(timeout=0.2)
+            if first is None:
+                continue
+            batch = [first[1]]
+            deadline = time.monotonic() + self.max_wait_s
+            while len(batch) < self.max_batch:
+                item = self.inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+                if item is None:
+                    break
+                batch.append(item[1])
+            self.score_batch(batch)
+
+    def score_batch(self, batch: list[Frame]) -> None:
+        try:
+            scores = self.model.score([f.small for f in batch])
+        except Exception as exc:  # a failing session must not take monitoring down
+            self.errors += 1
+            if self.errors == 1 or self.errors % 100 == 0:
+                log.error("CLIP scoring failed (%d times so far): %s", self.errors, exc)
+            return
+        self.batches += 1
+        self.scored += len(batch)
+        self.largest_batch = max(self.largest_batch, len(batch))
+        for f, s in zip(batch, scores, strict=True):
+            self.results.put(ScoreResult(f.stream, f.stream_time, f.wall_time, s, f))
