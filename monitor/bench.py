@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 
 from monitor.capture.pyav_decoder import configure_stream
 from monitor.config import Config
@@ -225,3 +226,72 @@ def bench_checks(path: str, cfg: Config, count: int = 40) -> ChecksBench:
     finally:
         cv2.setNumThreads(threads)
     return ChecksBench(os.path.basename(path), frames[0].width, frames[0].height, len(frames), per, all_ms)
+
+
+@dataclass
+class ScorerBench:
+    arch: str
+    threads: int
+    rows: list[dict[str, Any]]  # {"runtime", "batch", "images_per_s"}
+    int8_cosine_min: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def rate(self, runtime: str, batch: int) -> float:
+        return next(r["images_per_s"] for r in self.rows if r["runtime"] == runtime and r["batch"] == batch)
+
+    def report(self) -> str:
+        lines = [f"CLIP image encoder {self.arch} (random weights), CPU, {self.threads} threads"]
+        lines.append(f"{'runtime':<22} {'batch':>5} {'images/s':>10}")
+        for r in self.rows:
+            lines.append(f"{r['runtime']:<22} {r['batch']:>5} {r['images_per_s']:>10.1f}")
+        for b in sorted({r["batch"] for r in self.rows}):
+            fp32 = self.rate("onnxruntime fp32", b)
+            lines.append(
+                f"batch {b}: ORT fp32 / torch eager = {fp32 / self.rate('torch eager fp32', b):.2f} (goal >= 1.3), "
+                f"ORT int8 / ORT fp32 = {self.rate('onnxruntime int8', b) / fp32:.2f} (goal >= 2)"
+            )
+        lines.append(f"int8 vs fp32 embedding cosine (min over the inputs): {self.int8_cosine_min:.4f} (goal >= 0.99)")
+        return "\n".join(lines)
+
+
+def bench_scorer(state_dir: str, arch: str = "ViT-B-32", batches: tuple[int, ...] = (1, 8), seconds: float = 3.0):
+    """Torch eager vs ONNX Runtime fp32 vs int8, same weights and inputs, in one run."""
+    import torch
+
+    from exporters.clip_export import export_clip, load_model
+    from monitor.demo import SceneRenderer
+    from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
+
+    model_dir = Path(state_dir) / "bench" / f"clip-{arch}-random"
+    torch.manual_seed(0)
+    if not (model_dir / "manifest.json").is_file():
+        export_clip(model_dir, arch=arch, random_init=True, int8=True)
+    torch.manual_seed(0)
+    _, _, model, _, _ = load_model(arch, None, None, True)  # the same seed: the same weights
+    fp32 = ClipIqa(model_dir, SessionOptions(device="cpu"))
+    int8 = ClipIqa(model_dir, SessionOptions(device="cpu", precision="int8"))
+    r = SceneRenderer(640, 360, 25, seed=4)
+    inputs = np.stack([fp32.preprocess(r.render(i * 0.7)) for i in range(max(batches))])
+
+    def rate(fn, batch: np.ndarray) -> float:
+        fn(batch)  # warm-up
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            fn(batch)
+            n += len(batch)
+        return n / (time.perf_counter() - t0)
+
+    def eager(batch: np.ndarray) -> None:
+        with torch.inference_mode():
+            model.encode_image(torch.from_numpy(batch))
+
+    rows = []
+    for b in batches:
+        x = inputs[:b]
+        rows.append({"runtime": "torch eager fp32", "batch": b, "images_per_s": rate(eager, x)})
+        rows.append({"runtime": "onnxruntime fp32", "batch": b, "images_per_s": rate(fp32.embed, x)})
+        rows.append({"runtime": "onnxruntime int8", "batch": b, "images_per_s": rate(int8.embed, x)})
+    cos = float((fp32.embed(inputs) * int8.embed(inputs)).sum(axis=1).min())
+    return ScorerBench(arch, torch.get_num_threads(), rows, cos)
