@@ -227,3 +227,28 @@ def test_broken_model_leaves_the_checks_running(clips, tmp_path, caplog):
     result = analyze_files([str(clips["black"])], cfg)
     assert "CLIP scoring off" in caplog.text and "model directory not found" in caplog.text
     assert [e.fault for e in result.events if e.event == "raise"] == ["black"]
+
+
+def test_export_from_a_local_checkpoint(tmp_path):
+    from exporters.clip_export import sha256
+    from monitor.errors import VqmonError
+
+    torch.manual_seed(7)
+    _, _, model, _, _ = load_model(ARCH, None, None, True)
+    ckpt = tmp_path / "tiny.pt"
+    torch.save(model.state_dict(), ckpt)
+    out = export_clip(tmp_path / "m", arch=ARCH, weights=str(ckpt)).out_dir
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["random_init"] is False and m["weights"] == {"source": "file:tiny.pt", "sha256": sha256(ckpt)}
+    iqa = ClipIqa(out, SessionOptions(device="cpu"))
+    batch = np.stack([iqa.preprocess(f) for f in frames(2)])
+    with torch.no_grad():
+        ref = model.encode_image(torch.from_numpy(batch)).float()
+        ref = (ref / ref.norm(dim=-1, keepdim=True)).numpy()
+    assert (iqa.embed(batch) * ref).sum(axis=1).min() >= 0.999  # the checkpoint's weights, not random ones
+    with pytest.raises(VqmonError, match="weights file not found"):
+        export_clip(tmp_path / "x", arch=ARCH, weights=str(tmp_path / "none.pt"))
+    with pytest.raises(VqmonError, match="exactly one of"):
+        export_clip(tmp_path / "x", arch=ARCH, weights=str(ckpt), random_init=True)
+    with pytest.raises(VqmonError, match="unknown open_clip architecture"):
+        export_clip(tmp_path / "x", arch="ViT-Q-99", random_init=True)
