@@ -142,13 +142,13 @@ class StreamAnalyzer:
         if self.quality is None or not self.quality.report_every_s:
             return
         t = view.frame.stream_time
-        if (
-            self._next_report_t is not None
-            and self._next_report_t - self.quality.report_every_s <= t < self._next_report_t
-        ):
+        every = self.quality.report_every_s
+        if self._next_report_t is None or t < self._next_report_t - every:  # start, or a new session
+            self._next_report_t = t + every
+        if t < self._next_report_t:
             return
-        self._next_report_t = t + self.quality.report_every_s
-        self.latest_quality = {"stream_time": round(t, 2), **shared_scorer().score(view.native_crop)}
+        self._next_report_t = t + every
+        self.latest_quality["iqa"] = {"stream_time": round(t, 2), **shared_scorer().score(view.native_crop)}
 
     def watchdog(self, stats: CaptureStats, now: float) -> AlertEvent | None:
         """stream_down, on the wall clock: the source failed, or no frame for stall_timeout_s."""

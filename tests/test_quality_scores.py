@@ -81,3 +81,13 @@ def test_raised_alerts_carry_quality_scores(clips):
     result = analyze_files([str(clips["black"])], parse_config({}))
     raise_ev = next(e for e in result.events if e.event == "raise")
     assert "niqe" in raise_ev.measurements["iqa"] or "brisque" in raise_ev.measurements["iqa"]
+
+
+def test_periodic_quality_report(clips):
+    from monitor.analyze import analyze_files
+    from monitor.config import parse_config
+
+    cfg = parse_config({"quality": {"report_every_s": 2.0}})
+    result = analyze_files([str(clips["clean"])], cfg)
+    report = result.stats["clean"]["quality"]["iqa"]
+    assert report["stream_time"] >= 2.0 and "brisque" in report  # first one after one interval
