@@ -7,7 +7,6 @@ prompt pairs' text embeddings precomputed, and a manifest the daemon checks befo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.errors import VqmonError
+from monitor.scoring.clip_iqa import sha256
 from monitor.scoring.prompts import LOGIT_SCALE, MANIFEST_SCHEMA, PROMPT_PAIRS
 
 log = logging.getLogger(__name__)
@@ -26,14 +26,6 @@ log = logging.getLogger(__name__)
 IMAGE_ONNX = "image_encoder.onnx"
 IMAGE_INT8 = "image_encoder.int8.onnx"
 TEXT_NPY = "text_embeddings.npy"
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _import_export_deps():

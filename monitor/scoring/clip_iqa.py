@@ -35,7 +35,7 @@ class ModelError(VqmonError):
     """The model directory is missing, corrupt or does not match its manifest."""
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -98,7 +98,7 @@ class ClipIqa:
                 raise ModelError(f"{self.dir}: manifest lists no {name} (export with --int8 for int8)")
             if not path.is_file():
                 raise ModelError(f"{path}: missing; copy the whole model directory")
-            if _sha256(path) != entry["sha256"]:
+            if sha256(path) != entry["sha256"]:
                 raise ModelError(f"{path}: checksum does not match manifest.json (corrupt or replaced); re-copy it")
         self.random_init = bool(m.get("random_init"))
         self.size = int(m["input_size"])
