@@ -46,6 +46,66 @@ def register_bundled_configs(open_clip) -> None:
         open_clip.add_model_config(Path(path))
 
 
+def _calibration_batches(clip: str, size: int, mean, std, count: int) -> list[np.ndarray]:
+    """Frames spread over a clip, pre-processed exactly as the daemon does."""
+    from monitor.capture import open_decoder
+    from monitor.config import CaptureConfig
+    from monitor.scoring.clip_iqa import preprocess
+
+    dec = open_decoder(clip, "file", CaptureConfig(), False)
+    try:
+        total = dec.total_frames or count * 25
+        step = max(1, total // count)
+        frames = [preprocess(raw.full(), size, mean, std) for i, raw in enumerate(dec.frames()) if i % step == 0]
+    finally:
+        dec.close()
+    if not frames:
+        raise VqmonError(f"{clip}: no frames for calibration")
+    return [f[None] for f in frames[:count]]
+
+
+def _quantize(tmp: Path, size: int, mean, std, calibration: str | None, count: int) -> dict:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    # Shape inference + graph optimisation first lets the quantiser handle more of the graph
+    # (ONNX Runtime's recommended order).
+    prepped = tmp / "image_encoder.prep.onnx"
+    quant_pre_process(str(tmp / IMAGE_ONNX), str(prepped), skip_symbolic_shape=True)
+    try:
+        if calibration is None:
+            quantize_dynamic(str(prepped), str(tmp / IMAGE_INT8), weight_type=QuantType.QInt8)
+            return {"method": "dynamic"}
+        batches = _calibration_batches(calibration, size, mean, std, count)
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self._it = iter(batches)
+
+            def get_next(self):
+                b = next(self._it, None)
+                return None if b is None else {"pixel_values": b}
+
+        quantize_static(
+            str(prepped),
+            str(tmp / IMAGE_INT8),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8,
+        )
+        return {"method": "static", "calibration": Path(calibration).name, "frames": len(batches)}
+    finally:
+        prepped.unlink(missing_ok=True)
+
+
 @dataclass
 class ExportResult:
     out_dir: Path
@@ -81,6 +141,8 @@ def export_clip(
     random_init: bool = False,
     int8: bool = False,
     opset: int = 17,
+    calibration: str | None = None,
+    calibration_frames: int = 32,
 ) -> ExportResult:
     torch, open_clip, model, _preprocess, tokenizer = load_model(arch, weights, pretrained, random_init)
     out = Path(out_dir)
@@ -119,16 +181,9 @@ def export_clip(
             text = text / text.norm(dim=-1, keepdim=True)
         np.save(tmp / TEXT_NPY, text.numpy().reshape(len(names), 2, -1).astype(np.float32))
         files = [IMAGE_ONNX, TEXT_NPY]
+        int8_info = None
         if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-            from onnxruntime.quantization.shape_inference import quant_pre_process
-
-            # Shape inference + graph optimisation first lets the quantiser fuse and
-            # quantise more of the graph (ONNX Runtime's recommended order).
-            prepped = tmp / "image_encoder.prep.onnx"
-            quant_pre_process(str(tmp / IMAGE_ONNX), str(prepped), skip_symbolic_shape=True)
-            quantize_dynamic(str(prepped), str(tmp / IMAGE_INT8), weight_type=QuantType.QInt8)
-            prepped.unlink()
+            int8_info = _quantize(tmp, size, mean, std, calibration, calibration_frames)
             files.append(IMAGE_INT8)
         import onnx
 
@@ -151,6 +206,7 @@ def export_clip(
             "logit_scale": LOGIT_SCALE,
             "embed_dim": int(text.shape[-1]),
             "opset": opset,
+            "int8": int8_info,
             "versions": {"torch": torch.__version__, "open_clip": open_clip.__version__, "onnx": onnx.__version__},
             "files": {f: {"sha256": sha256(tmp / f), "bytes": (tmp / f).stat().st_size} for f in files},
         }

@@ -142,6 +142,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         random_init=args.random_init,
         int8=args.int8,
         opset=args.opset,
+        calibration=args.calibration,
     )
     files = ", ".join(result.manifest["files"])
     print(f"{result.out_dir}: {result.manifest['arch']} ({result.manifest['weights']['source']}): {files}")
@@ -268,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--weights", help="a local open_clip checkpoint file")
     src.add_argument("--pretrained", help="open_clip's pretrained tag (downloads: needs internet)")
     src.add_argument("--random-init", action="store_true", help="random weights, for tests and benchmarks")
-    x.add_argument("--int8", action="store_true", help="also write a dynamically quantised int8 encoder")
+    x.add_argument("--int8", action="store_true", help="also write an int8 encoder (dynamic quantisation)")
+    x.add_argument("--calibration", metavar="CLIP", help="with --int8: static quantisation calibrated on this clip")
     x.add_argument("--opset", type=int, default=17)
     x.set_defaults(func=cmd_export)
 

@@ -52,6 +52,7 @@ def test_manifest_and_files(exported):
     assert m["weights"]["source"] == "random-init" and m["opset"] >= 17
     assert set(m["files"]) == {"image_encoder.onnx", "image_encoder.int8.onnx", "text_embeddings.npy"}
     assert m["prompt_pairs"]["quality"] == ["Good photo.", "Bad photo."] and m["logit_scale"] == 100.0
+    assert m["int8"] == {"method": "dynamic"}
     assert {"torch", "open_clip", "onnx"} <= set(m["versions"])
     text = np.load(exported / "text_embeddings.npy")
     assert text.shape == (len(m["prompt_pairs"]), 2, m["embed_dim"])
@@ -252,3 +253,15 @@ def test_export_from_a_local_checkpoint(tmp_path):
         export_clip(tmp_path / "x", arch=ARCH, weights=str(ckpt), random_init=True)
     with pytest.raises(VqmonError, match="unknown open_clip architecture"):
         export_clip(tmp_path / "x", arch="ViT-Q-99", random_init=True)
+
+
+def test_static_int8_calibrated_on_a_clip(clips, tmp_path):
+    out = export_clip(
+        tmp_path / "m", arch=ARCH, random_init=True, int8=True, calibration=str(clips["clean"]), calibration_frames=8
+    ).out_dir
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["int8"] == {"method": "static", "calibration": "clean.mp4", "frames": 8}
+    fp32 = ClipIqa(out, SessionOptions(device="cpu"))
+    int8 = ClipIqa(out, SessionOptions(device="cpu", precision="int8"))
+    batch = np.stack([fp32.preprocess(f) for f in frames()])
+    assert (fp32.embed(batch) * int8.embed(batch)).sum(axis=1).min() >= 0.99

@@ -74,6 +74,23 @@ def choose_providers(device: Device, available: list[str]) -> tuple[list[str], l
     return chosen, skipped
 
 
+def preprocess(bgr: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """open_clip's transform in OpenCV: shortest side to the input size (bicubic; area when
+    shrinking, which like PIL's antialiased resize averages), centre crop, normalise. CHW float32."""
+    h, w = bgr.shape[:2]
+    # torchvision's arithmetic: the long side is truncated, the crop offset rounded.
+    if h <= w:
+        nh, nw = size, int(size * w / h)
+    else:
+        nh, nw = int(size * h / w), size
+    interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_CUBIC
+    img = cv2.resize(bgr, (nw, nh), interpolation=interp)
+    y0, x0 = round((nh - size) / 2.0), round((nw - size) / 2.0)
+    img = img[y0 : y0 + size, x0 : x0 + size, ::-1].astype(np.float32) / 255.0
+    img = (img - np.asarray(mean, np.float32).reshape(1, 1, 3)) / np.asarray(std, np.float32).reshape(1, 1, 3)
+    return np.ascontiguousarray(img.transpose(2, 0, 1))
+
+
 @dataclass
 class SessionOptions:
     device: Device = "auto"
@@ -134,21 +151,7 @@ class ClipIqa:
         self.input_name = self.session.get_inputs()[0].name
 
     def preprocess(self, bgr: np.ndarray) -> np.ndarray:
-        """open_clip's transform in OpenCV: shortest side to input size (bicubic; area when
-        shrinking, which like PIL's antialiased resize averages), centre crop, normalise."""
-        h, w = bgr.shape[:2]
-        size = self.size
-        # torchvision's arithmetic: the long side is truncated, the crop offset rounded.
-        if h <= w:
-            nh, nw = size, int(size * w / h)
-        else:
-            nh, nw = int(size * h / w), size
-        interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_CUBIC
-        img = cv2.resize(bgr, (nw, nh), interpolation=interp)
-        y0, x0 = round((nh - size) / 2.0), round((nw - size) / 2.0)
-        img = img[y0 : y0 + size, x0 : x0 + size, ::-1].astype(np.float32) / 255.0
-        img = (img - self.mean) / self.std
-        return np.ascontiguousarray(img.transpose(2, 0, 1))
+        return preprocess(bgr, self.size, self.mean, self.std)
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {self.input_name: batch})[0].astype(np.float32)
