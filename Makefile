@@ -8,10 +8,10 @@ VQMON  := $(VENV)/bin/vqmon
 CONFIG ?= configs/demo.yaml
 
 # Debian packages the tests need: a GStreamer RTSP server driven by the system python3, and
-# opencv-data for BRISQUE's model files.
+# opencv-data for BRISQUE's model files, and a Mosquitto broker (started by the tests themselves).
 APT_TEST_PKGS := gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly \
-	gstreamer1.0-plugins-bad gstreamer1.0-libav opencv-data
+	gstreamer1.0-plugins-bad gstreamer1.0-libav opencv-data mosquitto mosquitto-clients
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint venv dev-venv apt-test-deps demo-clip clean

@@ -170,9 +170,33 @@ class ScoringConfig(Strict):
     clear_after_s: float = Field(10.0, ge=0)
 
 
+class MqttTlsConfig(Strict):
+    ca_file: str | None = Field(None, description="CA certificate that signed the broker's certificate")
+    cert_file: str | None = Field(None, description="client certificate, for brokers that require one")
+    key_file: str | None = None
+    insecure: bool = Field(False, description="skip certificate verification (never in production)")
+
+
+class MqttConfig(Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    client_id: str = "vqmon"
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    keepalive_s: int = Field(30, ge=5)
+    username: str | None = None
+    password: str | None = Field(
+        None, description="use ${ENV_VAR}: never written in the file, never logged", repr=False
+    )
+    tls: MqttTlsConfig | None = None
+    topic_prefix: str = Field("vqmon", pattern=r"^[^#+]+$")
+    outbox_max_messages: int = Field(100_000, ge=10)
+
+
 class SinksConfig(Strict):
     console: ConsoleSinkConfig = ConsoleSinkConfig()
     jsonl: JsonlSinkConfig = JsonlSinkConfig(enabled=False)
+    mqtt: MqttConfig = MqttConfig()
 
 
 class Config(Strict):

@@ -25,6 +25,10 @@ def build_sinks(cfg: Config) -> Fanout:
         sinks.append(ConsoleSink(sys.stderr if cfg.sinks.console.target == "stderr" else None))
     if cfg.sinks.jsonl.enabled:
         sinks.append(JsonlSink(cfg.sinks.jsonl.path))
+    if cfg.sinks.mqtt.enabled:
+        from monitor.publish.mqtt import MqttSink
+
+        sinks.append(MqttSink(cfg.sinks.mqtt, cfg.state_dir))
     if not sinks:
         log.warning("no sinks enabled: alerts will only be logged")
     return Fanout(sinks)

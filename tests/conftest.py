@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -168,3 +169,53 @@ def stream_settings(**overrides):
 
     cfg = parse_config({"streams": [{"name": "s", "url": "x.mp4", **overrides}]})
     return cfg.streams[0]
+
+
+class Mosquitto:
+    """A real Mosquitto broker in the foreground on a free loopback port, with a generated config."""
+
+    def __init__(self, tmp: Path, extra_conf: str = "") -> None:
+        self.port = free_port()
+        self.conf = tmp / f"mosquitto-{self.port}.conf"
+        # As root, mosquitto drops to its own user, which cannot read pytest's private tmp dirs.
+        user = "user root\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n{user}{extra_conf}"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)  # fmt: skip
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+        if not wait_for(listening, 20):
+            pytest.fail("mosquitto did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path):
+    """A factory: mosquitto(extra_conf="") -> started broker; all are stopped at teardown."""
+    import shutil
+
+    if shutil.which("mosquitto") is None:
+        pytest.fail("mosquitto is missing: run `make test` (it installs Debian's mosquitto)")
+    brokers: list[Mosquitto] = []
+
+    def make(extra_conf: str = "") -> Mosquitto:
+        b = Mosquitto(tmp_path, extra_conf)
+        b.start()
+        brokers.append(b)
+        return b
+
+    yield make
+    for b in brokers:
+        b.stop()

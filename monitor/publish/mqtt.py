@@ -1,0 +1,168 @@
+"""MQTT sink (paho-mqtt 2.x): every alert goes through the persistent outbox to the broker.
+
+Topics (prefix default `vqmon`):
+- `<prefix>/available`: `online` (retained) on connect, `offline` as the last will, `stopped` on a
+  clean shutdown;
+- `<prefix>/<stream>/alerts`: every vqmon.alert/1 event, QoS 1, not retained.
+
+Delivery is at-least-once: a message leaves the outbox only on the broker's PUBACK; after a
+reconnect everything still in the outbox is published again in order, so a consumer may see a
+duplicate (de-duplicate on the event's `id` + `event`).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from monitor.alerts.events import AlertEvent
+from monitor.config import MqttConfig
+from monitor.publish.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+WINDOW = 20  # messages in flight at once
+
+
+class MqttSink:
+    name = "mqtt"
+
+    def __init__(self, cfg: MqttConfig, state_dir: str | Path) -> None:
+        self.cfg = cfg
+        self.prefix = cfg.topic_prefix.rstrip("/")
+        self.outbox = Outbox(Path(state_dir) / "mqtt-outbox.sqlite", cfg.outbox_max_messages)
+        self.connected = threading.Event()
+        self.published = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._early_acks: set[int] = set()  # PUBACKs that beat the registration of their mid
+        self._last_sent = 0
+        self._last_error: str | None = None
+        protocol = mqtt.MQTTv5 if cfg.protocol == "5" else mqtt.MQTTv311
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=protocol)
+        if cfg.username:
+            self.client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls is not None:
+            self.client.tls_set(
+                ca_certs=cfg.tls.ca_file,
+                certfile=cfg.tls.cert_file,
+                keyfile=cfg.tls.key_file,
+                cert_reqs=ssl.CERT_NONE if cfg.tls.insecure else ssl.CERT_REQUIRED,
+            )
+            self.client.tls_insecure_set(cfg.tls.insecure)
+        self.client.will_set(self.topic("available"), "offline", qos=1, retain=True)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.max_inflight_messages_set(WINDOW)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._publisher, name="mqtt-publisher", daemon=True)
+        self._thread.start()
+
+    def topic(self, *parts: str) -> str:
+        return "/".join([self.prefix, *parts])
+
+    # ---------------------------------------------------------------- sink interface
+
+    def emit(self, event: AlertEvent) -> None:
+        # Written to disk first: from here on the alert survives a broker outage or a crash.
+        self.outbox.add(
+            self.topic(event.stream, "alerts"), event.to_json().encode(), qos=1, critical=event.severity == "critical"
+        )
+        self._wake.set()
+
+    def close(self, drain_timeout_s: float = 5.0) -> None:
+        deadline = time.monotonic() + drain_timeout_s
+        while len(self.outbox) and self.connected.is_set() and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.05)
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(5)
+        if self.connected.is_set():
+            self.client.publish(self.topic("available"), "stopped", qos=1, retain=True).wait_for_publish(2)
+            self.client.disconnect()  # a clean disconnect: the broker does not send the last will
+        self.client.loop_stop()
+        left = len(self.outbox)
+        if left:
+            log.warning("MQTT: %d message(s) wait in the outbox for the next start", left)
+        self.outbox.close()
+
+    # ---------------------------------------------------------------- paho callbacks
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            msg = f"MQTT broker {self.cfg.host}:{self.cfg.port} refused the connection: {reason_code}"
+            if "not authorized" in str(reason_code).lower() or "password" in str(reason_code).lower():
+                msg += " (check mqtt.username and the password variable)"
+            if msg != self._last_error:
+                log.error("%s; retrying", msg)
+                self._last_error = msg
+            return
+        log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
+        self._last_error = None
+        client.publish(self.topic("available"), "online", qos=1, retain=True)
+        with self._lock:
+            # Replay everything not yet acknowledged, in order, on every (re)connection.
+            self._inflight.clear()
+            self._early_acks.clear()
+            self._last_sent = 0
+        self.connected.set()
+        self._wake.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connected.is_set():
+            log.warning("MQTT: disconnected from %s:%d (%s); alerts wait in the outbox", self.cfg.host, self.cfg.port,
+                        reason_code)  # fmt: skip
+        self.connected.clear()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        # Runs in paho's network thread while paho holds its own locks: never wait for
+        # anything here that the publisher thread may hold while it calls into paho.
+        with self._lock:
+            seq = self._inflight.pop(mid, None)
+            if seq is None:
+                self._early_acks.add(mid)
+        if seq is not None:
+            self._acknowledged(seq)
+
+    def _acknowledged(self, seq: int) -> None:
+        self.outbox.remove(seq)
+        self.published += 1
+        self._wake.set()
+
+    # ---------------------------------------------------------------- publisher thread
+
+    def _publisher(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            if not self.connected.is_set():
+                continue
+            with self._lock:
+                room = WINDOW - len(self._inflight)
+                after = self._last_sent
+            if room <= 0:
+                continue
+            for msg in self.outbox.pending(after, room):
+                info = self.client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    break  # not connected any more; the next connection replays from the outbox
+                with self._lock:
+                    self._last_sent = msg.seq
+                    early = info.mid in self._early_acks
+                    if early:
+                        self._early_acks.discard(info.mid)
+                    else:
+                        self._inflight[info.mid] = msg.seq
+                if early:
+                    self._acknowledged(msg.seq)

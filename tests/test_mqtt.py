@@ -1,0 +1,160 @@
+"""MQTT publishing against a real Mosquitto broker: topics, retained availability, and no alert
+lost across a broker outage or a daemon restart (the SQLite outbox)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+from monitor.alerts import AlertEvent
+from monitor.config import MqttConfig
+from monitor.publish.mqtt import MqttSink
+from monitor.publish.outbox import Outbox
+from tests.conftest import wait_for
+
+
+class Subscriber:
+    def __init__(self, port: int, topic: str = "vqmon/#") -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{time.time_ns()}")
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+
+    def alerts(self) -> list[dict]:
+        with self._lock:
+            return [json.loads(p) for t, p, _ in self.messages if t.endswith("/alerts")]
+
+    def last(self, topic: str) -> bytes | None:
+        with self._lock:
+            found = [p for t, p, _ in self.messages if t == topic]
+        return found[-1] if found else None
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def event(i: int, stream: str = "cam", severity: str = "warning") -> AlertEvent:
+    return AlertEvent(f"id-{i:04d}", stream, "cam.mp4", "blur", "raise", severity, float(i), time.time(), {"i": i})
+
+
+def cfg(port: int) -> MqttConfig:
+    return MqttConfig(enabled=True, port=port, client_id=f"vqmon-test-{time.time_ns()}")
+
+
+def test_alerts_and_availability_reach_the_broker(mosquitto, tmp_path):
+    broker = mosquitto()
+    sub = Subscriber(broker.port)
+    sink = MqttSink(cfg(broker.port), tmp_path)
+    try:
+        assert wait_for(sink.connected.is_set, 15)
+        for i in range(3):
+            sink.emit(event(i))
+        assert wait_for(lambda: len(sub.alerts()) == 3, 15), sub.messages
+        assert [a["id"] for a in sub.alerts()] == ["id-0000", "id-0001", "id-0002"]
+        assert sub.last("vqmon/available") == b"online"
+        assert wait_for(lambda: len(sink.outbox) == 0, 10)  # removed only after the PUBACKs
+    finally:
+        sink.close()
+    assert wait_for(lambda: sub.last("vqmon/available") == b"stopped", 10)
+    sub.close()
+    late = Subscriber(broker.port)  # retained: a new subscriber learns the state at once
+    assert wait_for(lambda: late.last("vqmon/available") == b"stopped", 10)
+    late.close()
+
+
+def test_broker_outage_loses_nothing_and_keeps_order(mosquitto, tmp_path):
+    broker = mosquitto()
+    sink = MqttSink(cfg(broker.port), tmp_path)
+    try:
+        assert wait_for(sink.connected.is_set, 15)
+        sink.emit(event(0))
+        assert wait_for(lambda: len(sink.outbox) == 0, 10)
+        broker.stop()
+        assert wait_for(lambda: not sink.connected.is_set(), 15)
+        for i in range(1, 31):  # faults keep being raised while the broker is down
+            sink.emit(event(i))
+        assert len(sink.outbox) == 30
+        broker.start()  # the same port
+        sub = Subscriber(broker.port)
+        assert wait_for(sink.connected.is_set, 40)
+        assert wait_for(lambda: len(sink.outbox) == 0, 30)
+        ids = [a["id"] for a in sub.alerts()]
+        assert sorted(set(ids)) == [f"id-{i:04d}" for i in range(1, 31)]  # every one arrived
+        first_seen = list(dict.fromkeys(ids))
+        assert first_seen == sorted(first_seen)  # in order (duplicates allowed: at-least-once)
+        sub.close()
+    finally:
+        sink.close()
+
+
+def test_outbox_survives_a_restart_and_replays(mosquitto, tmp_path):
+    from tests.conftest import free_port
+
+    dead = cfg(free_port())  # nothing listens: the daemon cannot publish
+    sink = MqttSink(dead, tmp_path)
+    for i in range(5):
+        sink.emit(event(i, severity="critical"))
+    sink.close(drain_timeout_s=0.5)
+    assert len(Outbox(tmp_path / "mqtt-outbox.sqlite")) == 5  # on disk, like after a crash
+    broker = mosquitto()
+    sub = Subscriber(broker.port)
+    sink2 = MqttSink(cfg(broker.port), tmp_path)
+    try:
+        assert wait_for(lambda: len(sub.alerts()) >= 5, 30)
+        assert [a["id"] for a in sub.alerts()][:5] == [f"id-{i:04d}" for i in range(5)]
+    finally:
+        sink2.close()
+        sub.close()
+
+
+def test_outbox_bound_drops_oldest_non_critical_first(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", max_messages=10)
+    for i in range(6):
+        box.add("t", f"c{i}".encode(), critical=True)
+    for i in range(8):
+        box.add("t", f"w{i}".encode())
+    kept = [m.payload.decode() for m in box.pending(limit=100)]
+    assert len(kept) == 10 and box.evicted == 4
+    assert kept == [f"c{i}" for i in range(6)] + [f"w{i}" for i in range(4, 8)]
+
+
+def test_wrong_password_is_one_clear_error_and_keeps_retrying(mosquitto, tmp_path, caplog):
+    import logging
+    import subprocess
+
+    pw = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "vqmon", "right"], check=True, capture_output=True)
+    broker = mosquitto(f"password_file {pw}\n")
+    broker.conf.write_text(broker.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    broker.stop()
+    broker.start()
+    caplog.set_level(logging.ERROR)
+    bad = MqttConfig(enabled=True, port=broker.port, username="vqmon", password="wrong", client_id="pw-test")
+    sink = MqttSink(bad, tmp_path)
+    try:
+        sink.emit(event(1))
+        assert wait_for(lambda: "refused the connection" in caplog.text, 15)
+        time.sleep(3)  # several reconnect attempts
+        errors = [r for r in caplog.records if "refused the connection" in r.getMessage()]
+        assert len(errors) == 1 and "check mqtt.username" in errors[0].getMessage()
+        assert "wrong" not in caplog.text  # the password is never logged
+        assert len(sink.outbox) == 1  # kept for when the credentials are fixed
+    finally:
+        sink.close(drain_timeout_s=0.2)
+    good = MqttConfig(enabled=True, port=broker.port, username="vqmon", password="right", client_id="pw-test2")
+    sink = MqttSink(good, tmp_path)
+    try:
+        assert wait_for(lambda: len(sink.outbox) == 0, 20)
+    finally:
+        sink.close()
