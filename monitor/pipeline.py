@@ -202,6 +202,7 @@ class Pipeline:
             for s in specs
         }
         self.events_emitted = 0
+        self._last_status: dict[str, tuple[str, str]] = {}
         self._stop = threading.Event()
         self.scoring = scoring
         self.scorer = self._load_scorer(scoring) if scoring is not None and scoring.model_dir else None
@@ -278,9 +279,11 @@ class Pipeline:
                             self._emit([ev])
                 if on_tick is not None:
                     on_tick()
+                self._publish_status()
                 if mono - last_stats >= self.stats_interval_s:
                     last_stats = mono
                     self._log_stats()
+                    self.sink.stats(self.stats_snapshot())
             if item is None and self.offline and not any(w.is_alive() for w in self.workers.values()):
                 # Workers are done; drain what they left, then finish.
                 while (rest := self.mux.get(timeout=0)) is not None:
@@ -330,6 +333,31 @@ class Pipeline:
         for ev in events:
             self.events_emitted += 1
             self.sink.emit(ev)
+
+    def _status(self, name: str) -> dict[str, Any]:
+        st = self.workers[name].stats
+        return {
+            "state": st.state,
+            "fps": round(st.fps, 2),
+            "last_frame_time": st.last_frame_wall,
+            "last_error": st.last_error,
+            "active_alerts": self.analyzers[name].alerts.active_alerts(),
+        }
+
+    def _publish_status(self) -> None:
+        """Operator acknowledgements in; changed stream states (retained status topics) out."""
+        for stream, alert_id in self.sink.take_acks():
+            analyzer = self.analyzers.get(stream)
+            if analyzer is not None and analyzer.alerts.acknowledge(alert_id):
+                log.info("%s: alert %s acknowledged by an operator", stream, alert_id)
+            else:
+                log.warning("ack for %s/%s: no such active alert", stream, alert_id)
+        for name in self.workers:
+            status = self._status(name)
+            key = (status["state"], str(status["active_alerts"]))
+            if self._last_status.get(name) != key:
+                self._last_status[name] = key
+                self.sink.status(name, status)
 
     def _log_stats(self) -> None:
         for name, s in self.stats_snapshot().items():

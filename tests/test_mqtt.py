@@ -158,3 +158,47 @@ def test_wrong_password_is_one_clear_error_and_keeps_retrying(mosquitto, tmp_pat
         assert wait_for(lambda: len(sink.outbox) == 0, 20)
     finally:
         sink.close()
+
+
+def test_daemon_over_mqtt_status_ack_and_last_will(mosquitto, tmp_path, clips):
+    import signal
+    import subprocess
+
+    import yaml
+
+    from tests.conftest import ROOT, VQMON
+
+    broker = mosquitto()
+    sub = Subscriber(broker.port)
+    config = {
+        "state_dir": str(tmp_path / "state"),
+        "stats_interval_s": 1,
+        "streams": [{"name": "studio", "url": str(clips["black"]), "capture": {"loop": True, "realtime": True}}],
+        "sinks": {"console": {"enabled": False}, "mqtt": {"enabled": True, "port": broker.port}},
+    }
+    path = tmp_path / "vqmon.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen([*VQMON, "run", "--config", str(path)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: sub.last("vqmon/available") == b"online", 30)
+        assert wait_for(lambda: any(a["fault"] == "black" and a["event"] == "raise" for a in sub.alerts()), 60)
+        raised = next(a for a in sub.alerts() if a["fault"] == "black")
+        status = json.loads(sub.last("vqmon/studio/status"))
+        assert status["state"] == "up" and raised["id"] in [a["id"] for a in status["active_alerts"]]
+        assert wait_for(lambda: sub.last("vqmon/stats") is not None, 10)
+
+        sub.client.publish("vqmon/studio/ack", raised["id"], qos=1)
+
+        def acked() -> bool:
+            st = json.loads(sub.last("vqmon/studio/status"))
+            return any(a["id"] == raised["id"] and a["acknowledged"] for a in st["active_alerts"])
+
+        assert wait_for(acked, 15)
+        assert wait_for(lambda: any(a["id"] == raised["id"] and a["event"] == "clear" for a in sub.alerts()), 30)
+        clear = next(a for a in sub.alerts() if a["id"] == raised["id"] and a["event"] == "clear")
+        assert clear["acknowledged"] is True
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no clean shutdown: the broker sends the last will
+        proc.wait(10)
+    assert wait_for(lambda: sub.last("vqmon/available") == b"offline", 30)
+    sub.close()

@@ -95,6 +95,7 @@ def test_tracker_hysteresis_raise_update_clear():
         "wall_time",
         "measurements",
         "snapshot",
+        "acknowledged",
     }
 
 

@@ -43,6 +43,7 @@ class FaultTracker:
         self.alert_id: str | None = None
         self.severity: Severity = "warning"
         self.held_back = 0  # raises deferred by cooldown or rate limit
+        self.acknowledged = False
         self._pending_since: float | None = None
         self._absent_since: float | None = None
         self._cleared_at: float | None = None
@@ -102,6 +103,7 @@ class FaultTracker:
         if t - self._absent_since >= self.timing.clear_after_s:
             event = self._event("clear", st, m, wall_time)
             self.alert_id = None
+            self.acknowledged = False
             self._pending_since = None
             self._absent_since = None
             self._cleared_at = t
@@ -120,6 +122,7 @@ class FaultTracker:
             stream_time=t,
             wall_time=wall_time if wall_time is not None else time.time(),
             measurements=dict(m),
+            acknowledged=self.acknowledged,
         )
 
 
@@ -145,6 +148,21 @@ class StreamAlerts:
 
     def active_faults(self) -> list[str]:
         return [f for f, tr in self._trackers.items() if tr.active]
+
+    def active_alerts(self) -> list[dict[str, Any]]:
+        return [
+            {"id": tr.alert_id, "fault": f, "severity": tr.severity, "acknowledged": tr.acknowledged}
+            for f, tr in self._trackers.items()
+            if tr.active
+        ]
+
+    def acknowledge(self, alert_id: str) -> bool:
+        """Mark an active alert acknowledged; False if no active alert has that id."""
+        for tr in self._trackers.values():
+            if tr.active and tr.alert_id == alert_id:
+                tr.acknowledged = True
+                return True
+        return False
 
     def held_back(self) -> dict[str, int]:
         return {f: tr.held_back for f, tr in self._trackers.items() if tr.held_back}

@@ -23,6 +23,7 @@ class AlertEvent:
     wall_time: float
     measurements: dict[str, Any] = field(default_factory=dict)
     snapshot: str | None = None  # path of the JPEG evidence saved with a raise
+    acknowledged: bool = False  # an operator acknowledged this alert (MQTT <prefix>/<stream>/ack)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class AlertEvent:
             "wall_time": round(self.wall_time, 3),
             "measurements": self.measurements,
             "snapshot": self.snapshot,
+            "acknowledged": self.acknowledged,
         }
 
     def to_json(self) -> str:

@@ -3,7 +3,12 @@
 Topics (prefix default `vqmon`):
 - `<prefix>/available`: `online` (retained) on connect, `offline` as the last will, `stopped` on a
   clean shutdown;
-- `<prefix>/<stream>/alerts`: every vqmon.alert/1 event, QoS 1, not retained.
+- `<prefix>/<stream>/alerts`: every vqmon.alert/1 event, QoS 1, not retained;
+- `<prefix>/<stream>/status`: retained JSON (state, fps, last frame time, active alerts), on change;
+- `<prefix>/<stream>/quality`: the stream's latest quality scores, QoS 0, on the stats timer;
+- `<prefix>/stats`: every stream's counters, QoS 0, on the stats timer;
+- `<prefix>/<stream>/ack` (subscribed): an operator acknowledges an alert by its id (plain text or
+  `{"id": ...}`); it shows in the status and in the alert's next events.
 
 Delivery is at-least-once: a message leaves the outbox only on the broker's PUBACK; after a
 reconnect everything still in the outbox is published again in order, so a consumer may see a
@@ -12,6 +17,7 @@ duplicate (de-duplicate on the event's `id` + `event`).
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import threading
@@ -45,6 +51,8 @@ class MqttSink:
         self._early_acks: set[int] = set()  # PUBACKs that beat the registration of their mid
         self._last_sent = 0
         self._last_error: str | None = None
+        self._status: dict[str, bytes] = {}  # latest retained status per stream, re-sent on reconnect
+        self._acks: list[tuple[str, str]] = []
         protocol = mqtt.MQTTv5 if cfg.protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=protocol)
         if cfg.username:
@@ -63,6 +71,7 @@ class MqttSink:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
         self.client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
         self.client.loop_start()
         self._thread = threading.Thread(target=self._publisher, name="mqtt-publisher", daemon=True)
@@ -79,6 +88,26 @@ class MqttSink:
             self.topic(event.stream, "alerts"), event.to_json().encode(), qos=1, critical=event.severity == "critical"
         )
         self._wake.set()
+
+    def status(self, stream: str, status: dict) -> None:
+        payload = json.dumps(status, separators=(",", ":"), default=str).encode()
+        with self._lock:
+            self._status[stream] = payload
+        if self.connected.is_set():
+            self.client.publish(self.topic(stream, "status"), payload, qos=1, retain=True)
+
+    def stats(self, snapshot: dict) -> None:
+        if not self.connected.is_set():
+            return  # periodic and replaced by the next one: not worth queueing
+        self.client.publish(self.topic("stats"), json.dumps(snapshot, default=str), qos=0)
+        for stream, s in snapshot.items():
+            if s.get("quality"):
+                self.client.publish(self.topic(stream, "quality"), json.dumps(s["quality"], default=str), qos=0)
+
+    def take_acks(self) -> list[tuple[str, str]]:
+        with self._lock:
+            acks, self._acks = self._acks, []
+        return acks
 
     def close(self, drain_timeout_s: float = 5.0) -> None:
         deadline = time.monotonic() + drain_timeout_s
@@ -111,6 +140,11 @@ class MqttSink:
         log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
         self._last_error = None
         client.publish(self.topic("available"), "online", qos=1, retain=True)
+        client.subscribe(self.topic("+", "ack"), qos=1)
+        with self._lock:
+            statuses = list(self._status.items())
+        for stream, payload in statuses:
+            client.publish(self.topic(stream, "status"), payload, qos=1, retain=True)
         with self._lock:
             # Replay everything not yet acknowledged, in order, on every (re)connection.
             self._inflight.clear()
@@ -124,6 +158,20 @@ class MqttSink:
             log.warning("MQTT: disconnected from %s:%d (%s); alerts wait in the outbox", self.cfg.host, self.cfg.port,
                         reason_code)  # fmt: skip
         self.connected.clear()
+
+    def _on_message(self, client, userdata, msg) -> None:
+        parts = msg.topic.split("/")
+        if len(parts) < 2 or parts[-1] != "ack":
+            return
+        text = msg.payload.decode("utf-8", "replace").strip()
+        try:
+            data = json.loads(text)
+            alert_id = str(data["id"]) if isinstance(data, dict) else text
+        except (ValueError, KeyError):
+            alert_id = text
+        if alert_id:
+            with self._lock:
+                self._acks.append((parts[-2], alert_id))
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         # Runs in paho's network thread while paho holds its own locks: never wait for

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.alerts.events import AlertEvent
 
@@ -37,6 +37,31 @@ class Fanout:
                         n,
                         exc,
                     )
+
+    def _each(self, method: str, *args: Any) -> list[Any]:
+        """Call an optional sink method (status, stats, take_acks) on the sinks that have it."""
+        out = []
+        for sink in self.sinks:
+            fn = getattr(sink, method, None)
+            if fn is None:
+                continue
+            try:
+                out.append(fn(*args))
+            except Exception as exc:
+                log.error("sink %s failed in %s: %s", sink.name, method, exc)
+        return out
+
+    def status(self, stream: str, status: dict[str, Any]) -> None:
+        """A stream's state changed (up/down, active alerts, acknowledgements)."""
+        self._each("status", stream, status)
+
+    def stats(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        """Periodic per-stream counters and quality scores."""
+        self._each("stats", snapshot)
+
+    def take_acks(self) -> list[tuple[str, str]]:
+        """(stream, alert id) acknowledgements that operators sent since the last call."""
+        return [a for acks in self._each("take_acks") for a in acks]
 
     def close(self) -> None:
         for sink in self.sinks:
