@@ -202,3 +202,54 @@ def test_daemon_over_mqtt_status_ack_and_last_will(mosquitto, tmp_path, clips):
         proc.wait(10)
     assert wait_for(lambda: sub.last("vqmon/available") == b"offline", 30)
     sub.close()
+
+
+def _make_certs(folder):
+    """A throwaway CA and a server certificate for 127.0.0.1, made with the openssl CLI."""
+    import subprocess
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=vqmon test CA",
+        "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
+    for f in folder.iterdir():
+        f.chmod(0o644)
+    return folder / "ca.crt"
+
+
+def test_tls_with_verified_broker_certificate(mosquitto, tmp_path, caplog):
+    import logging
+
+    from monitor.config import MqttTlsConfig
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    ca = _make_certs(certs)
+    broker = mosquitto(
+        f"cafile {ca}\ncertfile {certs / 'server.crt'}\nkeyfile {certs / 'server.key'}\n"
+    )  # the listener itself is TLS
+    good = MqttConfig(enabled=True, port=broker.port, client_id="tls-ok", tls=MqttTlsConfig(ca_file=str(ca)))
+    sink = MqttSink(good, tmp_path / "a")
+    try:
+        assert wait_for(sink.connected.is_set, 20)
+        sink.emit(event(1))
+        assert wait_for(lambda: len(sink.outbox) == 0, 10)
+    finally:
+        sink.close()
+    # Verification is on: a client that does not trust this CA must not connect.
+    caplog.set_level(logging.WARNING)
+    untrusted = MqttConfig(enabled=True, port=broker.port, client_id="tls-bad", tls=MqttTlsConfig())
+    sink = MqttSink(untrusted, tmp_path / "b")
+    try:
+        sink.emit(event(2))
+        time.sleep(3)
+        assert not sink.connected.is_set() and len(sink.outbox) == 1
+        errors = [r.getMessage() for r in caplog.records if "cannot connect" in r.getMessage()]
+        assert len(errors) == 1 and "mqtt.tls.ca_file" in errors[0]
+    finally:
+        sink.close(drain_timeout_s=0.2)

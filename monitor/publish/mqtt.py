@@ -72,6 +72,7 @@ class MqttSink:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
         self.client.loop_start()
         self._thread = threading.Thread(target=self._publisher, name="mqtt-publisher", daemon=True)
@@ -152,6 +153,15 @@ class MqttSink:
             self._last_sent = 0
         self.connected.set()
         self._wake.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        msg = (
+            f"MQTT: cannot connect to {self.cfg.host}:{self.cfg.port} (broker down, wrong host/port, "
+            "or a TLS certificate this box does not trust: check mqtt.tls.ca_file)"
+        )
+        if msg != self._last_error:
+            log.error("%s; alerts wait in the outbox, retrying", msg)
+            self._last_error = msg
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected.is_set():
