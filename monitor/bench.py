@@ -295,3 +295,115 @@ def bench_scorer(state_dir: str, arch: str = "ViT-B-32", batches: tuple[int, ...
         rows.append({"runtime": "onnxruntime int8", "batch": b, "images_per_s": rate(int8.embed, x)})
     cos = float((fp32.embed(inputs) * int8.embed(inputs)).sum(axis=1).min())
     return ScorerBench(arch, torch.get_num_threads(), rows, cos)
+
+
+@dataclass
+class MqttBench:
+    events: int
+    raw_per_s: float
+    outbox_per_s: float
+    replay_per_s: float
+
+    @property
+    def cost(self) -> float:
+        return self.raw_per_s / self.outbox_per_s if self.outbox_per_s else float("inf")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "outbox_cost": round(self.cost, 2)}
+
+    def report(self) -> str:
+        return "\n".join(
+            [
+                f"{self.events} alert events, QoS 1, to a local Mosquitto",
+                f"raw paho publish      : {self.raw_per_s:9.0f} events/s",
+                f"through the outbox    : {self.outbox_per_s:9.0f} events/s",
+                f"outbox cost           : {self.cost:9.2f}x raw (goal < 2x)",
+                f"replay after an outage: {self.replay_per_s:9.0f} events/s",
+            ]
+        )
+
+
+def _local_broker(tmp: Path):
+    import shutil
+    import socket
+    import subprocess
+
+    if shutil.which("mosquitto") is None:
+        raise ValueError("the MQTT benchmark starts a local Mosquitto: apt-get install mosquitto")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, port
+        time.sleep(0.05)
+    proc.kill()
+    raise ValueError("mosquitto did not start")
+
+
+def bench_mqtt(count: int = 5000) -> MqttBench:
+    import tempfile
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    from monitor.alerts import AlertEvent
+    from monitor.config import MqttConfig
+    from monitor.publish.mqtt import MqttSink
+
+    events = [
+        AlertEvent(f"id-{i}", "cam", "cam.mp4", "blur", "raise", "warning", float(i), time.time(), {"i": i})
+        for i in range(count)
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        proc, port = _local_broker(tmp)
+        try:
+            # Baseline: paho alone, QoS 1, until every PUBACK is in.
+            acked = threading.Semaphore(0)
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-raw")
+            client.on_publish = lambda c, u, mid, rc, p: acked.release()
+            client.max_inflight_messages_set(20)
+            client.connect("127.0.0.1", port)
+            client.loop_start()
+            t0 = time.perf_counter()
+            for e in events:
+                client.publish(f"vqmon/{e.stream}/alerts", e.to_json(), qos=1)
+            for _ in events:
+                acked.acquire()
+            raw = count / (time.perf_counter() - t0)
+            client.loop_stop()
+            client.disconnect()
+
+            def drain(sink: MqttSink) -> None:
+                while len(sink.outbox):
+                    time.sleep(0.005)
+
+            sink = MqttSink(MqttConfig(enabled=True, port=port, client_id="bench-outbox"), tmp / "a")
+            sink.connected.wait(10)
+            t0 = time.perf_counter()
+            for e in events:
+                sink.emit(e)
+            drain(sink)
+            outbox = count / (time.perf_counter() - t0)
+            sink.close()
+
+            # Replay: events queued while the broker was unreachable, then it comes back.
+            dead = MqttSink(MqttConfig(enabled=True, port=1, client_id="bench-dead"), tmp / "b")
+            for e in events:
+                dead.emit(e)
+            dead.close(drain_timeout_s=0)
+            sink = MqttSink(MqttConfig(enabled=True, port=port, client_id="bench-replay"), tmp / "b")
+            t0 = time.perf_counter()
+            sink.connected.wait(10)
+            drain(sink)
+            replay = count / (time.perf_counter() - t0)
+            sink.close()
+        finally:
+            proc.kill()
+            proc.wait(5)
+    return MqttBench(count, raw, outbox, replay)

@@ -85,6 +85,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     cfg = _config(args.config)
     _setup_logging(args.log_level or "warning", daemon=False)
+    if args.what == "mqtt":
+        from monitor.bench import bench_mqtt
+
+        result = bench_mqtt()
+        print(json.dumps(result.as_dict(), indent=1) if args.json else result.report())
+        return 0
     if args.what == "scorer":
         from monitor.bench import bench_scorer
 
@@ -242,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check_config)
 
     b = sub.add_parser("bench", help="benchmarks, printed as ratios against a baseline from the same run")
-    b.add_argument("what", choices=["decode", "checks", "scorer"])
+    b.add_argument("what", choices=["decode", "checks", "scorer", "mqtt"])
     b.add_argument("file", nargs="?", help="video file (default: a generated 1080p H.264 clip)")
     b.add_argument("--config", "-c")
     b.add_argument("--repeats", type=int, default=3, help="best of this many runs each")

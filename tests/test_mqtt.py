@@ -253,3 +253,11 @@ def test_tls_with_verified_broker_certificate(mosquitto, tmp_path, caplog):
         assert len(errors) == 1 and "mqtt.tls.ca_file" in errors[0]
     finally:
         sink.close(drain_timeout_s=0.2)
+
+
+def test_bench_mqtt_bookkeeping():
+    from monitor.bench import bench_mqtt
+
+    r = bench_mqtt(count=300)  # numbers only: speed is the benchmark's business, not a test's
+    assert r.events == 300 and r.raw_per_s > 0 and r.outbox_per_s > 0 and r.replay_per_s > 0
+    assert "outbox cost" in r.report() and r.as_dict()["outbox_cost"] > 0

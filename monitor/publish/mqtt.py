@@ -32,7 +32,8 @@ from monitor.publish.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-WINDOW = 20  # messages in flight at once
+WINDOW = 200  # messages handed to paho and not yet acknowledged (paho sends 20 at a time)
+PAHO_INFLIGHT = 20
 
 
 class MqttSink:
@@ -49,6 +50,7 @@ class MqttSink:
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._early_acks: set[int] = set()  # PUBACKs that beat the registration of their mid
+        self._acked: list[int] = []  # outbox seqs acknowledged, deleted in batches by the publisher
         self._last_sent = 0
         self._last_error: str | None = None
         self._status: dict[str, bytes] = {}  # latest retained status per stream, re-sent on reconnect
@@ -67,7 +69,7 @@ class MqttSink:
             self.client.tls_insecure_set(cfg.tls.insecure)
         self.client.will_set(self.topic("available"), "offline", qos=1, retain=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self.client.max_inflight_messages_set(WINDOW)
+        self.client.max_inflight_messages_set(PAHO_INFLIGHT)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
@@ -118,6 +120,7 @@ class MqttSink:
         self._stop.set()
         self._wake.set()
         self._thread.join(5)
+        self._flush_acks()
         if self.connected.is_set():
             self.client.publish(self.topic("available"), "stopped", qos=1, retain=True).wait_for_publish(2)
             self.client.disconnect()  # a clean disconnect: the broker does not send the last will
@@ -164,7 +167,7 @@ class MqttSink:
             self._last_error = msg
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self._stop.is_set():
             log.warning("MQTT: disconnected from %s:%d (%s); alerts wait in the outbox", self.cfg.host, self.cfg.port,
                         reason_code)  # fmt: skip
         self.connected.clear()
@@ -190,13 +193,16 @@ class MqttSink:
             seq = self._inflight.pop(mid, None)
             if seq is None:
                 self._early_acks.add(mid)
+            else:
+                self._acked.append(seq)
         if seq is not None:
-            self._acknowledged(seq)
+            self._wake.set()
 
-    def _acknowledged(self, seq: int) -> None:
-        self.outbox.remove(seq)
-        self.published += 1
-        self._wake.set()
+    def _flush_acks(self) -> None:
+        with self._lock:
+            done, self._acked = self._acked, []
+        self.outbox.remove_many(done)
+        self.published += len(done)
 
     # ---------------------------------------------------------------- publisher thread
 
@@ -204,6 +210,7 @@ class MqttSink:
         while not self._stop.is_set():
             self._wake.wait(0.5)
             self._wake.clear()
+            self._flush_acks()
             if not self.connected.is_set():
                 continue
             with self._lock:
@@ -217,10 +224,8 @@ class MqttSink:
                     break  # not connected any more; the next connection replays from the outbox
                 with self._lock:
                     self._last_sent = msg.seq
-                    early = info.mid in self._early_acks
-                    if early:
+                    if info.mid in self._early_acks:
                         self._early_acks.discard(info.mid)
+                        self._acked.append(msg.seq)
                     else:
                         self._inflight[info.mid] = msg.seq
-                if early:
-                    self._acknowledged(msg.seq)

@@ -40,6 +40,8 @@ class Outbox:
             "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
             "payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, critical INTEGER NOT NULL)"
         )
+        # Kept in memory: COUNT(*) on every insert would cost O(n) with a long outage's backlog.
+        self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
     def add(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, critical: bool = False) -> int:
         with self._lock:
@@ -48,12 +50,13 @@ class Outbox:
                 (topic, payload, qos, int(retain), int(critical)),
             )
             seq = int(cur.lastrowid or 0)
-            self._enforce_bound()
+            self._count += 1
+            if self._count > self.max_messages:
+                self._enforce_bound()
             return seq
 
     def _enforce_bound(self) -> None:
-        (count,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-        excess = count - self.max_messages
+        excess = self._count - self.max_messages
         if excess <= 0:
             return
         # Oldest non-critical first; critical ones only if nothing else is left to drop.
@@ -65,6 +68,7 @@ class Outbox:
                 (critical, excess),
             )
             excess -= cur.rowcount
+            self._count -= cur.rowcount
             self.evicted += cur.rowcount
         log.warning(
             "MQTT outbox full (%d messages): dropped the oldest, %d so far; raise mqtt.outbox_max_messages",
@@ -81,12 +85,20 @@ class Outbox:
         return [OutboxMessage(int(s), t, bytes(p), int(q), bool(r)) for s, t, p, q, r in rows]
 
     def remove(self, seq: int) -> None:
+        self.remove_many([seq])
+
+    def remove_many(self, seqs: list[int]) -> None:
+        """Acknowledged messages, in one transaction."""
+        if not seqs:
+            return
         with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            self._db.execute("BEGIN")
+            cur = self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            self._db.execute("COMMIT")
+            self._count -= cur.rowcount
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        return self._count
 
     def close(self) -> None:
         with self._lock:
