@@ -261,3 +261,51 @@ def test_bench_mqtt_bookkeeping():
     r = bench_mqtt(count=300)  # numbers only: speed is the benchmark's business, not a test's
     assert r.events == 300 and r.raw_per_s > 0 and r.outbox_per_s > 0 and r.replay_per_s > 0
     assert "outbox cost" in r.report() and r.as_dict()["outbox_cost"] > 0
+
+
+def test_daemon_killed_during_an_outage_replays_after_restart(mosquitto, tmp_path, clips):
+    import signal
+    import sqlite3
+    import subprocess
+
+    import yaml
+
+    from tests.conftest import ROOT, VQMON
+
+    broker = mosquitto()
+    broker.stop()  # the broker is down from the start
+    config = {
+        "state_dir": str(tmp_path / "state"),
+        "streams": [{"name": "studio", "url": str(clips["black"]), "capture": {"loop": True, "realtime": False}}],
+        "sinks": {"console": {"enabled": False}, "mqtt": {"enabled": True, "port": broker.port}},
+    }
+    path = tmp_path / "vqmon.yaml"
+    path.write_text(yaml.safe_dump(config))
+    outbox = tmp_path / "state" / "mqtt-outbox.sqlite"
+
+    def queued() -> list[str]:
+        if not outbox.exists():
+            return []
+        with sqlite3.connect(outbox) as db:
+            return [
+                json.loads(p)["id"] + ":" + json.loads(p)["event"] for (p,) in db.execute("SELECT payload FROM outbox")
+            ]
+
+    proc = subprocess.Popen([*VQMON, "run", "--config", str(path)], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: len(queued()) >= 3, 60)  # looping fast: black raised and cleared repeatedly
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    waiting = queued()
+    broker.start()
+    sub = Subscriber(broker.port)
+    proc = subprocess.Popen([*VQMON, "run", "--config", str(path)], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        got = lambda: [a["id"] + ":" + a["event"] for a in sub.alerts()]  # noqa: E731
+        assert wait_for(lambda: set(waiting) <= set(got()), 60), (waiting, got())
+        assert [x for x in got() if x in waiting][: len(waiting)] == waiting  # in the order they were raised
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        sub.close()
