@@ -177,6 +177,11 @@ class MqttTlsConfig(Strict):
     insecure: bool = Field(False, description="skip certificate verification (never in production)")
 
 
+class HomeAssistantConfig(Strict):
+    enabled: bool = False
+    discovery_prefix: str = "homeassistant"
+
+
 class MqttConfig(Strict):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -191,6 +196,7 @@ class MqttConfig(Strict):
     tls: MqttTlsConfig | None = None
     topic_prefix: str = Field("vqmon", pattern=r"^[^#+]+$")
     outbox_max_messages: int = Field(100_000, ge=10)
+    home_assistant: HomeAssistantConfig = HomeAssistantConfig()
 
 
 class SinksConfig(Strict):

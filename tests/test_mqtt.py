@@ -309,3 +309,34 @@ def test_daemon_killed_during_an_outage_replays_after_restart(mosquitto, tmp_pat
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
         sub.close()
+
+
+def test_home_assistant_discovery_and_reannounce_on_birth(mosquitto, tmp_path):
+    from monitor.config import HomeAssistantConfig
+
+    broker = mosquitto()
+    sub = Subscriber(broker.port, topic="homeassistant/#")
+    c = cfg(broker.port)
+    c.home_assistant = HomeAssistantConfig(enabled=True)
+    sink = MqttSink(c, tmp_path)
+    try:
+        assert wait_for(sink.connected.is_set, 15)
+        sink.status("cam", {"state": "up", "active_alerts": []})
+
+        def configs() -> list[tuple[str, dict]]:
+            with sub._lock:
+                return [(t, json.loads(p)) for t, p, _ in sub.messages if t.endswith("/config")]
+
+        assert wait_for(lambda: len(configs()) >= 13, 15)  # 10 checks + quality + stream_down + the score
+        by_topic = dict(configs())
+        black = next(v for t, v in by_topic.items() if t.startswith("homeassistant/binary_sensor/") and "_black/" in t)
+        assert black["state_topic"] == "vqmon/cam/status" and black["device_class"] == "problem"
+        assert black["availability_topic"] == "vqmon/available" and "'black'" in black["value_template"]
+        score = next(v for t, v in by_topic.items() if t.startswith("homeassistant/sensor/"))
+        assert score["state_topic"] == "vqmon/cam/quality"
+        before = len(configs())
+        sub.client.publish("homeassistant/status", "online")  # Home Assistant's birth message
+        assert wait_for(lambda: len(configs()) >= 2 * before, 15)
+    finally:
+        sink.close()
+        sub.close()

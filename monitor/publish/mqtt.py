@@ -9,6 +9,9 @@ Topics (prefix default `vqmon`):
 - `<prefix>/stats`: every stream's counters, QoS 0, on the stats timer;
 - `<prefix>/<stream>/ack` (subscribed): an operator acknowledges an alert by its id (plain text or
   `{"id": ...}`); it shows in the status and in the alert's next events.
+- optional Home Assistant discovery: a binary sensor per stream and fault and a quality sensor,
+  announced (retained) when a stream first reports and again when Home Assistant's birth message
+  (`<discovery_prefix>/status` = `online`) arrives.
 
 Delivery is at-least-once: a message leaves the outbox only on the broker's PUBACK; after a
 reconnect everything still in the outbox is published again in order, so a consumer may see a
@@ -55,6 +58,7 @@ class MqttSink:
         self._last_error: str | None = None
         self._status: dict[str, bytes] = {}  # latest retained status per stream, re-sent on reconnect
         self._acks: list[tuple[str, str]] = []
+        self._announced: set[str] = set()  # streams announced to Home Assistant
         protocol = mqtt.MQTTv5 if cfg.protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=protocol)
         if cfg.username:
@@ -96,8 +100,59 @@ class MqttSink:
         payload = json.dumps(status, separators=(",", ":"), default=str).encode()
         with self._lock:
             self._status[stream] = payload
+            new = stream not in self._announced
+            self._announced.add(stream)
         if self.connected.is_set():
+            if new:
+                self._announce(stream)
             self.client.publish(self.topic(stream, "status"), payload, qos=1, retain=True)
+
+    def _announce(self, stream: str) -> None:
+        """Home Assistant MQTT discovery configs for one stream (retained)."""
+        ha = self.cfg.home_assistant
+        if not ha.enabled:
+            return
+        from monitor.checks import all_checks
+
+        base = f"vqmon_{self.cfg.client_id}_{stream}".replace(".", "_").replace("-", "_")
+        device = {
+            "identifiers": [f"vqmon_{self.cfg.client_id}_{stream}"],
+            "name": f"vqmon {stream}",
+            "manufacturer": "vqmon",
+        }
+        common = {
+            "availability_topic": self.topic("available"),
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": device,
+        }
+        for fault in [*all_checks(), "quality", "stream_down"]:
+            config = {
+                **common,
+                "name": f"{stream} {fault.replace('_', ' ')}",
+                "unique_id": f"{base}_{fault}",
+                "state_topic": self.topic(stream, "status"),
+                "value_template": (
+                    "{{ 'ON' if value_json.active_alerts | selectattr('fault', 'equalto', '"
+                    + fault
+                    + "') | list | count > 0 else 'OFF' }}"
+                ),
+                "device_class": "problem",
+            }
+            self.client.publish(
+                f"{ha.discovery_prefix}/binary_sensor/{base}_{fault}/config", json.dumps(config), qos=1, retain=True
+            )
+        quality = {
+            **common,
+            "name": f"{stream} picture quality",
+            "unique_id": f"{base}_quality_score",
+            "state_topic": self.topic(stream, "quality"),
+            "value_template": "{{ value_json.clip.quality if value_json.clip is defined else none }}",
+            "state_class": "measurement",
+        }
+        self.client.publish(
+            f"{ha.discovery_prefix}/sensor/{base}_quality/config", json.dumps(quality), qos=1, retain=True
+        )
 
     def stats(self, snapshot: dict) -> None:
         if not self.connected.is_set():
@@ -145,9 +200,12 @@ class MqttSink:
         self._last_error = None
         client.publish(self.topic("available"), "online", qos=1, retain=True)
         client.subscribe(self.topic("+", "ack"), qos=1)
+        if self.cfg.home_assistant.enabled:
+            client.subscribe(f"{self.cfg.home_assistant.discovery_prefix}/status", qos=1)
         with self._lock:
             statuses = list(self._status.items())
         for stream, payload in statuses:
+            self._announce(stream)
             client.publish(self.topic(stream, "status"), payload, qos=1, retain=True)
         with self._lock:
             # Replay everything not yet acknowledged, in order, on every (re)connection.
@@ -173,6 +231,14 @@ class MqttSink:
         self.connected.clear()
 
     def _on_message(self, client, userdata, msg) -> None:
+        ha = self.cfg.home_assistant
+        if ha.enabled and msg.topic == f"{ha.discovery_prefix}/status":
+            if msg.payload == b"online":  # Home Assistant restarted: announce everything again
+                with self._lock:
+                    streams = list(self._status)
+                for stream in streams:
+                    self._announce(stream)
+            return
         parts = msg.topic.split("/")
         if len(parts) < 2 or parts[-1] != "ack":
             return
