@@ -197,6 +197,7 @@ class MqttConfig(Strict):
     topic_prefix: str = Field("vqmon", pattern=r"^[^#+]+$")
     outbox_max_messages: int = Field(100_000, ge=10)
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
+    publish_snapshots: bool = Field(False, description="JPEG of the latest raise on <prefix>/<stream>/snapshot")
 
 
 class SinksConfig(Strict):

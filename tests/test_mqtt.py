@@ -173,8 +173,12 @@ def test_daemon_over_mqtt_status_ack_and_last_will(mosquitto, tmp_path, clips):
     config = {
         "state_dir": str(tmp_path / "state"),
         "stats_interval_s": 1,
+        "quality": {"report_every_s": 1},
         "streams": [{"name": "studio", "url": str(clips["black"]), "capture": {"loop": True, "realtime": True}}],
-        "sinks": {"console": {"enabled": False}, "mqtt": {"enabled": True, "port": broker.port}},
+        "sinks": {
+            "console": {"enabled": False},
+            "mqtt": {"enabled": True, "port": broker.port, "publish_snapshots": True},
+        },
     }
     path = tmp_path / "vqmon.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -186,6 +190,9 @@ def test_daemon_over_mqtt_status_ack_and_last_will(mosquitto, tmp_path, clips):
         status = json.loads(sub.last("vqmon/studio/status"))
         assert status["state"] == "up" and raised["id"] in [a["id"] for a in status["active_alerts"]]
         assert wait_for(lambda: sub.last("vqmon/stats") is not None, 10)
+        assert wait_for(lambda: sub.last("vqmon/studio/quality") is not None, 10)
+        assert "brisque" in json.loads(sub.last("vqmon/studio/quality"))["iqa"]
+        assert wait_for(lambda: (sub.last("vqmon/studio/snapshot") or b"")[:2] == b"\xff\xd8", 10)  # a JPEG
 
         sub.client.publish("vqmon/studio/ack", raised["id"], qos=1)
 

@@ -7,6 +7,7 @@ Topics (prefix default `vqmon`):
 - `<prefix>/<stream>/status`: retained JSON (state, fps, last frame time, active alerts), on change;
 - `<prefix>/<stream>/quality`: the stream's latest quality scores, QoS 0, on the stats timer;
 - `<prefix>/stats`: every stream's counters, QoS 0, on the stats timer;
+- `<prefix>/<stream>/snapshot` (optional): the JPEG of the latest raise, retained, QoS 0;
 - `<prefix>/<stream>/ack` (subscribed): an operator acknowledges an alert by its id (plain text or
   `{"id": ...}`); it shows in the status and in the alert's next events.
 - optional Home Assistant discovery: a binary sensor per stream and fault and a quality sensor,
@@ -95,6 +96,13 @@ class MqttSink:
             self.topic(event.stream, "alerts"), event.to_json().encode(), qos=1, critical=event.severity == "critical"
         )
         self._wake.set()
+        if self.cfg.publish_snapshots and event.event == "raise" and event.snapshot and self.connected.is_set():
+            try:
+                jpeg = Path(event.snapshot).read_bytes()
+            except OSError as exc:
+                log.warning("MQTT: snapshot %s not published: %s", event.snapshot, exc)
+            else:
+                self.client.publish(self.topic(event.stream, "snapshot"), jpeg, qos=0, retain=True)
 
     def status(self, stream: str, status: dict) -> None:
         payload = json.dumps(status, separators=(",", ":"), default=str).encode()
