@@ -187,8 +187,13 @@ def test_daemon_over_mqtt_status_ack_and_last_will(mosquitto, tmp_path, clips):
         assert wait_for(lambda: sub.last("vqmon/available") == b"online", 30)
         assert wait_for(lambda: any(a["fault"] == "black" and a["event"] == "raise" for a in sub.alerts()), 60)
         raised = next(a for a in sub.alerts() if a["fault"] == "black")
-        status = json.loads(sub.last("vqmon/studio/status"))
-        assert status["state"] == "up" and raised["id"] in [a["id"] for a in status["active_alerts"]]
+
+        def status() -> dict:
+            return json.loads(sub.last("vqmon/studio/status") or b"{}")
+
+        # the status follows the alert within a pipeline tick
+        assert wait_for(lambda: raised["id"] in [a["id"] for a in status().get("active_alerts", [])], 10)
+        assert status()["state"] == "up"
         assert wait_for(lambda: sub.last("vqmon/stats") is not None, 10)
         assert wait_for(lambda: sub.last("vqmon/studio/quality") is not None, 10)
         assert "brisque" in json.loads(sub.last("vqmon/studio/quality"))["iqa"]
