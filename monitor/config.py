@@ -200,6 +200,21 @@ class MqttConfig(Strict):
     publish_snapshots: bool = Field(False, description="JPEG of the latest raise on <prefix>/<stream>/snapshot")
 
 
+class EscalationConfig(Strict):
+    """A vision-language model (OpenAI-compatible chat completions) writes a diagnosis per alert."""
+
+    enabled: bool = False
+    base_url: str = Field("http://127.0.0.1:11434/v1", description="Ollama, vLLM, llama.cpp server, LM Studio, ...")
+    model: str = "llava"
+    api_key_env: str | None = Field(None, description="environment variable holding the API key")
+    timeout_s: float = Field(60.0, gt=0)
+    image_size: int = Field(768, ge=64, description="longest side of the JPEG sent")
+    prompt_file: str | None = Field(None, description="system prompt text file (default: built in)")
+    queue_size: int = Field(16, ge=1, description="waiting escalations; more are skipped and counted")
+    min_interval_s: float = Field(300.0, ge=0, description="at most one call per (stream, fault) this often")
+    max_calls_per_minute: int = Field(10, ge=1)
+
+
 class SinksConfig(Strict):
     console: ConsoleSinkConfig = ConsoleSinkConfig()
     jsonl: JsonlSinkConfig = JsonlSinkConfig(enabled=False)
@@ -215,6 +230,7 @@ class Config(Strict):
     snapshots: SnapshotsConfig = SnapshotsConfig()
     quality: QualityConfig = QualityConfig()
     scoring: ScoringConfig = ScoringConfig()
+    escalation: EscalationConfig = EscalationConfig()
     stats_interval_s: float = Field(30.0, gt=0, description="how often per-stream counters are logged")
 
     def stream_settings(self, profile: str | None = None) -> BaseModel:

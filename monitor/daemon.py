@@ -70,6 +70,7 @@ def run_daemon(cfg: Config, stop: threading.Event | None = None) -> int:
         snapshots=snapshots,
         quality=cfg.quality,
         scoring=cfg.scoring,
+        escalation=cfg.escalation,
     )
     stop = stop or threading.Event()
 

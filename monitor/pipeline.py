@@ -18,7 +18,8 @@ from monitor.alerts import AlertEvent, AlertPolicy, StreamAlerts, Timing
 from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, CaptureWorker, source_label
 from monitor.checks import Check, FrameView, all_checks
-from monitor.config import QualityConfig, ScoringConfig
+from monitor.config import EscalationConfig, QualityConfig, ScoringConfig
+from monitor.escalation.worker import EscalationRequest, EscalationWorker
 from monitor.frames import Frame
 from monitor.quality.scorer import configure as configure_quality
 from monitor.quality.scorer import shared_scorer
@@ -53,6 +54,7 @@ class StreamAnalyzer:
         self.spec = spec
         self.quality = quality
         self.latest_quality: dict[str, Any] = {}
+        self.escalate: Callable[[AlertEvent, Frame], None] | None = None  # set by the pipeline
         self._next_report_t: float | None = None
         self._next_score_t: float | None = None
         a = spec.settings.alerts
@@ -130,6 +132,8 @@ class StreamAnalyzer:
         return [ev]
 
     def _add_evidence(self, ev: AlertEvent, frame: Frame, view: FrameView) -> None:
+        if self.escalate is not None:
+            self.escalate(ev, frame)
         if self.snapshots is not None:
             ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time)
         if self.quality is not None and self.quality.on_raise:
@@ -185,6 +189,7 @@ class Pipeline:
         snapshots: SnapshotStore | None = None,
         quality: QualityConfig | None = None,
         scoring: ScoringConfig | None = None,
+        escalation: EscalationConfig | None = None,
     ) -> None:
         if not specs:
             raise ValueError("no streams to monitor")
@@ -207,6 +212,54 @@ class Pipeline:
         self.scoring = scoring
         self.scorer = self._load_scorer(scoring) if scoring is not None and scoring.model_dir else None
         self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
+        self.escalation = self._load_escalation(escalation) if escalation is not None and escalation.enabled else None
+        if self.escalation is not None:
+            for analyzer in self.analyzers.values():
+                analyzer.escalate = self._escalate
+
+    def _load_escalation(self, cfg: EscalationConfig) -> EscalationWorker | None:
+        from pathlib import Path
+
+        from monitor.escalation.client import SYSTEM_PROMPT, VlmClient
+
+        if self.offline:
+            log.info("VLM escalation runs in the daemon only, not for recorded files")
+            return None
+        prompt = SYSTEM_PROMPT
+        if cfg.prompt_file:
+            try:
+                prompt = Path(cfg.prompt_file).read_text()
+            except OSError as exc:
+                log.error("escalation.prompt_file %s unreadable (%s): using the built-in prompt", cfg.prompt_file, exc)
+        client = VlmClient(cfg.base_url, cfg.model, cfg.api_key_env, cfg.timeout_s, cfg.image_size, prompt)
+        return EscalationWorker(client, cfg.queue_size, cfg.min_interval_s, cfg.max_calls_per_minute)
+
+    def _escalate(self, ev: AlertEvent, frame: Frame) -> None:
+        assert self.escalation is not None
+        analyzer = self.analyzers[ev.stream]
+        context = {
+            "stream": ev.stream,
+            "profile": analyzer.spec.settings.profile,
+            "fault": ev.fault,
+            "severity": ev.severity,
+            "measurements": ev.measurements,
+            "clip_scores": analyzer.latest_quality.get("clip"),
+        }
+        self.escalation.submit(EscalationRequest(ev.id, ev.stream, ev.fault, ev.stream_time, frame.image, context))
+
+    def _collect_diagnoses(self) -> None:
+        if self.escalation is None:
+            return
+        for r in self.escalation.drain():
+            req = r.request
+            analyzer = self.analyzers[req.stream]
+            now = time.time()
+            ev = analyzer.alerts.update_for(req.alert_id, now, req.stream_time) or AlertEvent(
+                req.alert_id, req.stream, analyzer.spec.source, req.fault, "update",
+                req.context["severity"], req.stream_time, now,
+            )  # fmt: skip
+            ev.diagnosis, ev.diagnosis_error = r.diagnosis, r.error
+            self._emit([ev])
 
     @staticmethod
     def _load_scorer(cfg: ScoringConfig) -> ScoringWorker | None:
@@ -246,12 +299,22 @@ class Pipeline:
             d["quality"] = dict(self.analyzers[name].latest_quality)
             if self.scorer is not None:
                 d["scoring_dropped"] = self.scorer.dropped(name)
+            if self.escalation is not None:
+                c = self.escalation.counters
+                d["escalation"] = {
+                    "sent": c.sent,
+                    "diagnosed": c.diagnosed,
+                    "failed": c.failed,
+                    "skipped": c.skipped_queue_full + c.skipped_rate_limit + c.skipped_duplicate,
+                }
             out[name] = d
         return out
 
     def start(self) -> None:
         if self.scorer is not None and not self.offline:
             self.scorer.start()
+        if self.escalation is not None:
+            self.escalation.start()
         for w in self.workers.values():
             w.start()
         log.info("monitoring %d stream(s): %s", len(self.workers), ", ".join(self.workers))
@@ -268,6 +331,7 @@ class Pipeline:
                 name, frame = item
                 self._analyse(self.analyzers[str(name)], frame)
             self._collect_scores()
+            self._collect_diagnoses()
             mono = time.monotonic()
             if mono - last_tick >= TICK_S:
                 last_tick = mono
@@ -317,6 +381,8 @@ class Pipeline:
         self.mux.close()
         if self.scorer is not None:
             self.scorer.stop()
+        if self.escalation is not None:
+            self.escalation.stop()
         stuck = []
         deadline = time.monotonic() + join_timeout_s
         for name, w in self.workers.items():

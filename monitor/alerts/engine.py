@@ -156,6 +156,13 @@ class StreamAlerts:
             if tr.active
         ]
 
+    def update_for(self, alert_id: str, wall_time: float, stream_time: float) -> AlertEvent | None:
+        """An `update` event of an active alert (for new information such as a diagnosis)."""
+        for tr in self._trackers.values():
+            if tr.active and tr.alert_id == alert_id:
+                return tr._event("update", stream_time, {}, wall_time)
+        return None
+
     def acknowledge(self, alert_id: str) -> bool:
         """Mark an active alert acknowledged; False if no active alert has that id."""
         for tr in self._trackers.values():

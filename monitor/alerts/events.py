@@ -24,6 +24,8 @@ class AlertEvent:
     measurements: dict[str, Any] = field(default_factory=dict)
     snapshot: str | None = None  # path of the JPEG evidence saved with a raise
     acknowledged: bool = False  # an operator acknowledged this alert (MQTT <prefix>/<stream>/ack)
+    diagnosis: dict[str, Any] | None = None  # the VLM's written diagnosis (an update event)
+    diagnosis_error: str | None = None  # why there is no diagnosis, when escalation failed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +41,8 @@ class AlertEvent:
             "measurements": self.measurements,
             "snapshot": self.snapshot,
             "acknowledged": self.acknowledged,
+            **({"diagnosis": self.diagnosis} if self.diagnosis is not None else {}),
+            **({"diagnosis_error": self.diagnosis_error} if self.diagnosis_error is not None else {}),
         }
 
     def to_json(self) -> str:

@@ -1,0 +1,1 @@
+"""Escalation: a slower vision-language model writes a diagnosis for flagged frames."""

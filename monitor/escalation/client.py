@@ -1,0 +1,165 @@
+"""A client for OpenAI-compatible chat-completions servers (Ollama, vLLM, llama.cpp, LM Studio,
+hosted APIs): the frame goes as a JPEG data-URI, the answer must be strict JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+import cv2
+import numpy as np
+
+from monitor.errors import VqmonError
+
+log = logging.getLogger(__name__)
+
+DIAGNOSIS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string"},
+        "faults": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"type": {"type": "string"}, "confidence": {"type": "number"}},
+                "required": ["type", "confidence"],
+            },
+        },
+        "likely_cause": {"type": "string"},
+        "suggested_actions": {"type": "array", "items": {"type": "string"}},
+        "severity": {"type": "string", "enum": ["info", "warning", "critical"]},
+    },
+    "required": ["summary", "faults", "likely_cause", "suggested_actions", "severity"],
+}
+
+SYSTEM_PROMPT = (
+    "You are a video quality engineer. You get one frame from a monitored video stream and what the "
+    "automatic checks measured. Say what is wrong with the picture, the likely cause and what an operator "
+    "should do. Answer with one JSON object only, with the keys summary, faults (list of {type, confidence "
+    "0-1}), likely_cause, suggested_actions (list of strings) and severity (info, warning or critical)."
+)
+
+
+class VlmError(VqmonError):
+    """The server could not be reached, refused, timed out, or answered unusably."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def validate(d: Any) -> dict[str, Any]:
+    """Check an answer against DIAGNOSIS_SCHEMA; returns it normalised or raises ValueError."""
+    if not isinstance(d, dict):
+        raise ValueError("not a JSON object")
+    for key in DIAGNOSIS_SCHEMA["required"]:
+        if key not in d:
+            raise ValueError(f"missing {key!r}")
+    if not isinstance(d["summary"], str) or not isinstance(d["likely_cause"], str):
+        raise ValueError("summary and likely_cause must be strings")
+    if not isinstance(d["faults"], list) or not all(
+        isinstance(f, dict) and isinstance(f.get("type"), str) and isinstance(f.get("confidence"), int | float)
+        for f in d["faults"]
+    ):
+        raise ValueError("faults must be a list of {type, confidence}")
+    if not isinstance(d["suggested_actions"], list) or not all(isinstance(a, str) for a in d["suggested_actions"]):
+        raise ValueError("suggested_actions must be a list of strings")
+    if d["severity"] not in ("info", "warning", "critical"):
+        raise ValueError("severity must be info, warning or critical")
+    return {k: d[k] for k in DIAGNOSIS_SCHEMA["required"]}
+
+
+def jpeg_data_uri(image: np.ndarray, max_side: int) -> str:
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise VlmError("could not encode the frame as JPEG")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode()
+
+
+class VlmClient:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str | None = None,
+        timeout_s: float = 60.0,
+        image_size: int = 768,
+        system_prompt: str = SYSTEM_PROMPT,
+    ) -> None:
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        if not base_url.rstrip("/").endswith("/v1"):
+            self.url = base_url.rstrip("/") + "/v1/chat/completions"
+        self.model = model
+        self.api_key = os.environ.get(api_key_env) if api_key_env else None
+        self.timeout_s = timeout_s
+        self.image_size = image_size
+        self.system_prompt = system_prompt
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        req = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="POST")
+        req.add_header("Content-Type", "application/json")
+        if self.api_key:
+            req.add_header("Authorization", f"Bearer {self.api_key}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            retry = exc.headers.get("Retry-After") if exc.headers else None
+            raise VlmError(
+                f"VLM server answered HTTP {exc.code}", float(retry) if retry and retry.isdigit() else None
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise VlmError(f"VLM server {self.url} unreachable or too slow ({reason})") from None
+        except ValueError:
+            raise VlmError("VLM server sent a body that is not JSON") from None
+
+    def _ask(self, messages: list[dict[str, Any]]) -> str:
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": 0,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "diagnosis", "schema": DIAGNOSIS_SCHEMA, "strict": True},
+            },
+        }
+        data = self._post(body)
+        try:
+            return str(data["choices"][0]["message"]["content"])
+        except (KeyError, IndexError, TypeError):
+            raise VlmError("VLM answer has no choices[0].message.content") from None
+
+    def diagnose(self, image: np.ndarray, context: dict[str, Any], question: str | None = None) -> dict[str, Any]:
+        """A validated diagnosis; one repair request when the first answer is not valid JSON."""
+        text = question or "Diagnose this frame."
+        user = {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": f"{text}\nContext: {json.dumps(context, default=str)}"},
+                {"type": "image_url", "image_url": {"url": jpeg_data_uri(image, self.image_size)}},
+            ],
+        }
+        messages = [{"role": "system", "content": self.system_prompt}, user]
+        answer = self._ask(messages)
+        try:
+            return validate(json.loads(answer))
+        except ValueError as first:
+            messages += [
+                {"role": "assistant", "content": answer},
+                {"role": "user", "content": f"That was not valid ({first}). Reply with the JSON object only."},
+            ]
+            answer = self._ask(messages)
+            try:
+                return validate(json.loads(answer))
+            except ValueError as second:
+                raise VlmError(f"VLM answer is not a valid diagnosis after one repair: {second}") from None

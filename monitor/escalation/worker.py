@@ -1,0 +1,131 @@
+"""The escalation worker: its own thread and bounded queue, so a slow or dead VLM never delays
+capture, checks, scoring or the alerts themselves. Each diagnosis comes back as an `update` of the
+alert it belongs to."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from monitor.escalation.client import VlmClient, VlmError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EscalationRequest:
+    alert_id: str
+    stream: str
+    fault: str
+    stream_time: float
+    image: np.ndarray
+    context: dict[str, Any]
+
+
+@dataclass
+class EscalationResult:
+    request: EscalationRequest
+    diagnosis: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass
+class EscalationCounters:
+    sent: int = 0
+    diagnosed: int = 0
+    failed: int = 0
+    skipped_queue_full: int = 0
+    skipped_rate_limit: int = 0
+    skipped_duplicate: int = 0
+    last_errors: deque[str] = field(default_factory=lambda: deque(maxlen=5))
+
+
+class EscalationWorker(threading.Thread):
+    def __init__(
+        self,
+        client: VlmClient,
+        queue_size: int = 16,
+        min_interval_s: float = 300.0,
+        max_calls_per_minute: int = 10,
+    ) -> None:
+        super().__init__(name="vlm-escalation", daemon=True)
+        self.client = client
+        self.inbox: queue.Queue[EscalationRequest] = queue.Queue(maxsize=queue_size)
+        self.results: queue.SimpleQueue[EscalationResult] = queue.SimpleQueue()
+        self.min_interval_s = min_interval_s
+        self.max_calls_per_minute = max_calls_per_minute
+        self.counters = EscalationCounters()
+        self._last_call: dict[tuple[str, str], float] = {}
+        self._sent_ids: set[str] = set()
+        self._calls: deque[float] = deque()
+        self._stop_event = threading.Event()
+        self._down = False
+
+    def submit(self, req: EscalationRequest) -> bool:
+        """Queue a request; False (counted) when it is a duplicate, rate limited, or the queue is full."""
+        now = time.monotonic()
+        key = (req.stream, req.fault)
+        if req.alert_id in self._sent_ids:
+            self.counters.skipped_duplicate += 1
+            return False
+        last = self._last_call.get(key)
+        if last is not None and now - last < self.min_interval_s:
+            self.counters.skipped_rate_limit += 1
+            return False
+        while self._calls and now - self._calls[0] >= 60.0:
+            self._calls.popleft()
+        if len(self._calls) >= self.max_calls_per_minute:
+            self.counters.skipped_rate_limit += 1
+            return False
+        try:
+            self.inbox.put_nowait(req)
+        except queue.Full:
+            self.counters.skipped_queue_full += 1
+            return False
+        self._last_call[key] = now
+        self._calls.append(now)
+        self._sent_ids.add(req.alert_id)
+        return True
+
+    def drain(self) -> list[EscalationResult]:
+        out = []
+        while True:
+            try:
+                out.append(self.results.get_nowait())
+            except queue.Empty:
+                return out
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                req = self.inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.counters.sent += 1
+            try:
+                diagnosis = self.client.diagnose(req.image, req.context)
+            except VlmError as exc:
+                self.counters.failed += 1
+                self.counters.last_errors.append(str(exc))
+                if not self._down:  # once per outage, not once per alert
+                    log.warning("VLM escalation failing: %s; alerts go out without a diagnosis", exc)
+                    self._down = True
+                self.results.put(EscalationResult(req, error=str(exc)))
+                if exc.retry_after_s:
+                    self._stop_event.wait(min(exc.retry_after_s, 60.0))
+                continue
+            if self._down:
+                log.info("VLM escalation working again")
+                self._down = False
+            self.counters.diagnosed += 1
+            self.results.put(EscalationResult(req, diagnosis=diagnosis))

@@ -1,0 +1,194 @@
+"""VLM escalation against a loopback server that speaks the OpenAI chat-completions wire protocol
+(a test double for a remote model server, which cannot run here): it checks each request and
+answers valid JSON, slowly, malformed, 429 or 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+import numpy as np
+import pytest
+
+from monitor.escalation.client import VlmClient, VlmError
+from monitor.escalation.worker import EscalationRequest, EscalationWorker
+from tests.conftest import wait_for
+
+GOOD = {
+    "summary": "The picture is black.",
+    "faults": [{"type": "black", "confidence": 0.97}],
+    "likely_cause": "Camera power or lens cap.",
+    "suggested_actions": ["Check the camera's power", "Check the lens"],
+    "severity": "critical",
+}
+
+
+class FakeVlm:
+    def __init__(self, model: str = "test-vlm") -> None:
+        self.model = model
+        self.mode = "ok"
+        self.delay_s = 0.0
+        self.requests: list[dict] = []
+        self.problems: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(body)
+                outer._check(self.path, body)
+                if outer.delay_s:
+                    time.sleep(outer.delay_s)
+                if outer.mode in ("429", "500"):
+                    self.send_response(int(outer.mode))
+                    if outer.mode == "429":
+                        self.send_header("Retry-After", "1")
+                    self.end_headers()
+                    return
+                bad = outer.mode == "malformed" or (outer.mode == "malformed_once" and len(outer.requests) % 2 == 1)
+                content = "Sure! The frame looks black." if bad else json.dumps(GOOD)
+                reply = {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "model": body.get("model"),
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    ],
+                }
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _check(self, path: str, body: dict) -> None:
+        if path != "/v1/chat/completions":
+            self.problems.append(f"path {path}")
+        if body.get("model") != self.model:
+            self.problems.append(f"model {body.get('model')}")
+        if body.get("response_format", {}).get("type") != "json_schema":
+            self.problems.append("no json_schema response_format")
+        images = [
+            part["image_url"]["url"]
+            for m in body["messages"]
+            if isinstance(m.get("content"), list)
+            for part in m["content"]
+            if part.get("type") == "image_url"
+        ]
+        if len(images) != 1 or not images[0].startswith("data:image/jpeg;base64,"):
+            self.problems.append("no JPEG data-URI image")
+            return
+        img = cv2.imdecode(np.frombuffer(base64.b64decode(images[0].split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+        if img is None or min(img.shape[:2]) < 16:
+            self.problems.append("image not decodable")
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def vlm():
+    server = FakeVlm()
+    yield server
+    server.close()
+
+
+IMG = np.full((360, 640, 3), 3, np.uint8)
+
+
+def test_diagnosis_round_trip(vlm):
+    client = VlmClient(vlm.url, "test-vlm", timeout_s=5)
+    d = client.diagnose(IMG, {"stream": "cam", "fault": "black"})
+    assert d == GOOD and vlm.problems == []
+    text = vlm.requests[0]["messages"][1]["content"][0]["text"]
+    assert '"fault": "black"' in text  # the context travels with the image
+
+
+def test_malformed_answer_gets_one_repair(vlm):
+    vlm.mode = "malformed_once"
+    assert VlmClient(vlm.url, "test-vlm", timeout_s=5).diagnose(IMG, {}) == GOOD
+    assert len(vlm.requests) == 2 and vlm.requests[1]["messages"][-1]["role"] == "user"
+    vlm.mode = "malformed"
+    with pytest.raises(VlmError, match="after one repair"):
+        VlmClient(vlm.url, "test-vlm", timeout_s=5).diagnose(IMG, {})
+
+
+@pytest.mark.parametrize(("mode", "match"), [("429", "HTTP 429"), ("500", "HTTP 500")])
+def test_http_errors(vlm, mode, match):
+    vlm.mode = mode
+    with pytest.raises(VlmError, match=match):
+        VlmClient(vlm.url, "test-vlm", timeout_s=5).diagnose(IMG, {})
+
+
+def test_timeout_and_unreachable(vlm):
+    vlm.delay_s = 2.0
+    with pytest.raises(VlmError, match="unreachable or too slow"):
+        VlmClient(vlm.url, "test-vlm", timeout_s=0.5).diagnose(IMG, {})
+    with pytest.raises(VlmError, match="unreachable"):
+        VlmClient("http://127.0.0.1:9/v1", "test-vlm", timeout_s=1).diagnose(IMG, {})
+
+
+def req(alert_id: str, stream: str = "cam", fault: str = "black") -> EscalationRequest:
+    return EscalationRequest(alert_id, stream, fault, 1.0, IMG, {"severity": "critical"})
+
+
+def test_worker_rate_limits_duplicates_and_queue_bound(vlm):
+    w = EscalationWorker(VlmClient(vlm.url, "test-vlm", timeout_s=5), queue_size=1, min_interval_s=300,
+                         max_calls_per_minute=3)  # fmt: skip
+    assert w.submit(req("a1"))
+    assert not w.submit(req("a1"))  # the same alert is not sent twice
+    assert not w.submit(req("a2"))  # the same (stream, fault) within min_interval_s
+    assert not w.submit(req("b1", stream="cam2"))  # queue of 1 is full (worker not started)
+    assert (w.counters.skipped_duplicate, w.counters.skipped_rate_limit, w.counters.skipped_queue_full) == (1, 1, 1)
+    w.start()
+    assert wait_for(lambda: w.counters.diagnosed == 1, 10)
+    w.stop()
+    capped = EscalationWorker(VlmClient(vlm.url, "test-vlm", timeout_s=5), queue_size=10, max_calls_per_minute=3)
+    assert all(capped.submit(req(f"x{i}", stream=f"cam{i}")) for i in range(3))
+    assert not capped.submit(req("x3", stream="cam3"))  # global cap: 3 calls a minute
+    assert capped.counters.skipped_rate_limit == 1
+
+
+def test_pipeline_publishes_diagnosis_as_update_and_never_waits_for_it(vlm, clips):
+    from monitor.config import EscalationConfig
+    from monitor.pipeline import StreamSpec
+    from tests.conftest import LiveRun, stream_settings
+
+    vlm.delay_s = 3.0  # a slow model
+    settings = stream_settings(capture={"loop": False, "realtime": True})
+    esc = EscalationConfig(enabled=True, base_url=vlm.url, model="test-vlm", timeout_s=10)
+    with LiveRun([StreamSpec("cam", str(clips["black"]), settings)], escalation=esc) as run:
+        assert wait_for(lambda: run.events("black", "raise"), 30)
+        raised = run.events("black", "raise")[0]
+        assert run.events("black", "update") == []  # the raise did not wait for the slow VLM
+        assert 3.0 <= raised.stream_time <= 4.5  # same detection latency as without escalation
+        assert wait_for(lambda: any(e.diagnosis for e in run.events("black", "update")), 30)
+        upd = next(e for e in run.events("black", "update") if e.diagnosis)
+        assert upd.id == raised.id and upd.diagnosis == GOOD and "diagnosis" in upd.to_dict()
+    assert vlm.problems == []
+
+
+def test_failed_escalation_is_an_update_with_diagnosis_error(vlm, clips):
+    from monitor.config import EscalationConfig
+    from monitor.pipeline import StreamSpec
+    from tests.conftest import LiveRun, stream_settings
+
+    vlm.mode = "500"
+    settings = stream_settings(capture={"loop": False, "realtime": True})
+    esc = EscalationConfig(enabled=True, base_url=vlm.url, model="test-vlm", timeout_s=5)
+    with LiveRun([StreamSpec("cam", str(clips["black"]), settings)], escalation=esc) as run:
+        assert wait_for(lambda: any(e.diagnosis_error for e in run.events("black", "update")), 30)
+        upd = next(e for e in run.events("black", "update") if e.diagnosis_error)
+        assert "HTTP 500" in upd.diagnosis_error and upd.to_dict()["diagnosis_error"] == upd.diagnosis_error
