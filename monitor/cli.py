@@ -216,6 +216,34 @@ def _classical(image) -> dict[str, float]:
     return shared_scorer().score(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    """A follow-up question about a saved alert snapshot (a JPEG path, or an alert id)."""
+    from pathlib import Path
+
+    import cv2
+
+    from monitor.escalation.client import VlmClient
+
+    cfg = _config(args.config)
+    _setup_logging(args.log_level or "warning", daemon=False)
+    target = Path(args.target)
+    if not target.is_file():
+        matches = sorted((Path(cfg.state_dir) / "snapshots").glob(f"*/*-{args.target[:8]}.jpg"))
+        if not matches:
+            raise VqmonError(
+                f"{args.target}: neither an image file nor the id of an alert with a snapshot under "
+                f"{cfg.state_dir}/snapshots (give the JPEG path, or --config with the daemon's state_dir)"
+            )
+        target = matches[-1]
+    image = cv2.imread(str(target), cv2.IMREAD_COLOR)
+    if image is None:
+        raise VqmonError(f"{target}: not a readable image")
+    esc = cfg.escalation
+    client = VlmClient(esc.base_url, esc.followup_model or esc.model, esc.api_key_env, esc.timeout_s, esc.image_size)
+    print(client.ask(image, args.question, {"snapshot": target.name}))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import ensure_demo_clip
 
@@ -288,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--every-s", type=float, default=5.0, help="videos: one sample per this many seconds")
     sc.add_argument("--json", action="store_true")
     sc.set_defaults(func=cmd_score)
+
+    q = sub.add_parser("ask", help="ask the VLM a follow-up question about an alert snapshot")
+    q.add_argument("target", metavar="SNAPSHOT_OR_ALERT_ID")
+    q.add_argument("question")
+    q.add_argument("--config", "-c", help="config with the escalation server and the state_dir")
+    q.set_defaults(func=cmd_ask)
 
     d = sub.add_parser("demo", help="generate (once) the demo clip with injected faults; prints its path")
     d.add_argument("--output", default="state/demo/demo.mp4")

@@ -206,6 +206,7 @@ class EscalationConfig(Strict):
     enabled: bool = False
     base_url: str = Field("http://127.0.0.1:11434/v1", description="Ollama, vLLM, llama.cpp server, LM Studio, ...")
     model: str = "llava"
+    followup_model: str | None = Field(None, description="model for `vqmon ask` follow-ups (default: model)")
     api_key_env: str | None = Field(None, description="environment variable holding the API key")
     timeout_s: float = Field(60.0, gt=0)
     image_size: int = Field(768, ge=64, description="longest side of the JPEG sent")

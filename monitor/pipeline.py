@@ -237,9 +237,13 @@ class Pipeline:
     def _escalate(self, ev: AlertEvent, frame: Frame) -> None:
         assert self.escalation is not None
         analyzer = self.analyzers[ev.stream]
+        from monitor.escalation.client import PROFILE_CRITERIA
+
+        profile = analyzer.spec.settings.profile
         context = {
             "stream": ev.stream,
-            "profile": analyzer.spec.settings.profile,
+            "profile": profile,
+            "criteria": PROFILE_CRITERIA.get(profile, PROFILE_CRITERIA["default"]),
             "fault": ev.fault,
             "severity": ev.severity,
             "measurements": ev.measurements,

@@ -78,8 +78,6 @@ class FakeVlm:
             self.problems.append(f"path {path}")
         if body.get("model") != self.model:
             self.problems.append(f"model {body.get('model')}")
-        if body.get("response_format", {}).get("type") != "json_schema":
-            self.problems.append("no json_schema response_format")
         images = [
             part["image_url"]["url"]
             for m in body["messages"]
@@ -112,6 +110,8 @@ def test_diagnosis_round_trip(vlm):
     client = VlmClient(vlm.url, "test-vlm", timeout_s=5)
     d = client.diagnose(IMG, {"stream": "cam", "fault": "black"})
     assert d == GOOD and vlm.problems == []
+    fmt = vlm.requests[0]["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"]["required"][0] == "summary"
     text = vlm.requests[0]["messages"][1]["content"][0]["text"]
     assert '"fault": "black"' in text  # the context travels with the image
 
@@ -192,3 +192,26 @@ def test_failed_escalation_is_an_update_with_diagnosis_error(vlm, clips):
         assert wait_for(lambda: any(e.diagnosis_error for e in run.events("black", "update")), 30)
         upd = next(e for e in run.events("black", "update") if e.diagnosis_error)
         assert "HTTP 500" in upd.diagnosis_error and upd.to_dict()["diagnosis_error"] == upd.diagnosis_error
+
+
+def test_ask_cli_about_a_snapshot(vlm, tmp_path):
+    import subprocess
+
+    import yaml
+
+    from tests.conftest import ROOT, VQMON
+
+    snaps = tmp_path / "state" / "snapshots" / "cam"
+    snaps.mkdir(parents=True)
+    cv2.imwrite(str(snaps / "20261125T120000-black-3ac81cda.jpg"), IMG)
+    cfg = tmp_path / "c.yaml"
+    esc = {"base_url": vlm.url, "model": "test-vlm", "timeout_s": 5}
+    cfg.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"), "escalation": esc}))
+    r = subprocess.run([*VQMON, "ask", "3ac81cda-4452-4a48", "Is the lens covered?", "--config", str(cfg)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["summary"] == GOOD["summary"]  # the fake answers every question the same
+    assert "Is the lens covered?" in vlm.requests[-1]["messages"][1]["content"][0]["text"] and vlm.problems == []
+    r = subprocess.run([*VQMON, "ask", "deadbeef", "?", "--config", str(cfg)], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "neither an image file nor the id" in r.stderr

@@ -45,6 +45,16 @@ SYSTEM_PROMPT = (
 )
 
 
+# What matters differs by where the camera is: added to the context per stream profile.
+PROFILE_CRITERIA = {
+    "broadcast": "Broadcast playout: any visible defect on air matters; consider encoder, transmission and "
+    "playout-server faults, and whether viewers would notice.",
+    "cctv": "CCTV surveillance: judge whether the picture is still usable to identify people and events; "
+    "consider night/IR mode, dirty or covered lenses, tampering, focus and cabling.",
+    "default": "General video monitoring: say what a viewer or operator would notice.",
+}
+
+
 class VlmError(VqmonError):
     """The server could not be reached, refused, timed out, or answered unusably."""
 
@@ -132,6 +142,28 @@ class VlmClient:
                 "type": "json_schema",
                 "json_schema": {"name": "diagnosis", "schema": DIAGNOSIS_SCHEMA, "strict": True},
             },
+        }
+        data = self._post(body)
+        try:
+            return str(data["choices"][0]["message"]["content"])
+        except (KeyError, IndexError, TypeError):
+            raise VlmError("VLM answer has no choices[0].message.content") from None
+
+    def ask(self, image: np.ndarray, question: str, context: dict[str, Any] | None = None) -> str:
+        """A free-text answer to a follow-up question about a frame (`vqmon ask`)."""
+        body = {
+            "model": self.model,
+            "temperature": 0,
+            "messages": [
+                {"role": "system", "content": "You are a video quality engineer. Answer briefly and concretely."},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": f"{question}\nContext: {json.dumps(context or {}, default=str)}"},
+                        {"type": "image_url", "image_url": {"url": jpeg_data_uri(image, self.image_size)}},
+                    ],
+                },
+            ],
         }
         data = self._post(body)
         try:
