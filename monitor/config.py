@@ -212,6 +212,7 @@ class EscalationConfig(Strict):
     image_size: int = Field(768, ge=64, description="longest side of the JPEG sent")
     prompt_file: str | None = Field(None, description="system prompt text file (default: built in)")
     queue_size: int = Field(16, ge=1, description="waiting escalations; more are skipped and counted")
+    max_concurrency: int = Field(1, ge=1, le=16, description="requests in flight at once")
     min_interval_s: float = Field(300.0, ge=0, description="at most one call per (stream, fault) this often")
     max_calls_per_minute: int = Field(10, ge=1)
 

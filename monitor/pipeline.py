@@ -232,7 +232,9 @@ class Pipeline:
             except OSError as exc:
                 log.error("escalation.prompt_file %s unreadable (%s): using the built-in prompt", cfg.prompt_file, exc)
         client = VlmClient(cfg.base_url, cfg.model, cfg.api_key_env, cfg.timeout_s, cfg.image_size, prompt)
-        return EscalationWorker(client, cfg.queue_size, cfg.min_interval_s, cfg.max_calls_per_minute)
+        return EscalationWorker(
+            client, cfg.queue_size, cfg.min_interval_s, cfg.max_calls_per_minute, cfg.max_concurrency
+        )
 
     def _escalate(self, ev: AlertEvent, frame: Frame) -> None:
         assert self.escalation is not None

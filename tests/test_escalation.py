@@ -215,3 +215,19 @@ def test_ask_cli_about_a_snapshot(vlm, tmp_path):
     r = subprocess.run([*VQMON, "ask", "deadbeef", "?", "--config", str(cfg)], capture_output=True, text=True,
                        cwd=ROOT, timeout=60)  # fmt: skip
     assert r.returncode == 2 and "neither an image file nor the id" in r.stderr
+
+
+def test_prompt_file_and_shipped_default(vlm, tmp_path, clips):
+    from monitor.config import EscalationConfig
+    from monitor.escalation.client import SYSTEM_PROMPT
+    from monitor.pipeline import Pipeline, StreamSpec
+    from monitor.sinks import Fanout
+    from tests.conftest import ROOT, stream_settings
+
+    assert (ROOT / "configs" / "prompts" / "diagnosis.txt").read_text().strip() == SYSTEM_PROMPT
+    prompt = tmp_path / "p.txt"
+    prompt.write_text("You judge CCTV pictures for a parking garage.")
+    esc = EscalationConfig(enabled=True, base_url=vlm.url, model="test-vlm", prompt_file=str(prompt), max_concurrency=2)
+    p = Pipeline([StreamSpec("cam", str(clips["black"]), stream_settings())], Fanout([]), escalation=esc)
+    assert p.escalation is not None and p.escalation.client.system_prompt == prompt.read_text()
+    assert p.escalation.concurrency == 2

@@ -47,16 +47,20 @@ class EscalationCounters:
     last_errors: deque[str] = field(default_factory=lambda: deque(maxlen=5))
 
 
-class EscalationWorker(threading.Thread):
+class EscalationWorker:
+    """`concurrency` threads take requests from one bounded queue."""
+
     def __init__(
         self,
         client: VlmClient,
         queue_size: int = 16,
         min_interval_s: float = 300.0,
         max_calls_per_minute: int = 10,
+        concurrency: int = 1,
     ) -> None:
-        super().__init__(name="vlm-escalation", daemon=True)
         self.client = client
+        self.concurrency = concurrency
+        self._threads: list[threading.Thread] = []
         self.inbox: queue.Queue[EscalationRequest] = queue.Queue(maxsize=queue_size)
         self.results: queue.SimpleQueue[EscalationResult] = queue.SimpleQueue()
         self.min_interval_s = min_interval_s
@@ -101,6 +105,12 @@ class EscalationWorker(threading.Thread):
                 out.append(self.results.get_nowait())
             except queue.Empty:
                 return out
+
+    def start(self) -> None:
+        for i in range(self.concurrency):
+            t = threading.Thread(target=self.run, name=f"vlm-escalation-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
 
     def stop(self) -> None:
         self._stop_event.set()
