@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from monitor.escalation.client import VlmClient, VlmError
+from monitor.queues import drain
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +100,7 @@ class EscalationWorker:
         return True
 
     def drain(self) -> list[EscalationResult]:
-        out = []
-        while True:
-            try:
-                out.append(self.results.get_nowait())
-            except queue.Empty:
-                return out
+        return drain(self.results)
 
     def start(self) -> None:
         for i in range(self.concurrency):

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from monitor.frames import Frame
-from monitor.queues import StreamMux
+from monitor.queues import StreamMux, drain
 from monitor.scoring.clip_iqa import ClipIqa
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,7 @@ class ScoringWorker(threading.Thread):
         self.inbox.close()
 
     def drain(self) -> list[ScoreResult]:
-        out = []
-        while True:
-            try:
-                out.append(self.results.get_nowait())
-            except queue.Empty:
-                return out
+        return drain(self.results)
 
     def run(self) -> None:
         while not self._stop_event.is_set():
