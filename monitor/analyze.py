@@ -38,6 +38,14 @@ class AnalyzeResult:
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+def offline_settings(cfg: Config, profile: str | None = None) -> Any:
+    """Stream settings for recorded files: each read once, as fast as it decodes."""
+    settings = cfg.stream_settings(profile)
+    settings.capture.loop = False
+    settings.capture.realtime = False
+    return settings
+
+
 def stream_name_for(path: str, taken: set[str]) -> str:
     stem = os.path.splitext(os.path.basename(path))[0] or "clip"
     base = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip("._-")[:60] or "clip"
@@ -68,9 +76,7 @@ def analyze_files(
     jsonl_out: TextIO | None = None,
     progress: bool = False,
 ) -> AnalyzeResult:
-    settings = cfg.stream_settings(profile)
-    settings.capture.loop = False
-    settings.capture.realtime = False
+    settings = offline_settings(cfg, profile)
     errors, specs, taken = [], [], set()
     for path in paths:
         problem = preflight(path, settings)

@@ -12,6 +12,7 @@ from typing import Any
 import av
 import numpy as np
 
+from monitor.analyze import offline_settings
 from monitor.capture.pyav_decoder import configure_stream
 from monitor.config import Config
 from monitor.demo import write_clip
@@ -52,9 +53,7 @@ def _decode_all(path: str, keyframes_only: bool) -> tuple[int, float]:
 
 
 def _pipeline_run(path: str, cfg: Config) -> tuple[int, int, float]:
-    settings = cfg.stream_settings()
-    settings.capture.loop = False
-    settings.capture.realtime = False
+    settings = offline_settings(cfg)
     sink = JsonlSink(os.devnull)
     pipeline = Pipeline([StreamSpec("bench", path, settings)], Fanout([sink]), offline=True, stats_interval_s=1e9)
     t0 = time.perf_counter()

@@ -24,6 +24,7 @@ from monitor.frames import Frame
 from monitor.quality.scorer import configure as configure_quality
 from monitor.quality.scorer import shared_scorer
 from monitor.queues import StreamMux
+from monitor.sampling import Interval
 from monitor.scoring.worker import ScoreResult, ScoringWorker
 from monitor.sinks import Fanout
 
@@ -55,8 +56,12 @@ class StreamAnalyzer:
         self.quality = quality
         self.latest_quality: dict[str, Any] = {}
         self.escalate: Callable[[AlertEvent, Frame], None] | None = None  # set by the pipeline
-        self._next_report_t: float | None = None
-        self._next_score_t: float | None = None
+        self.score_interval: Interval | None = None  # set by the pipeline when a CLIP scorer runs
+        self._report_interval = (
+            Interval(quality.report_every_s, first_due_at_start=False)
+            if quality is not None and quality.report_every_s
+            else None
+        )
         a = spec.settings.alerts
         self.alerts = StreamAlerts(spec.name, spec.source, AlertPolicy(a.cooldown_s, a.max_raises_per_minute))
         self.root_causes = tuple(a.root_causes)
@@ -102,13 +107,6 @@ class StreamAnalyzer:
         self.frames_checked += 1
         return events
 
-    def due_for_scoring(self, frame: Frame, every_s: float) -> bool:
-        t = frame.stream_time
-        if self._next_score_t is None or t < self._next_score_t - every_s or t >= self._next_score_t:
-            self._next_score_t = t + every_s
-            return True
-        return False
-
     def on_scores(self, result: ScoreResult, cfg: ScoringConfig, alerts_allowed: bool) -> list[AlertEvent]:
         """CLIP-IQA scores of one frame: the `quality` fault and the stream's quality report."""
         self.latest_quality["clip"] = {"stream_time": round(result.stream_time, 2), **result.scores}
@@ -143,15 +141,9 @@ class StreamAnalyzer:
 
     def _quality_report(self, view: FrameView) -> None:
         """Refresh this stream's BRISQUE/NIQE every report_every_s of stream time (the stats show them)."""
-        if self.quality is None or not self.quality.report_every_s:
-            return
         t = view.frame.stream_time
-        every = self.quality.report_every_s
-        if self._next_report_t is None or t < self._next_report_t - every:  # start, or a new session
-            self._next_report_t = t + every
-        if t < self._next_report_t:
+        if self._report_interval is None or not self._report_interval.due(t):
             return
-        self._next_report_t = t + every
         self.latest_quality["iqa"] = {"stream_time": round(t, 2), **shared_scorer().score(view.native_crop)}
 
     def watchdog(self, stats: CaptureStats, now: float) -> AlertEvent | None:
@@ -212,6 +204,9 @@ class Pipeline:
         self.scoring = scoring
         self.scorer = self._load_scorer(scoring) if scoring is not None and scoring.model_dir else None
         self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
+        if self.scorer is not None and scoring is not None:
+            for analyzer in self.analyzers.values():
+                analyzer.score_interval = Interval(scoring.every_s)
         self.escalation = self._load_escalation(escalation) if escalation is not None and escalation.enabled else None
         if self.escalation is not None:
             for analyzer in self.analyzers.values():
@@ -365,8 +360,8 @@ class Pipeline:
         self._emit(analyzer.process(frame))
         if (
             self.scorer is not None
-            and self.scoring is not None
-            and analyzer.due_for_scoring(frame, self.scoring.every_s)
+            and analyzer.score_interval is not None
+            and analyzer.score_interval.due(frame.stream_time)
         ):
             if self.offline:
                 self.scorer.score_batch([frame])  # files: score every due frame, in order

@@ -109,3 +109,13 @@ def test_backoff_is_capped_exponential_with_jitter():
     assert len(set(delays)) == len(delays)  # jittered
     b.reset()
     assert b.next_delay() <= 1.2
+
+
+def test_interval_on_stream_time():
+    from monitor.sampling import Interval
+
+    now = Interval(1.0)
+    assert [t for t in (0.0, 0.4, 1.0, 1.5, 2.1) if now.due(t)] == [0.0, 1.0, 2.1]
+    assert now.due(0.2)  # the clock went back (a new session): due again at once
+    later = Interval(1.0, first_due_at_start=False)
+    assert [t for t in (0.0, 0.5, 1.0, 1.9, 2.0) if later.due(t)] == [1.0, 2.0]

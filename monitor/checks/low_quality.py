@@ -14,6 +14,7 @@ from monitor.checks.base import Check, CheckConfig, CheckResult
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 from monitor.quality.scorer import shared_scorer
+from monitor.sampling import Interval
 
 
 class LowQualityConfig(CheckConfig):
@@ -33,14 +34,12 @@ class LowQualityCheck(Check):
 
     def __init__(self, config: LowQualityConfig) -> None:
         super().__init__(config)
-        self._next_t: float | None = None
+        self._interval = Interval(config.every_s)
         self._last = CheckResult(False)
 
     def evaluate(self, view: FrameView) -> CheckResult:
-        t = view.frame.stream_time
-        if self._next_t is not None and self._next_t - self.config.every_s <= t < self._next_t:
+        if not self._interval.due(view.frame.stream_time):
             return self._last
-        self._next_t = t + self.config.every_s
         scores = shared_scorer().score(view.native_crop)
         c = self.config
         bad = (c.max_brisque is not None and scores.get("brisque", 0.0) > c.max_brisque) or (

@@ -105,9 +105,8 @@ class VlmClient:
         image_size: int = 768,
         system_prompt: str = SYSTEM_PROMPT,
     ) -> None:
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        if not base_url.rstrip("/").endswith("/v1"):
-            self.url = base_url.rstrip("/") + "/v1/chat/completions"
+        base = base_url.rstrip("/")
+        self.url = (base if base.endswith("/v1") else base + "/v1") + "/chat/completions"
         self.model = model
         self.api_key = os.environ.get(api_key_env) if api_key_env else None
         self.timeout_s = timeout_s
