@@ -2,15 +2,23 @@
 prompt pairs' text embeddings precomputed, and a manifest the daemon checks before loading.
 
     vqmon export clip --out models/clip-vitb32 [--arch ViT-B-32] (--weights FILE | --pretrained TAG | --random-init)
-                      [--int8] [--opset 17]
+                      [--int8 [--calibration CLIP]] [--fp16] [--opset 18]
+
+The image encoder goes through torch's dynamo exporter: its graph has no shape-computing Casts,
+so the fp16 conversion (onnxconverter-common) gives a correct model, and it is as fast as the
+TorchScript exporter's under ONNX Runtime. Every file written is checked against torch on a
+few frames before the directory is published; the cosines are kept in the manifest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,14 +26,19 @@ from pathlib import Path
 import numpy as np
 
 from monitor.errors import VqmonError
-from monitor.scoring.clip_iqa import sha256
+from monitor.scoring.clip_iqa import ENCODER_FILES, TEXT_FILE, graph_level, preprocess, sha256
 from monitor.scoring.prompts import LOGIT_SCALE, MANIFEST_SCHEMA, PROMPT_PAIRS
 
 log = logging.getLogger(__name__)
 
-IMAGE_ONNX = "image_encoder.onnx"
-IMAGE_INT8 = "image_encoder.int8.onnx"
-TEXT_NPY = "text_embeddings.npy"
+IMAGE_ONNX = ENCODER_FILES["fp32"]
+IMAGE_INT8 = ENCODER_FILES["int8"]
+IMAGE_FP16 = ENCODER_FILES["fp16"]
+MIN_OPSET = 18  # the dynamo exporter's oldest
+# Export-time parity against torch (embedding cosine, worst frame); below it fp32 fails the
+# export, int8/fp16 are written with a warning and the number stays in the manifest.
+PARITY_FP32 = 0.999
+PARITY_REDUCED = 0.99
 
 
 def _import_export_deps():
@@ -50,7 +63,6 @@ def _calibration_batches(clip: str, size: int, mean, std, count: int) -> list[np
     """Frames spread over a clip, pre-processed exactly as the daemon does."""
     from monitor.capture import open_decoder
     from monitor.config import CaptureConfig
-    from monitor.scoring.clip_iqa import preprocess
 
     dec = open_decoder(clip, "file", CaptureConfig(), False)
     try:
@@ -106,6 +118,82 @@ def _quantize(tmp: Path, size: int, mean, std, calibration: str | None, count: i
         prepped.unlink(missing_ok=True)
 
 
+def _export_image_encoder(torch, model, size: int, path: Path, opset: int) -> None:
+    class ImageEncoder(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, pixel_values):
+            return self.m.encode_image(pixel_values)
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    # The dynamo exporter reports its progress with print(); keep it out of our output.
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                ImageEncoder(model).eval(),
+                (torch.zeros(2, 3, size, size),),
+                str(path),
+                input_names=["pixel_values"],
+                output_names=["image_embeds"],
+                dynamic_shapes={"pixel_values": {0: batch}},
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+    except Exception as exc:  # torch.export raises many kinds for a model it cannot trace
+        log.debug("torch.onnx.export output:\n%s", chatter.getvalue())
+        raise VqmonError(f"cannot export the image encoder to ONNX: {type(exc).__name__}: {exc}") from None
+
+
+def _to_fp16(src: Path, dst: Path) -> None:
+    """Half-precision weights and activations; fp32 input and output so the daemon's
+    pre-processing and scoring stay the same."""
+    try:
+        from onnxconverter_common import float16
+    except ImportError:
+        raise VqmonError("--fp16 needs onnxconverter-common: pip install -e '.[export]'") from None
+    import onnx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one warning per weight that fp16 rounds to zero
+        model = float16.convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    onnx.save(model, str(dst))
+
+
+def _check_parity(torch, model, tmp: Path, files: list[str], size: int, mean, std) -> dict[str, float]:
+    """Worst-frame embedding cosine of each written encoder against torch, on CPU."""
+    import onnxruntime as ort
+
+    from monitor.demo import SceneRenderer
+
+    r = SceneRenderer(640, 360, 25, seed=11)
+    batch = np.stack([preprocess(r.render(0.5 + 1.7 * i), size, mean, std) for i in range(4)])
+    with torch.no_grad():
+        ref = model.encode_image(torch.from_numpy(batch)).float().numpy()
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    parity = {}
+    for precision, name in ENCODER_FILES.items():
+        if name not in files:
+            continue
+        so = ort.SessionOptions()
+        so.graph_optimization_level = graph_level(precision)
+        session = ort.InferenceSession(str(tmp / name), so, providers=["CPUExecutionProvider"])
+        emb = session.run(None, {"pixel_values": batch})[0].astype(np.float32)
+        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        parity[precision] = cos = round(float((emb * ref).sum(axis=1).min()), 5)
+        log.info("parity %s vs torch: embedding cosine %.5f", precision, cos)
+        if precision == "fp32" and cos < PARITY_FP32:
+            raise VqmonError(f"the exported encoder disagrees with torch (cosine {cos:.4f} < {PARITY_FP32})")
+        if cos < PARITY_REDUCED:
+            log.warning("%s encoder: cosine %.4f vs torch is below %.2f; prefer fp32", precision, cos, PARITY_REDUCED)
+    return parity
+
+
 @dataclass
 class ExportResult:
     out_dir: Path
@@ -140,10 +228,13 @@ def export_clip(
     pretrained: str | None = None,
     random_init: bool = False,
     int8: bool = False,
-    opset: int = 17,
+    fp16: bool = False,
+    opset: int = MIN_OPSET,
     calibration: str | None = None,
     calibration_frames: int = 32,
 ) -> ExportResult:
+    if opset < MIN_OPSET:
+        raise VqmonError(f"--opset {opset}: the exporter writes opset {MIN_OPSET} or newer")
     torch, open_clip, model, _preprocess, tokenizer = load_model(arch, weights, pretrained, random_init)
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -155,36 +246,22 @@ def export_clip(
         mean = [float(x) for x in getattr(model.visual, "image_mean", None) or open_clip.OPENAI_DATASET_MEAN]
         std = [float(x) for x in getattr(model.visual, "image_std", None) or open_clip.OPENAI_DATASET_STD]
 
-        class ImageEncoder(torch.nn.Module):
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
-
-            def forward(self, pixel_values):
-                return self.m.encode_image(pixel_values)
-
-        dummy = torch.zeros(2, 3, size, size)
-        torch.onnx.export(
-            ImageEncoder(model),
-            (dummy,),
-            str(tmp / IMAGE_ONNX),
-            input_names=["pixel_values"],
-            output_names=["image_embeds"],
-            dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
-            opset_version=opset,
-            dynamo=False,
-        )
+        _export_image_encoder(torch, model, size, tmp / IMAGE_ONNX, opset)
         names = list(PROMPT_PAIRS)
         prompts = [p for n in names for p in PROMPT_PAIRS[n]]
         with torch.no_grad():
             text = model.encode_text(tokenizer(prompts)).float()
             text = text / text.norm(dim=-1, keepdim=True)
-        np.save(tmp / TEXT_NPY, text.numpy().reshape(len(names), 2, -1).astype(np.float32))
-        files = [IMAGE_ONNX, TEXT_NPY]
+        np.save(tmp / TEXT_FILE, text.numpy().reshape(len(names), 2, -1).astype(np.float32))
+        files = [IMAGE_ONNX, TEXT_FILE]
         int8_info = None
         if int8:
             int8_info = _quantize(tmp, size, mean, std, calibration, calibration_frames)
             files.append(IMAGE_INT8)
+        if fp16:
+            _to_fp16(tmp / IMAGE_ONNX, tmp / IMAGE_FP16)
+            files.append(IMAGE_FP16)
+        parity = _check_parity(torch, model, tmp, files, size, mean, std)
         import onnx
 
         if weights:
@@ -207,6 +284,8 @@ def export_clip(
             "embed_dim": int(text.shape[-1]),
             "opset": opset,
             "int8": int8_info,
+            "fp16": bool(fp16),
+            "parity_cosine": parity,
             "versions": {"torch": torch.__version__, "open_clip": open_clip.__version__, "onnx": onnx.__version__},
             "files": {f: {"sha256": sha256(tmp / f), "bytes": (tmp / f).stat().st_size} for f in files},
         }

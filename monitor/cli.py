@@ -20,6 +20,15 @@ EXIT_USER_ERROR = 2
 def _setup_logging(level: str, daemon: bool) -> None:
     fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s" if daemon else "vqmon: %(levelname)s: %(message)s"
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    if logging.getLogger().level < logging.WARNING:
+        # Libraries (open_clip, onnxscript, the ORT quantiser) log chatter at INFO, some on the
+        # root logger; below WARNING only our own records are worth an operator's attention.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_ours_or_warning)
+
+
+def _ours_or_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] in ("monitor", "exporters")
 
 
 def _config(path: str | None) -> Config:
@@ -147,11 +156,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         pretrained=args.pretrained,
         random_init=args.random_init,
         int8=args.int8,
+        fp16=args.fp16,
         opset=args.opset,
         calibration=args.calibration,
     )
     files = ", ".join(result.manifest["files"])
     print(f"{result.out_dir}: {result.manifest['arch']} ({result.manifest['weights']['source']}): {files}")
+    parity = ", ".join(f"{k} {v:.4f}" for k, v in result.manifest["parity_cosine"].items())
+    print(f"embedding cosine vs torch (worst of 4 frames): {parity}")
     if result.manifest["random_init"]:
         print("note: random weights; the daemon will score with it but raise no quality alerts from it")
     return 0
@@ -305,14 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--random-init", action="store_true", help="random weights, for tests and benchmarks")
     x.add_argument("--int8", action="store_true", help="also write an int8 encoder (dynamic quantisation)")
     x.add_argument("--calibration", metavar="CLIP", help="with --int8: static quantisation calibrated on this clip")
-    x.add_argument("--opset", type=int, default=17)
+    x.add_argument("--fp16", action="store_true", help="also write an fp16 encoder (for CUDA/TensorRT)")
+    x.add_argument("--opset", type=int, default=18, help="ONNX opset (18 or newer)")
     x.set_defaults(func=cmd_export)
 
     sc = sub.add_parser("score", help="CLIP-IQA (+ BRISQUE/NIQE) scores of images or video samples")
     sc.add_argument("inputs", nargs="+", metavar="IMAGE_OR_VIDEO")
     sc.add_argument("--model", required=True, help="model directory from `vqmon export clip`")
     sc.add_argument("--device", choices=["auto", "tensorrt", "cuda", "cpu"], default="auto")
-    sc.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
+    sc.add_argument("--precision", choices=["fp32", "int8", "fp16"], default="fp32")
     sc.add_argument("--every-s", type=float, default=5.0, help="videos: one sample per this many seconds")
     sc.add_argument("--json", action="store_true")
     sc.set_defaults(func=cmd_score)

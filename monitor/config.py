@@ -159,7 +159,9 @@ class ScoringConfig(Strict):
 
     model_dir: str | None = Field(None, description="from `vqmon export clip`; none = no CLIP scoring")
     device: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
-    precision: Literal["fp32", "int8"] = "fp32"
+    precision: Literal["fp32", "int8", "fp16"] = Field(
+        "fp32", description="fp16 is for GPUs (export with --fp16); int8 for CPUs (export with --int8)"
+    )
     threads: int = Field(0, ge=0, description="CPU threads for ONNX Runtime; 0 lets it choose")
     trt_cache_dir: str | None = Field(None, description="TensorRT engine cache (default: beside the model)")
     every_s: float = Field(1.0, gt=0, description="score one frame per stream this often (stream time)")

@@ -27,7 +27,7 @@ ARCH = "vqmon-tiny"
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("models") / "tiny"
     torch.manual_seed(0)
-    export_clip(out, arch=ARCH, random_init=True, int8=True)
+    export_clip(out, arch=ARCH, random_init=True, int8=True, fp16=True)
     return out
 
 
@@ -50,7 +50,15 @@ def test_manifest_and_files(exported):
     m = json.loads((exported / "manifest.json").read_text())
     assert m["schema"] == "vqmon.clip-model/1" and m["arch"] == ARCH and m["random_init"] is True
     assert m["weights"]["source"] == "random-init" and m["opset"] >= 17
-    assert set(m["files"]) == {"image_encoder.onnx", "image_encoder.int8.onnx", "text_embeddings.npy"}
+    assert set(m["files"]) == {
+        "image_encoder.onnx",
+        "image_encoder.int8.onnx",
+        "image_encoder.fp16.onnx",
+        "text_embeddings.npy",
+    }
+    # the exporter's own check against torch, kept for the operator
+    assert m["parity_cosine"]["fp32"] >= 0.999 and m["parity_cosine"]["int8"] >= 0.99
+    assert m["parity_cosine"]["fp16"] >= 0.999 and m["fp16"] is True
     assert m["prompt_pairs"]["quality"] == ["Good photo.", "Bad photo."] and m["logit_scale"] == 100.0
     assert m["int8"] == {"method": "dynamic"}
     assert {"torch", "open_clip", "onnx"} <= set(m["versions"])
@@ -79,12 +87,21 @@ def test_onnx_matches_torch_embeddings_and_scores(exported, torch_model):
     assert np.abs(got - expected).max() <= 1e-3
 
 
-def test_int8_embeddings_stay_close(exported):
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+def test_reduced_precision_embeddings_stay_close(exported, precision):
+    import onnx
+
     fp32 = ClipIqa(exported, SessionOptions(device="cpu"))
-    int8 = ClipIqa(exported, SessionOptions(device="cpu", precision="int8"))
+    other = ClipIqa(exported, SessionOptions(device="cpu", precision=precision))
     batch = np.stack([fp32.preprocess(f) for f in frames()])
-    cos = (fp32.embed(batch) * int8.embed(batch)).sum(axis=1)
+    cos = (fp32.embed(batch) * other.embed(batch)).sum(axis=1)
     assert cos.min() >= 0.99, cos
+    graph = onnx.load(str(exported / f"image_encoder.{precision}.onnx")).graph
+    if precision == "fp16":  # half weights inside, fp32 at the edges so pre-processing is shared
+        halves = [t for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT16]
+        assert halves and graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    else:
+        assert any(n.op_type in ("DynamicQuantizeLinear", "MatMulInteger") for n in graph.node)
 
 
 def test_preprocessing_matches_open_clip(exported, torch_model):
@@ -149,6 +166,13 @@ def test_bad_model_directories(exported, tmp_path):
     (corrupt / "image_encoder.onnx").write_bytes(bytes(data))
     with pytest.raises(ModelError, match="checksum does not match"):
         ClipIqa(corrupt)
+    fp32_only = tmp_path / "fp32-only"
+    shutil.copytree(exported, fp32_only)
+    m = json.loads((fp32_only / "manifest.json").read_text())
+    del m["files"]["image_encoder.fp16.onnx"]
+    (fp32_only / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match=r"lists no image_encoder\.fp16\.onnx \(re-export with --fp16\)"):
+        ClipIqa(fp32_only, SessionOptions(device="cpu", precision="fp16"))
     r = subprocess.run(
         [
             str(ROOT / ".venv" / "bin" / "vqmon"),
@@ -253,6 +277,8 @@ def test_export_from_a_local_checkpoint(tmp_path):
         export_clip(tmp_path / "x", arch=ARCH, weights=str(ckpt), random_init=True)
     with pytest.raises(VqmonError, match="unknown open_clip architecture"):
         export_clip(tmp_path / "x", arch="ViT-Q-99", random_init=True)
+    with pytest.raises(VqmonError, match="opset 18 or newer"):
+        export_clip(tmp_path / "x", arch=ARCH, random_init=True, opset=13)
 
 
 def test_static_int8_calibrated_on_a_clip(clips, tmp_path):

@@ -24,6 +24,14 @@ from monitor.scoring.prompts import MANIFEST_SCHEMA
 log = logging.getLogger(__name__)
 
 Device = Literal["auto", "tensorrt", "cuda", "cpu"]
+Precision = Literal["fp32", "int8", "fp16"]
+# The image encoder's file per precision, as `vqmon export clip` writes them.
+ENCODER_FILES: dict[str, str] = {
+    "fp32": "image_encoder.onnx",
+    "int8": "image_encoder.int8.onnx",
+    "fp16": "image_encoder.fp16.onnx",
+}
+TEXT_FILE = "text_embeddings.npy"
 _PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -91,10 +99,20 @@ def preprocess(bgr: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray) ->
     return np.ascontiguousarray(img.transpose(2, 0, 1))
 
 
+def graph_level(precision: str):
+    import onnxruntime as ort
+
+    # ORT 1.32's CPU layout transforms (part of ENABLE_ALL) crash the process on fp16 graphs;
+    # the extended level keeps every fusion but those.
+    if precision == "fp16":
+        return ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    return ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
 @dataclass
 class SessionOptions:
     device: Device = "auto"
-    precision: Literal["fp32", "int8"] = "fp32"
+    precision: Precision = "fp32"
     threads: int = 0
     trt_cache_dir: str | None = None
     trt_fp16: bool = True
@@ -107,12 +125,14 @@ class ClipIqa:
         self.dir = Path(model_dir)
         self.options = options or SessionOptions()
         self.manifest = m = load_manifest(self.dir)
-        onnx_name = "image_encoder.int8.onnx" if self.options.precision == "int8" else "image_encoder.onnx"
-        for name in (onnx_name, "text_embeddings.npy"):
+        precision = self.options.precision
+        onnx_name = ENCODER_FILES[precision]
+        for name in (onnx_name, TEXT_FILE):
             entry = m.get("files", {}).get(name)
             path = self.dir / name
             if entry is None:
-                raise ModelError(f"{self.dir}: manifest lists no {name} (export with --int8 for int8)")
+                hint = f" (re-export with --{precision})" if precision != "fp32" else ""
+                raise ModelError(f"{self.dir}: manifest lists no {name}{hint}")
             if not path.is_file():
                 raise ModelError(f"{path}: missing; copy the whole model directory")
             if sha256(path) != entry["sha256"]:
@@ -122,11 +142,11 @@ class ClipIqa:
         self.mean = np.array(m["mean"], np.float32).reshape(1, 1, 3)
         self.std = np.array(m["std"], np.float32).reshape(1, 1, 3)
         self.pair_names = list(m["prompt_pairs"])
-        self.text = np.load(self.dir / "text_embeddings.npy").astype(np.float32)  # (pairs, 2, D)
+        self.text = np.load(self.dir / TEXT_FILE).astype(np.float32)  # (pairs, 2, D)
         self.logit_scale = float(m["logit_scale"])
         providers, skipped = choose_providers(self.options.device, ort.get_available_providers())
         so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.graph_optimization_level = graph_level(precision)
         if self.options.threads:
             so.intra_op_num_threads = self.options.threads
         provider_options = []
@@ -145,6 +165,8 @@ class ClipIqa:
         except Exception as exc:  # onnxruntime raises its own exception types for a bad graph
             raise ModelError(f"{self.dir / onnx_name}: ONNX Runtime cannot load it ({exc}); re-export") from None
         self.provider = self.session.get_providers()[0]
+        if precision == "fp16" and self.provider == "CPUExecutionProvider":
+            log.warning("CLIP scorer: fp16 is a GPU format and slow on the CPU; use precision fp32 or int8 here")
         for reason in skipped:
             log.info("CLIP scorer: %s", reason)
         log.info("CLIP scorer: %s on %s (%s)", m.get("arch"), self.provider, self.options.precision)
