@@ -103,7 +103,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "scorer":
         from monitor.bench import bench_scorer
 
-        result = bench_scorer(cfg.state_dir, arch=args.arch)
+        result = bench_scorer(cfg.state_dir, arch=args.arch, rounds=args.repeats)
         print(json.dumps(result.as_dict(), indent=1) if args.json else result.report())
         return 0
     from monitor.analyze import preflight
@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", choices=["decode", "checks", "scorer", "mqtt"])
     b.add_argument("file", nargs="?", help="video file (default: a generated 1080p H.264 clip)")
     b.add_argument("--config", "-c")
-    b.add_argument("--repeats", type=int, default=3, help="best of this many runs each")
+    b.add_argument("--repeats", type=int, default=3, help="decode: best of N runs; scorer: median of N rounds")
     b.add_argument("--arch", default="ViT-B-32", help="scorer: open_clip architecture (random weights)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)

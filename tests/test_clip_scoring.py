@@ -291,3 +291,17 @@ def test_static_int8_calibrated_on_a_clip(clips, tmp_path):
     int8 = ClipIqa(out, SessionOptions(device="cpu", precision="int8"))
     batch = np.stack([fp32.preprocess(f) for f in frames()])
     assert (fp32.embed(batch) * int8.embed(batch)).sum(axis=1).min() >= 0.99
+
+
+def test_scorer_bench_reports_every_runtime(tmp_path):
+    from monitor.bench import CPU_BATCHES, EAGER, ORT_FP32, ORT_INT8, bench_scorer
+
+    result = bench_scorer(str(tmp_path), arch=ARCH, seconds=0.05, rounds=2)
+    assert {(r["runtime"], r["batch"]) for r in result.rows} >= {
+        (name, b) for name in (EAGER, ORT_FP32, ORT_INT8) for b in CPU_BATCHES
+    }
+    assert all(r["images_per_s"] > 0 for r in result.rows)
+    assert result.int8_cosine_min >= 0.99
+    report = result.report()
+    assert "ORT fp32 / torch eager" in report and "ORT int8 / ORT fp32" in report
+    assert (tmp_path / "bench" / f"clip-{ARCH}-random" / "image_encoder.fp16.onnx").is_file()
