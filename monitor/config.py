@@ -110,6 +110,16 @@ class SnapshotsConfig(Strict):
     max_width: int = Field(1280, ge=64)
 
 
+class StreamScoringConfig(Strict):
+    """One stream's CLIP-IQA settings; an unset field takes the global `scoring` value."""
+
+    enabled: bool = Field(True, description="false: never send this stream's frames to the CLIP scorer")
+    every_s: float | None = Field(None, gt=0)
+    min_quality: float | None = Field(None, ge=0, le=1)
+    raise_after_s: float | None = Field(None, ge=0)
+    clear_after_s: float | None = Field(None, ge=0)
+
+
 def _stream_settings_model() -> type[BaseModel]:
     return create_model(
         "StreamSettings",
@@ -120,6 +130,7 @@ def _stream_settings_model() -> type[BaseModel]:
         checks=(checks_config_model(), Field(default_factory=checks_config_model())),
         stream_down=(StreamDownConfig, Field(default_factory=StreamDownConfig)),
         alerts=(AlertsConfig, Field(default_factory=AlertsConfig)),
+        scoring=(StreamScoringConfig, Field(default_factory=StreamScoringConfig)),
     )
 
 
@@ -170,6 +181,12 @@ class ScoringConfig(Strict):
     min_quality: float = Field(0.3, ge=0, le=1, description="`quality` fault below this overall score")
     raise_after_s: float = Field(5.0, ge=0)
     clear_after_s: float = Field(10.0, ge=0)
+
+    def for_stream(self, own: StreamScoringConfig) -> ScoringConfig | None:
+        """These settings with a stream's overrides applied; None when the stream opts out."""
+        if not own.enabled:
+            return None
+        return self.model_copy(update={k: v for k, v in own.model_dump(exclude={"enabled"}).items() if v is not None})
 
 
 class MqttTlsConfig(Strict):

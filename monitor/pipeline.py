@@ -56,7 +56,9 @@ class StreamAnalyzer:
         self.quality = quality
         self.latest_quality: dict[str, Any] = {}
         self.escalate: Callable[[AlertEvent, Frame], None] | None = None  # set by the pipeline
-        self.score_interval: Interval | None = None  # set by the pipeline when a CLIP scorer runs
+        # Set by the pipeline when a CLIP scorer runs and this stream takes part.
+        self.scoring: ScoringConfig | None = None
+        self.score_interval: Interval | None = None
         self._report_interval = (
             Interval(quality.report_every_s, first_due_at_start=False)
             if quality is not None and quality.report_every_s
@@ -107,8 +109,11 @@ class StreamAnalyzer:
         self.frames_checked += 1
         return events
 
-    def on_scores(self, result: ScoreResult, cfg: ScoringConfig, alerts_allowed: bool) -> list[AlertEvent]:
+    def on_scores(self, result: ScoreResult, alerts_allowed: bool) -> list[AlertEvent]:
         """CLIP-IQA scores of one frame: the `quality` fault and the stream's quality report."""
+        cfg = self.scoring
+        if cfg is None:
+            return []
         self.latest_quality["clip"] = {"stream_time": round(result.stream_time, 2), **result.scores}
         present = alerts_allowed and result.scores.get("quality", 1.0) < cfg.min_quality
         if present and any(self.alerts.is_active(r) for r in self.root_causes):
@@ -201,12 +206,13 @@ class Pipeline:
         self.events_emitted = 0
         self._last_status: dict[str, tuple[str, str]] = {}
         self._stop = threading.Event()
-        self.scoring = scoring
         self.scorer = self._load_scorer(scoring) if scoring is not None and scoring.model_dir else None
         self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
         if self.scorer is not None and scoring is not None:
             for analyzer in self.analyzers.values():
-                analyzer.score_interval = Interval(scoring.every_s)
+                analyzer.scoring = scoring.for_stream(analyzer.spec.settings.scoring)
+                if analyzer.scoring is not None:
+                    analyzer.score_interval = Interval(analyzer.scoring.every_s)
         self.escalation = self._load_escalation(escalation) if escalation is not None and escalation.enabled else None
         if self.escalation is not None:
             for analyzer in self.analyzers.values():
@@ -369,10 +375,10 @@ class Pipeline:
                 self.scorer.submit(frame)
 
     def _collect_scores(self) -> None:
-        if self.scorer is None or self.scoring is None:
+        if self.scorer is None:
             return
         for r in self.scorer.drain():
-            self._emit(self.analyzers[r.stream].on_scores(r, self.scoring, self.quality_alerts))
+            self._emit(self.analyzers[r.stream].on_scores(r, self.quality_alerts))
 
     def shutdown(self, join_timeout_s: float = 5.0) -> list[str]:
         """Stop capture threads and close sinks. Returns names of threads that did not end in time."""

@@ -217,11 +217,19 @@ def test_live_pipeline_batches_across_streams(exported, clips, caplog):
     caplog.set_level(logging.WARNING)
     settings = stream_settings(capture={"loop": True, "realtime": True})
     specs = [StreamSpec(f"cam{i}", str(clips["clean"]), settings) for i in range(3)]
+    # per-stream overrides: one stream opts out, one samples more often than the global every_s
+    off = stream_settings(capture={"loop": True, "realtime": True}, scoring={"enabled": False})
+    specs.append(StreamSpec("unscored", str(clips["clean"]), off))
+    specs[0].settings = stream_settings(capture={"loop": True, "realtime": True}, scoring={"every_s": 0.25})
     scoring = ScoringConfig(model_dir=str(exported), device="cpu", every_s=0.5, max_wait_ms=150)
     with LiveRun(specs, scoring=scoring) as run:
         scorer = run.pipeline.scorer
+        scored = [a for name, a in run.pipeline.analyzers.items() if name != "unscored"]
+        assert [a.score_interval.every_s for a in scored] == [0.25, 0.5, 0.5]
         assert wait_for(lambda: scorer.scored >= 12, 60), (scorer.scored, scorer.errors)
-        assert wait_for(lambda: all("clip" in a.latest_quality for a in run.pipeline.analyzers.values()), 30)
+        assert wait_for(lambda: all("clip" in a.latest_quality for a in scored), 30)
+    assert "clip" not in run.pipeline.analyzers["unscored"].latest_quality
+    assert run.pipeline.analyzers["unscored"].score_interval is None
     assert scorer.largest_batch >= 2  # frames of different streams went through one session call
     assert scorer.batches < scorer.scored
     assert "random weights" in caplog.text
@@ -241,6 +249,9 @@ def test_quality_fault_from_scores(exported, clips, tmp_path):
     q = [e for e in result.events if e.fault == "quality"]
     assert q and q[0].event == "raise" and 0.0 <= q[0].measurements["quality"] <= 1.0
     assert {"sharp", "clean", "bright"} <= set(q[0].measurements)
+    # the stream's own threshold (here through `defaults`, which profiles and streams layer over) wins
+    cfg = parse_config({"scoring": cfg.scoring.model_dump(), "defaults": {"scoring": {"min_quality": 0.0}}})
+    assert not [e for e in analyze_files([str(clips["clean"])], cfg).events if e.fault == "quality"]
 
 
 def test_broken_model_leaves_the_checks_running(clips, tmp_path, caplog):

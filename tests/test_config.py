@@ -73,6 +73,26 @@ def test_bad_value_names_path_and_bound():
         {"name": "c", "url": "z", "sample": {"every_n": 0}},
     ]
     assert err({"streams": streams}) == "streams[2].sample.every_n: must be ≥ 1 (got 0)"
+    streams[2] = {"name": "c", "url": "z", "scoring": {"min_quality": 1.5}}
+    assert err({"streams": streams}) == "streams[2].scoring.min_quality: must be ≤ 1.0 (got 1.5)"
+
+
+def test_stream_scoring_overrides_the_global_scorer_settings():
+    cfg = parse_config(
+        {
+            "scoring": {"every_s": 2.0, "min_quality": 0.3},
+            "defaults": {"scoring": {"min_quality": 0.2}},
+            "streams": [
+                {"name": "a", "url": "x"},
+                {"name": "b", "url": "y", "scoring": {"every_s": 0.5}},
+                {"name": "c", "url": "z", "scoring": {"enabled": False}},
+            ],
+        }
+    )
+    a, b, c = (cfg.scoring.for_stream(s.scoring) for s in cfg.streams)
+    assert (a.every_s, a.min_quality) == (2.0, 0.2)  # defaults apply to every stream
+    assert (b.every_s, b.min_quality) == (0.5, 0.2)
+    assert c is None and cfg.scoring.min_quality == 0.3
 
 
 def test_unknown_key_suggests_the_right_one():
