@@ -141,7 +141,22 @@ def test_provider_choice_and_fallback(exported, caplog):
     gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     assert choose_providers("auto", gpu)[0] == gpu
     assert choose_providers("cuda", gpu)[0] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    # TensorRT's options: fp16 engine and a persistent cache by default; int8 only from a QDQ (static) export
+    from pathlib import Path
+
+    from monitor.scoring.clip_iqa import _provider_options
+
+    trt, cache = "TensorrtExecutionProvider", Path("/var/cache/trt")
+    assert _provider_options(trt, SessionOptions(), cache, None) == {
+        "trt_fp16_enable": "True",
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": "/var/cache/trt",
+    }
+    assert _provider_options(trt, SessionOptions(precision="int8"), cache, "static")["trt_int8_enable"] == "True"
     caplog.set_level(logging.INFO)
+    assert "trt_int8_enable" not in _provider_options(trt, SessionOptions(precision="int8"), cache, "dynamic")
+    assert "dynamic int8 is a CPU format" in caplog.text
+    assert _provider_options("CUDAExecutionProvider", SessionOptions(), cache, None) == {}
     iqa = ClipIqa(exported, SessionOptions(device="cuda"))  # no GPU here: runs on the CPU, says why
     assert iqa.provider == "CPUExecutionProvider"
     assert "CUDAExecutionProvider not in this onnxruntime build" in caplog.text

@@ -118,6 +118,26 @@ class SessionOptions:
     trt_fp16: bool = True
 
 
+def _provider_options(provider: str, options: SessionOptions, cache: Path, int8_method: str | None) -> dict:
+    if provider != "TensorrtExecutionProvider":
+        return {}
+    opts = {
+        "trt_fp16_enable": str(options.trt_fp16),
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": str(cache),
+    }
+    if options.precision == "int8":
+        if int8_method == "static":
+            # The QDQ graph carries its own scales: TensorRT's explicit quantisation, no calibration table.
+            opts["trt_int8_enable"] = "True"
+        else:
+            log.warning(
+                "CLIP scorer: dynamic int8 is a CPU format that TensorRT runs only in part; for TensorRT "
+                "use precision fp32 (it builds an fp16 engine) or export --int8 --calibration CLIP"
+            )
+    return opts
+
+
 class ClipIqa:
     def __init__(self, model_dir: str | Path, options: SessionOptions | None = None) -> None:
         import onnxruntime as ort
@@ -149,15 +169,16 @@ class ClipIqa:
         so.graph_optimization_level = graph_level(precision)
         if self.options.threads:
             so.intra_op_num_threads = self.options.threads
-        provider_options = []
-        for p in providers:
-            if p == "TensorrtExecutionProvider":
-                opts = {"trt_fp16_enable": str(self.options.trt_fp16), "trt_engine_cache_enable": "True"}
-                if self.options.trt_cache_dir:
-                    opts["trt_engine_cache_path"] = self.options.trt_cache_dir
-                provider_options.append(opts)
-            else:
-                provider_options.append({})
+        cache = Path(self.options.trt_cache_dir) if self.options.trt_cache_dir else self.dir / "trt-cache"
+        int8_method = (m.get("int8") or {}).get("method")
+        provider_options = [_provider_options(p, self.options, cache, int8_method) for p in providers]
+        if "TensorrtExecutionProvider" in providers:
+            try:
+                cache.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                log.warning(
+                    "CLIP scorer: TensorRT engine cache %s not writable (%s); set scoring.trt_cache_dir", cache, exc
+                )
         try:
             self.session = ort.InferenceSession(
                 str(self.dir / onnx_name), so, providers=providers, provider_options=provider_options
