@@ -449,3 +449,16 @@ class Pipeline:
                 ",".join(s["active_alerts"]) or "-",
                 s["quality"] or "-",
             )
+        if self.scorer is not None:
+            sc = self.scorer
+            dropped = sum(sc.dropped(name) for name in self.analyzers)
+            log.info(
+                "stats CLIP scorer: %s scored=%d batches=%d (%.1f frames per call, largest %d) dropped=%d errors=%d",
+                sc.model.provider,
+                sc.scored,
+                sc.batches,
+                sc.scored / sc.batches if sc.batches else 0.0,
+                sc.largest_batch,
+                dropped,
+                sc.errors,
+            )
