@@ -102,8 +102,8 @@ def preprocess(bgr: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray) ->
 def graph_level(precision: str):
     import onnxruntime as ort
 
-    # ORT 1.32's CPU layout transforms (part of ENABLE_ALL) crash the process on fp16 graphs;
-    # the extended level keeps every fusion but those.
+    # ORT 1.32's CPU layout transforms (part of ENABLE_ALL) crash the process on fp16 graphs
+    # (like microsoft/onnxruntime#15494); the extended level keeps every fusion but those.
     if precision == "fp16":
         return ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     return ort.GraphOptimizationLevel.ORT_ENABLE_ALL
