@@ -75,6 +75,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             classify(s.url)
         except SourceError as exc:
             problems.append(f"streams[{i}].url: {exc}")
+    if cfg.scoring.model_dir:
+        from monitor.scoring.clip_iqa import ModelError, verify_model_dir
+
+        try:
+            verify_model_dir(cfg.scoring.model_dir, cfg.scoring.precision)
+        except ModelError as exc:
+            problems.append(f"scoring.model_dir: {exc}")
     for p in problems:
         print(f"vqmon: error: {args.config}: {p}", file=sys.stderr)
     if problems:
@@ -85,7 +92,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         mode = f"every_n={smp.every_n}" if smp.every_n else f"every_s={smp.every_s}" if smp.every_s else "keyframes"
         enabled = ",".join(n for n, c in s.checks if c.enabled)
         state = "" if s.enabled else " (disabled)"
-        print(f"  {s.name}{state}: {mask_credentials(s.url)} profile={s.profile} sample={mode} checks={enabled}")
+        clip = ""
+        if cfg.scoring.model_dir:
+            own = cfg.scoring.for_stream(s.scoring)
+            clip = " clip=off" if own is None else f" clip=every_s={own.every_s},min_quality={own.min_quality}"
+        print(f"  {s.name}{state}: {mask_credentials(s.url)} profile={s.profile} sample={mode}{clip} checks={enabled}")
     return 0
 
 

@@ -200,6 +200,22 @@ def test_bad_model_directories(exported, tmp_path):
         text=True,
     )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "checksum" in r.stderr
+    # check-config verifies the model directory too, and shows each stream's scoring
+    for model, expect_rc in ((corrupt, 2), (exported, 0)):
+        cfg = tmp_path / f"{model.name}.yaml"
+        cfg.write_text(
+            f"scoring: {{model_dir: {model}}}\n"
+            "streams:\n  - {name: a, url: a.mp4}\n  - {name: b, url: b.mp4, scoring: {enabled: false}}\n"
+        )
+        r = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "vqmon"), "check-config", str(cfg)], capture_output=True, text=True
+        )
+        assert r.returncode == expect_rc, r.stderr
+        if expect_rc:
+            assert len(r.stderr.strip().splitlines()) == 1 and "scoring.model_dir:" in r.stderr
+        else:
+            assert "a: a.mp4 profile=default sample=every_n=5 clip=every_s=1.0,min_quality=0.3" in r.stdout
+            assert "b: b.mp4 profile=default sample=every_n=5 clip=off" in r.stdout
 
 
 def test_score_cli_json(exported):

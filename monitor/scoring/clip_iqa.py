@@ -67,6 +67,23 @@ def load_manifest(model_dir: str | Path) -> dict:
     return manifest
 
 
+def verify_model_dir(model_dir: str | Path, precision: str) -> dict:
+    """The manifest, once the files a scorer of this precision needs are there and intact."""
+    d = Path(model_dir)
+    manifest = load_manifest(d)
+    for name in (ENCODER_FILES[precision], TEXT_FILE):
+        entry = manifest.get("files", {}).get(name)
+        path = d / name
+        if entry is None:
+            hint = f" (re-export with --{precision})" if precision != "fp32" else ""
+            raise ModelError(f"{d}: manifest lists no {name}{hint}")
+        if not path.is_file():
+            raise ModelError(f"{path}: missing; copy the whole model directory")
+        if sha256(path) != entry["sha256"]:
+            raise ModelError(f"{path}: checksum does not match manifest.json (corrupt or replaced); re-copy it")
+    return manifest
+
+
 def choose_providers(device: Device, available: list[str]) -> tuple[list[str], list[str]]:
     """(providers to try in order, reasons the preferred ones were skipped)."""
     order = ["tensorrt", "cuda", "cpu"] if device == "auto" else [device]
@@ -144,19 +161,9 @@ class ClipIqa:
 
         self.dir = Path(model_dir)
         self.options = options or SessionOptions()
-        self.manifest = m = load_manifest(self.dir)
         precision = self.options.precision
+        self.manifest = m = verify_model_dir(self.dir, precision)
         onnx_name = ENCODER_FILES[precision]
-        for name in (onnx_name, TEXT_FILE):
-            entry = m.get("files", {}).get(name)
-            path = self.dir / name
-            if entry is None:
-                hint = f" (re-export with --{precision})" if precision != "fp32" else ""
-                raise ModelError(f"{self.dir}: manifest lists no {name}{hint}")
-            if not path.is_file():
-                raise ModelError(f"{path}: missing; copy the whole model directory")
-            if sha256(path) != entry["sha256"]:
-                raise ModelError(f"{path}: checksum does not match manifest.json (corrupt or replaced); re-copy it")
         self.random_init = bool(m.get("random_init"))
         self.size = int(m["input_size"])
         self.mean = np.array(m["mean"], np.float32).reshape(1, 1, 3)
