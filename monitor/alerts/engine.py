@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.alerts.events import AlertEvent, EventKind, Severity
+from monitor.ratelimit import RateWindow
 
 _RANK = {"warning": 0, "critical": 1}
 
@@ -133,7 +133,7 @@ class StreamAlerts:
         self.stream, self.source = stream, source
         self.policy = policy or AlertPolicy()
         self._trackers: dict[str, FaultTracker] = {}
-        self._raises: deque[float] = deque()  # times of recent raises (rate limit window)
+        self._raises = RateWindow(self.policy.max_raises_per_minute)
         self.suppressed: dict[str, int] = {}  # observations hidden by a root cause, per fault
 
     def tracker(self, fault: str, timing: Timing) -> FaultTracker:
@@ -191,10 +191,8 @@ class StreamAlerts:
     ) -> AlertEvent | None:
         may_raise = True
         if rate_limited:
-            while self._raises and (t - self._raises[0] >= 60.0 or t < self._raises[0]):
-                self._raises.popleft()
-            may_raise = len(self._raises) < self.policy.max_raises_per_minute
+            may_raise = self._raises.allows(t)
         ev = self.tracker(fault, timing).observe(present, t, severity, measurements, wall_time, stream_time, may_raise)
         if ev is not None and ev.event == "raise" and rate_limited:
-            self._raises.append(t)
+            self._raises.add(t)
         return ev

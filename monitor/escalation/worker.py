@@ -16,6 +16,7 @@ import numpy as np
 
 from monitor.escalation.client import VlmClient, VlmError
 from monitor.queues import drain
+from monitor.ratelimit import RateWindow
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,10 @@ class EscalationWorker:
         self.inbox: queue.Queue[EscalationRequest] = queue.Queue(maxsize=queue_size)
         self.results: queue.SimpleQueue[EscalationResult] = queue.SimpleQueue()
         self.min_interval_s = min_interval_s
-        self.max_calls_per_minute = max_calls_per_minute
         self.counters = EscalationCounters()
         self._last_call: dict[tuple[str, str], float] = {}
         self._sent_ids: set[str] = set()
-        self._calls: deque[float] = deque()
+        self._calls = RateWindow(max_calls_per_minute)
         self._stop_event = threading.Event()
         self._down = False
 
@@ -84,9 +84,7 @@ class EscalationWorker:
         if last is not None and now - last < self.min_interval_s:
             self.counters.skipped_rate_limit += 1
             return False
-        while self._calls and now - self._calls[0] >= 60.0:
-            self._calls.popleft()
-        if len(self._calls) >= self.max_calls_per_minute:
+        if not self._calls.allows(now):
             self.counters.skipped_rate_limit += 1
             return False
         try:
@@ -95,7 +93,7 @@ class EscalationWorker:
             self.counters.skipped_queue_full += 1
             return False
         self._last_call[key] = now
-        self._calls.append(now)
+        self._calls.add(now)
         self._sent_ids.add(req.alert_id)
         return True
 
