@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.errors import VqmonError
-from monitor.scoring.clip_iqa import ENCODER_FILES, TEXT_FILE, graph_level, preprocess, sha256
+from monitor.scoring.clip_iqa import ENCODER_FILES, TEXT_FILE, graph_level, l2_normalize, preprocess, sha256
 from monitor.scoring.prompts import LOGIT_SCALE, MANIFEST_SCHEMA, PROMPT_PAIRS
 
 log = logging.getLogger(__name__)
@@ -181,8 +181,7 @@ def _check_parity(torch, model, tmp: Path, files: list[str], size: int, mean, st
     r = SceneRenderer(640, 360, 25, seed=11)
     batch = np.stack([preprocess(r.render(0.5 + 1.7 * i), size, mean, std) for i in range(4)])
     with torch.no_grad():
-        ref = model.encode_image(torch.from_numpy(batch)).float().numpy()
-    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+        ref = l2_normalize(model.encode_image(torch.from_numpy(batch)).float().numpy())
     parity = {}
     for precision, name in ENCODER_FILES.items():
         if name not in files:
@@ -190,8 +189,7 @@ def _check_parity(torch, model, tmp: Path, files: list[str], size: int, mean, st
         so = ort.SessionOptions()
         so.graph_optimization_level = graph_level(precision)
         session = ort.InferenceSession(str(tmp / name), so, providers=["CPUExecutionProvider"])
-        emb = session.run(None, {"pixel_values": batch})[0].astype(np.float32)
-        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        emb = l2_normalize(session.run(None, {"pixel_values": batch})[0].astype(np.float32))
         parity[precision] = cos = round(float((emb * ref).sum(axis=1).min()), 5)
         log.info("parity %s vs torch: embedding cosine %.5f", precision, cos)
         if precision == "fp32" and cos < PARITY_FP32:

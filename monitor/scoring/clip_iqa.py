@@ -99,6 +99,11 @@ def choose_providers(device: Device, available: list[str]) -> tuple[list[str], l
     return chosen, skipped
 
 
+def l2_normalize(rows: np.ndarray) -> np.ndarray:
+    """Unit-length rows (embeddings), so a dot product is the cosine."""
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
 def preprocess(bgr: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """open_clip's transform in OpenCV: shortest side to the input size (bicubic; area when
     shrinking, which like PIL's antialiased resize averages), centre crop, normalise. CHW float32."""
@@ -205,7 +210,7 @@ class ClipIqa:
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {self.input_name: batch})[0].astype(np.float32)
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return l2_normalize(out)
 
     def scores_from_embeddings(self, emb: np.ndarray) -> list[dict[str, float]]:
         sims = np.einsum("nd,pkd->npk", emb, self.text) * self.logit_scale  # (N, pairs, 2)
