@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from monitor.checks.baseline import Baseline
 from monitor.checks.view import FrameView
 
 Severity = Literal["warning", "critical"]
@@ -48,3 +49,16 @@ class Check(ABC):
 
     @abstractmethod
     def evaluate(self, view: FrameView) -> CheckResult: ...
+
+
+class BaselineCheck(Check):
+    """A check that compares each frame with one running value of what is normal for the stream."""
+
+    config: BaselineCheckConfig
+
+    def __init__(self, config: BaselineCheckConfig) -> None:
+        super().__init__(config)
+        self._baseline = self.new_baseline()
+
+    def new_baseline(self) -> Baseline:
+        return Baseline(self.config.baseline_tau_s, self.config.warmup_s)

@@ -13,8 +13,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
-from monitor.checks.baseline import Baseline
+from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -38,14 +37,13 @@ def thumbnail(gray: np.ndarray) -> np.ndarray:
 
 
 @register
-class BlurCheck(Check):
+class BlurCheck(BaselineCheck):
     name = "blur"
     Config = BlurConfig
     config: BlurConfig
 
     def __init__(self, config: BlurConfig) -> None:
         super().__init__(config)
-        self._baseline = Baseline(config.baseline_tau_s, config.warmup_s)
         self._ref_thumb: np.ndarray | None = None
 
     def evaluate(self, view: FrameView) -> CheckResult:
@@ -62,7 +60,7 @@ class BlurCheck(Check):
             m["baseline"] = round(base, 1)
         if scene > self.config.scene_change:
             # New content: learn it as normal rather than comparing it with the old scene.
-            self._baseline = Baseline(self.config.baseline_tau_s, self.config.warmup_s)
+            self._baseline = self.new_baseline()
             self._baseline.update(sharp, t)
             self._ref_thumb = thumb
             return CheckResult(active=False, measurements=m)

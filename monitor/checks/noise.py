@@ -14,8 +14,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
-from monitor.checks.baseline import Baseline
+from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -43,14 +42,10 @@ class NoiseConfig(BaselineCheckConfig):
 
 
 @register
-class NoiseCheck(Check):
+class NoiseCheck(BaselineCheck):
     name = "noise"
     Config = NoiseConfig
     config: NoiseConfig
-
-    def __init__(self, config: NoiseConfig) -> None:
-        super().__init__(config)
-        self._baseline = Baseline(config.baseline_tau_s, config.warmup_s)
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config

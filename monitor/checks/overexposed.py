@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
-from monitor.checks.baseline import Baseline
+from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -22,14 +21,10 @@ class OverexposedConfig(BaselineCheckConfig):
 
 
 @register
-class OverexposedCheck(Check):
+class OverexposedCheck(BaselineCheck):
     name = "overexposed"
     Config = OverexposedConfig
     config: OverexposedConfig
-
-    def __init__(self, config: OverexposedConfig) -> None:
-        super().__init__(config)
-        self._baseline = Baseline(config.baseline_tau_s, config.warmup_s)
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config

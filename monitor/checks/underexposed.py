@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
-from monitor.checks.baseline import Baseline
+from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -23,14 +22,10 @@ class UnderexposedConfig(BaselineCheckConfig):
 
 
 @register
-class UnderexposedCheck(Check):
+class UnderexposedCheck(BaselineCheck):
     name = "underexposed"
     Config = UnderexposedConfig
     config: UnderexposedConfig
-
-    def __init__(self, config: UnderexposedConfig) -> None:
-        super().__init__(config)
-        self._baseline = Baseline(config.baseline_tau_s, config.warmup_s)
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
