@@ -268,6 +268,10 @@ class ScorerBench:
         return "\n".join(lines)
 
 
+def _row(runtime: str, device: str, batch: int, images_per_s: float) -> dict[str, Any]:
+    return {"runtime": runtime, "device": device, "batch": batch, "images_per_s": images_per_s}
+
+
 def _images_per_s(fn, batch: np.ndarray, seconds: float) -> float:
     fn(batch)  # warm-up (and, on a GPU, allocation / engine build)
     n, t0 = 0, time.perf_counter()
@@ -294,14 +298,7 @@ def _gpu_rows(torch, model, model_dir: Path, inputs: np.ndarray, seconds: float)
         torch.cuda.synchronize()
 
     for b in GPU_BATCHES:
-        rows.append(
-            {
-                "runtime": "torch eager fp16",
-                "device": "gpu",
-                "batch": b,
-                "images_per_s": _images_per_s(torch_fp16, big[:b], seconds),
-            }
-        )
+        rows.append(_row("torch eager fp16", "gpu", b, _images_per_s(torch_fp16, big[:b], seconds)))
     for device, precision in (("cuda", "fp16"), ("tensorrt", "fp32")):  # TensorRT builds its own fp16 engine
         options = SessionOptions(device=device, precision=precision, trt_cache_dir=str(model_dir / "trt-cache"))
         scorer = ClipIqa(model_dir, options)
@@ -309,14 +306,7 @@ def _gpu_rows(torch, model, model_dir: Path, inputs: np.ndarray, seconds: float)
             notes.append(f"onnxruntime {device}: not available in this onnxruntime build (install onnxruntime-gpu)")
             continue
         for b in GPU_BATCHES:
-            rows.append(
-                {
-                    "runtime": f"onnxruntime {device} fp16",
-                    "device": "gpu",
-                    "batch": b,
-                    "images_per_s": _images_per_s(scorer.embed, big[:b], seconds),
-                }
-            )
+            rows.append(_row(f"onnxruntime {device} fp16", "gpu", b, _images_per_s(scorer.embed, big[:b], seconds)))
     return card, rows, notes
 
 
@@ -357,7 +347,7 @@ def bench_scorer(
             for name, fn in runtimes.items():
                 samples.setdefault((name, b), []).append(_images_per_s(fn, inputs[:b], seconds))
     rows = [
-        {"runtime": name, "device": "cpu", "batch": b, "images_per_s": float(np.median(v))}
+        _row(name, "cpu", b, float(np.median(v)))
         for (name, b), v in sorted(samples.items(), key=lambda kv: (kv[0][1], list(runtimes).index(kv[0][0])))
     ]
     cos = float((fp32.embed(inputs) * int8.embed(inputs)).sum(axis=1).min())

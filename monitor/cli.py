@@ -6,11 +6,13 @@ import argparse
 import json
 import logging
 import sys
+import typing
 from collections.abc import Sequence
 
 from monitor import __version__
 from monitor.config import Config, load_config, parse_config, profiles
 from monitor.errors import ConfigError, SourceError, VqmonError
+from monitor.scoring.clip_iqa import Device, Precision
 
 log = logging.getLogger("monitor")
 
@@ -335,8 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("score", help="CLIP-IQA (+ BRISQUE/NIQE) scores of images or video samples")
     sc.add_argument("inputs", nargs="+", metavar="IMAGE_OR_VIDEO")
     sc.add_argument("--model", required=True, help="model directory from `vqmon export clip`")
-    sc.add_argument("--device", choices=["auto", "tensorrt", "cuda", "cpu"], default="auto")
-    sc.add_argument("--precision", choices=["fp32", "int8", "fp16"], default="fp32")
+    sc.add_argument("--device", choices=typing.get_args(Device), default="auto")
+    sc.add_argument("--precision", choices=typing.get_args(Precision), default="fp32")
     sc.add_argument("--every-s", type=float, default=5.0, help="videos: one sample per this many seconds")
     sc.add_argument("--json", action="store_true")
     sc.set_defaults(func=cmd_score)

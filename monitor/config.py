@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from monitor.checks import registry as check_registry
 from monitor.errors import ConfigError
+from monitor.scoring.clip_iqa import Device, Precision
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 ATOMIC_SECTIONS = ("sample",)
@@ -169,8 +170,8 @@ class ScoringConfig(Strict):
     """The CLIP-IQA scorer: one ONNX Runtime session batching frames from every stream."""
 
     model_dir: str | None = Field(None, description="from `vqmon export clip`; none = no CLIP scoring")
-    device: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
-    precision: Literal["fp32", "int8", "fp16"] = Field(
+    device: Device = "auto"
+    precision: Precision = Field(
         "fp32", description="fp16 is for GPUs (export with --fp16); int8 for CPUs (export with --int8)"
     )
     threads: int = Field(0, ge=0, description="CPU threads for ONNX Runtime; 0 lets it choose")
