@@ -353,8 +353,9 @@ class Pipeline:
                 self._publish_status()
                 if mono - last_stats >= self.stats_interval_s:
                     last_stats = mono
-                    self._log_stats()
-                    self.sink.stats(self.stats_snapshot())
+                    snapshot = self.stats_snapshot()
+                    self._log_stats(snapshot)
+                    self.sink.stats(snapshot)
             if item is None and self.offline and not any(w.is_alive() for w in self.workers.values()):
                 # Workers are done; drain what they left, then finish.
                 while (rest := self.mux.get(timeout=0)) is not None:
@@ -432,8 +433,8 @@ class Pipeline:
                 self._last_status[name] = key
                 self.sink.status(name, status)
 
-    def _log_stats(self) -> None:
-        for name, s in self.stats_snapshot().items():
+    def _log_stats(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        for name, s in snapshot.items():
             log.info(
                 "stats %s: %s fps=%.1f decoded=%d sampled=%d checked=%d dropped=%d decode_errors=%d "
                 "reconnects=%d alerts=%s quality=%s",
@@ -451,7 +452,7 @@ class Pipeline:
             )
         if self.scorer is not None:
             sc = self.scorer
-            dropped = sum(sc.dropped(name) for name in self.analyzers)
+            dropped = sum(s["scoring_dropped"] for s in snapshot.values())
             log.info(
                 "stats CLIP scorer: %s scored=%d batches=%d (%.1f frames per call, largest %d) dropped=%d errors=%d",
                 sc.model.provider,
