@@ -269,6 +269,28 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from monitor.demo.corpus import write_corpus
+
+    _setup_logging(args.log_level or "info", daemon=False)
+    for split in args.split:
+        labels = write_corpus(
+            args.out, split, per_fault=args.per_fault, soak_hours=args.hours, jobs=args.jobs, progress=_progress(split)
+        )
+        print(labels)
+    return 0
+
+
+def _progress(what: str):
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        print(f"\r{what}: {done}/{total} clips", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    return show
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import ensure_demo_clip
 
@@ -348,6 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("question")
     q.add_argument("--config", "-c", help="config with the escalation server and the state_dir")
     q.set_defaults(func=cmd_ask)
+
+    g = sub.add_parser("corpus", help="generate (cached) labelled clip sets: train, val, soak")
+    g.add_argument("--split", nargs="+", choices=["train", "val", "soak"], default=["train", "val"])
+    g.add_argument("--out", default="state/corpus", help="folder; each split goes in its own subfolder")
+    g.add_argument("--per-fault", type=int, default=5, help="clips per fault type (and as many clean clips)")
+    g.add_argument("--hours", type=float, default=1.0, help="soak: hours of clean footage")
+    g.add_argument("--jobs", type=int, default=2, help="clips generated in parallel")
+    g.set_defaults(func=cmd_corpus)
 
     d = sub.add_parser("demo", help="generate (once) the demo clip with injected faults; prints its path")
     d.add_argument("--output", default="state/demo/demo.mp4")
