@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.checks.baseline import Baseline
+from monitor.checks.baseline import Baseline, Layout
 from monitor.checks.view import FrameView
 
 Severity = Literal["warning", "critical"]
@@ -29,6 +29,13 @@ class BaselineCheckConfig(CheckConfig):
 
     baseline_tau_s: float = Field(60.0, gt=0, description="time constant of the stream's baseline")
     warmup_s: float = Field(3.0, ge=0, description="stream time before the baseline is trusted")
+    min_layout_correlation: float = Field(
+        0.6,
+        ge=-1,
+        le=1,
+        description="the picture is the baseline's scene while its layout correlates this well; "
+        "below, it is new content (a cut, a camera switch, a pan) and the baseline is learned anew",
+    )
 
 
 @dataclass(slots=True)
@@ -59,6 +66,20 @@ class BaselineCheck(Check):
     def __init__(self, config: BaselineCheckConfig) -> None:
         super().__init__(config)
         self._baseline = self.new_baseline()
+        self._layout = Layout(config.baseline_tau_s)
 
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s)
+
+    def same_scene(self, view: FrameView) -> tuple[bool, float | None]:
+        """(is this the scene the baseline was learned on, the layout correlation)."""
+        corr = self._layout.correlation(view.layout)
+        return corr is None or corr >= self.config.min_layout_correlation, corr
+
+    def learn(self, view: FrameView, value: float, same_scene: bool) -> None:
+        """Learn a frame that is not flagged: slowly on the same scene, from scratch on new content."""
+        t = view.frame.stream_time
+        if not same_scene:
+            self._baseline = self.new_baseline()
+        self._baseline.update(value, t)
+        self._layout.learn(view.layout, t, reset=not same_scene)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class Baseline:
     """Exponential moving average on stream time, with a warm-up.
@@ -43,3 +45,45 @@ class Baseline:
         if not self.ready or self.value is None:
             return None
         return x / max(self.value, floor)
+
+
+LAYOUT_SIZE = (16, 9)  # thumbnail (w, h) whose normalised pattern is the picture's layout
+
+
+def layout_of(thumb: np.ndarray) -> np.ndarray | None:
+    """Zero-mean, unit-variance thumbnail: the picture's layout whatever its gain and offset.
+    None for a picture with no layout to speak of (flat, black)."""
+    std = float(thumb.std())
+    if std < 3.0:
+        return None
+    return (thumb - float(thumb.mean())) / std
+
+
+class Layout:
+    """What the stream's picture looks like when its baseline was learned: tells "the same
+    scene, only darker / softer / noisier" (an exposure, focus or noise fault) from "other
+    content" (a cut, a camera switch, a pan to another part of the scene), which is no fault
+    and should be learned instead. Gain changes keep the layout; new content does not."""
+
+    def __init__(self, tau_s: float) -> None:
+        self.tau_s = tau_s
+        self._ref: np.ndarray | None = None
+        self._last_t: float | None = None
+
+    def correlation(self, layout: np.ndarray | None) -> float | None:
+        """Correlation of this frame's layout with the learned one (None: nothing to compare)."""
+        if layout is None or self._ref is None:
+            return None
+        ref = self._ref
+        den = float(np.sqrt((ref * ref).mean()))
+        return float((layout * ref).mean()) / den if den > 1e-6 else None
+
+    def learn(self, layout: np.ndarray | None, t: float, reset: bool = False) -> None:
+        if layout is None:
+            return
+        if reset or self._ref is None or self._last_t is None or t < self._last_t:
+            self._ref, self._last_t = layout.copy(), t
+            return
+        a = min(1.0, max(0.0, t - self._last_t) / self.tau_s)
+        self._ref += a * (layout - self._ref)
+        self._last_t = t

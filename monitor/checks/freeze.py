@@ -1,10 +1,18 @@
-"""freeze: the decoded picture stops changing.
+"""freeze: the picture stops changing, even if graphics on top of it or its noise do not.
 
-A true freeze repeats frames, so consecutive samples are near-identical (mean absolute luma
-difference ~0). A static scene still carries sensor noise (difference ~0.3-2), and a slow fade
-shifts the mean brightness steadily; neither is a freeze. The encoder refreshes the picture at
-each key frame, which gives a small difference spike inside a real freeze: a key frame that
-differs only a little does not break a freeze that is already running.
+The picture is compared with a reference frame: the first frame of the current still spell.
+Comparing with the reference rather than the previous sample lets slow real change (drifting
+clouds, a dimming light) add up until it shows, while a frozen picture never drifts.
+
+Change is judged on 8x8-pixel cell means of the analysis copy, against a threshold that
+scales with the typical cell difference of this frame pair: fresh sensor noise on a frozen
+picture (which some encoders and cameras keep sending) moves every cell a little and no cell
+much, while real motion moves some cells a lot. Two kinds of change do not count:
+- on-screen graphics: a ticking clock, a camera name, a news ticker or a logo live in the top
+  and bottom bands of the picture; change confined to those bands (up to a small part of the
+  picture) does not end a freeze;
+- encoder refreshes: a key frame re-codes a frozen picture, which moves cells only a little.
+A change of the overall brightness (a light flicker, a fade) is life, not a freeze.
 """
 
 from __future__ import annotations
@@ -21,15 +29,23 @@ from monitor.checks.view import FrameView
 class FreezeConfig(CheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(1.0, ge=0)
-    max_difference: float = Field(0.15, gt=0, description="mean |Δluma| (0-255) below which two samples are the same")
-    max_local_difference: float = Field(
-        1.0, gt=0, description="...and no 16x16 region differs by more (a ticking clock is not a freeze)"
+    cell_px: int = Field(8, ge=2, le=32, description="side of the cells (px of the analysis copy) change is judged on")
+    max_changed: float = Field(
+        0.0004, ge=0, le=1, description="frozen while at most this fraction of the picture's cells changed"
     )
-    keyframe_tolerance: float = Field(
-        3.0, ge=0, description="a key frame differing by less than this does not end a running freeze"
+    graphics_band: float = Field(
+        0.12, ge=0, lt=0.5, description="top and bottom bands (fraction of height) where on-screen graphics live"
     )
-    refresh_spread: float = Field(
-        2.2, gt=1, description="...if no 16x16 region changes more than this x the mean change"
+    max_band_changed: float = Field(
+        0.03, ge=0, le=1, description="change in the graphics bands up to this fraction of all cells is ignored"
+    )
+    min_change: float = Field(2.5, gt=0, description="a cell changed when its mean moved at least this (luma levels)")
+    noise_factor: float = Field(
+        6.0, gt=0, description="...and more than this x the typical cell difference (noise-like change)"
+    )
+    max_change_threshold: float = Field(6.0, gt=0, description="the cell threshold never exceeds this")
+    max_brightness_shift: float = Field(
+        0.5, ge=0, description="a mean-luma shift this large since the still spell began is a light change: alive"
     )
 
 
@@ -41,28 +57,38 @@ class FreezeCheck(Check):
 
     def __init__(self, config: FreezeConfig) -> None:
         super().__init__(config)
+        self._ref: np.ndarray | None = None
         self._prev: np.ndarray | None = None
-        self._frozen = False
 
     def evaluate(self, view: FrameView) -> CheckResult:
-        cur = view.gray_f
-        prev, self._prev = self._prev, cur
-        if prev is None or prev.shape != cur.shape:
-            self._frozen = False
+        c = self.config
+        g = view.gray_f
+        h, w = g.shape
+        cells = cv2.resize(g, (max(1, w // c.cell_px), max(1, h // c.cell_px)), interpolation=cv2.INTER_AREA)
+        ref, prev = self._ref, self._prev
+        self._prev = cells
+        if ref is None or prev is None or ref.shape != cells.shape:
+            self._ref = cells
             return CheckResult(active=False)
-        delta = cv2.absdiff(cur, prev)
-        diff = float(cv2.mean(delta)[0])
-        h, w = delta.shape
-        local = float(cv2.resize(delta, (max(1, w // 16), max(1, h // 16)), interpolation=cv2.INTER_AREA).max())
-        # A low-contrast picture (dim, hazy) changes little even when it moves: scale the limits
-        # with its contrast so a dark moving scene is not taken for a frozen one.
-        scale = min(1.0, max(0.1, float(cv2.meanStdDev(view.gray)[1][0, 0]) / 40.0))
-        frozen = diff < self.config.max_difference * scale and local < self.config.max_local_difference * scale
-        # The key-frame refresh of a frozen picture is small and spread evenly over the picture; a
-        # ticking clock that happens to change on a key frame is a local change on top of it.
-        refresh = diff < self.config.keyframe_tolerance and local < self.config.refresh_spread * diff
-        if not frozen and self._frozen and view.frame.keyframe and refresh:
-            frozen = True
-        self._frozen = frozen
-        m = {"difference": round(diff, 3), "local_difference": round(local, 2), "contrast_scale": round(scale, 2)}
+        typical = float(np.median(cv2.absdiff(cells, prev)))
+        limit = min(c.max_change_threshold, max(c.min_change, c.noise_factor * typical))
+        changed = cv2.absdiff(cells, ref) > limit
+        rows = changed.shape[0]
+        band = int(rows * c.graphics_band)
+        core = slice(band, rows - band) if rows - 2 * band > 0 else slice(0, rows)
+        inner = changed[core]
+        n_inner = int(np.count_nonzero(inner))
+        n_band = int(np.count_nonzero(changed)) - n_inner
+        inner_frac = n_inner / max(1, inner.size)
+        band_frac = n_band / changed.size
+        shift = abs(float(cells[core].mean()) - float(ref[core].mean()))
+        frozen = inner_frac <= c.max_changed and band_frac <= c.max_band_changed and shift <= c.max_brightness_shift
+        if not frozen:
+            self._ref = cells  # the picture moved: a new still spell would start here
+        m = {
+            "changed_fraction": round(inner_frac, 5),
+            "graphics_changed": round(band_frac, 4),
+            "brightness_shift": round(shift, 2),
+            "cell_threshold": round(limit, 2),
+        }
         return CheckResult(active=frozen, severity="critical", measurements=m)

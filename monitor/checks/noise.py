@@ -38,7 +38,7 @@ class NoiseConfig(BaselineCheckConfig):
     clear_after_s: float = Field(2.0, ge=0)
     min_sigma: float = Field(1.2, gt=0, description="noise sigma (luma levels) that is noisy")
     min_ratio: float = Field(2.5, ge=1, description="...and at least this x the stream's baseline")
-    critical_sigma: float = Field(6.0, gt=0, description="critical; also noisy before a baseline exists")
+    critical_sigma: float = Field(6.0, gt=0, description="noise this strong is critical")
 
 
 @register
@@ -51,10 +51,12 @@ class NoiseCheck(BaselineCheck):
         c = self.config
         sigma = noise_sigma(view.native_crop)
         ratio = self._baseline.ratio(sigma, floor=0.3)
-        # Before the stream has a noise baseline only unmistakable noise counts.
-        active = sigma >= c.critical_sigma if ratio is None else sigma >= c.min_sigma and ratio >= c.min_ratio
+        same, corr = self.same_scene(view)
+        # Noise is judged against the picture's own noise floor: a grainy night camera, or the
+        # camera a sequencer just switched to, is its own normal, learned (afresh) first.
+        active = ratio is not None and sigma >= c.min_sigma and ratio >= c.min_ratio and same
         if not active:
-            self._baseline.update(sigma, view.frame.stream_time)
+            self.learn(view, sigma, same)
         m = {"sigma": round(sigma, 2)}
         if ratio is not None:
             m["ratio"] = round(ratio, 2)

@@ -11,7 +11,8 @@ from monitor.checks.view import FrameView
 
 
 class OverexposedConfig(BaselineCheckConfig):
-    raise_after_s: float = Field(1.5, ge=0)
+    # Longer than a camera flash or a fade through white.
+    raise_after_s: float = Field(2.0, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     clip_level: int = Field(250, ge=128, le=255, description="luma at or above this counts as clipped")
     min_clipped: float = Field(0.10, gt=0, le=1, description="fraction of clipped pixels that is overexposed")
@@ -32,15 +33,19 @@ class OverexposedCheck(BaselineCheck):
         mean = view.mean_luma
         bright = clipped >= c.min_clipped and mean >= c.min_mean
         base = self._baseline.value if self._baseline.ready else None
+        same, corr = self.same_scene(view)
         # A stream that is always this bright (snow, a white studio) is its own normal; only a
         # picture that is mostly clipped counts before the baseline has been learned.
         if base is None:
             active = bright and clipped >= c.critical_clipped
         else:
-            active = bright and mean - base >= c.min_rise
+            # The same scene gone brighter; a cut or pan to bright content is learned instead.
+            active = bright and mean - base >= c.min_rise and same
         if not active:
-            self._baseline.update(mean, view.frame.stream_time)
+            self.learn(view, mean, same)
         m = {"clipped_fraction": round(clipped, 3), "mean_luma": round(mean, 1)}
+        if corr is not None:
+            m["layout_correlation"] = round(corr, 2)
         if base is not None:
             m["baseline_luma"] = round(base, 1)
         return CheckResult(active, "critical" if clipped >= c.critical_clipped else "warning", m)

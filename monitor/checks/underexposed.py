@@ -14,7 +14,8 @@ from monitor.checks.view import FrameView
 
 
 class UnderexposedConfig(BaselineCheckConfig):
-    raise_after_s: float = Field(1.5, ge=0)
+    # Longer than a fade through black between scenes.
+    raise_after_s: float = Field(2.0, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     max_mean: float = Field(60.0, ge=0, le=255, description="only pictures darker than this mean luma")
     max_ratio: float = Field(0.5, gt=0, lt=1, description="...and below this x the stream's baseline brightness")
@@ -31,10 +32,14 @@ class UnderexposedCheck(BaselineCheck):
         c = self.config
         mean = view.mean_luma
         ratio = self._baseline.ratio(mean, floor=1.0)
-        active = ratio is not None and mean < c.max_mean and ratio < c.max_ratio
+        same, corr = self.same_scene(view)
+        # Only the same scene gone darker is underexposure; a cut or a pan to dark content is not.
+        active = ratio is not None and mean < c.max_mean and ratio < c.max_ratio and same
         if not active:
-            self._baseline.update(mean, view.frame.stream_time)
+            self.learn(view, mean, same)
         m = {"mean_luma": round(mean, 1)}
         if ratio is not None:
             m["ratio"] = round(ratio, 3)
+        if corr is not None:
+            m["layout_correlation"] = round(corr, 2)
         return CheckResult(active, "critical" if ratio is not None and ratio < c.critical_ratio else "warning", m)

@@ -35,7 +35,7 @@ from monitor.demo.styles import FAMILIES, Event, FaultRenderer, FaultStyle, appl
 
 log = logging.getLogger(__name__)
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 SPLITS = ("train", "val", "soak")
 SIZES = {
     "360p": (640, 360),
@@ -99,13 +99,13 @@ def sample_clip(split: str, index: int, fault: str | None, family: str | None, s
     else:
         duration = float(rng.uniform(20, 26))
     sizes = {
-        "cctv": ["360p", "576p", "576p", "720p", "1080p"],
-        "broadcast": ["360p", "360p", "720p", "720p", "1080p"],
+        "cctv": ["360p", "576p", "576p", "720p", "720p", "1080p"],
+        "broadcast": ["360p", "360p", "720p", "720p", "720p", "1080p"],
         "general": ["360p", "480p", "720p"],
     }
     size = _pick(rng, sizes[genre])
     width, height = SIZES[size]
-    fps = int(_pick(rng, [10, 12, 15] if genre == "cctv" else [25, 30] if genre == "broadcast" else [15, 20, 25, 30]))
+    fps = int(_pick(rng, [10, 12, 15] if genre == "cctv" else [25] if genre == "broadcast" else [15, 20, 25]))
     if size == "1080p":
         fps = min(fps, 12)  # keeps generation time down; 1080p is judged on its pixels, not its rate
     fstart = fend = 0.0
@@ -312,8 +312,8 @@ def render(spec: ClipSpec) -> Iterator[np.ndarray]:
             y = int(((fy + t * (0.3 + 0.5 * fs)) % 1.0) * spec.height)
             cv2.line(img, (x, y), (x + 1, y + max(3, spec.height // 40)), (215, 215, 215), 1)
         for ev in spec.events:
-            if ev.kind != "ir_switch" and ev.start <= t < ev.start + ev.length:
-                img = apply_event(img, ev, t, shot.render, rng)
+            if ev.kind not in ("ir_switch", "slate") and ev.start <= t < ev.start + ev.length:
+                img = apply_event(img, ev, t)
         # Graphics burned in by the camera are under a fault (frozen, blocky with the picture);
         # for styles whose graphics stay live (a ticking clock on a frozen picture) they go on top.
         on_top = fault is not None and fault.s.osd_on_top
@@ -322,6 +322,9 @@ def render(spec: ClipSpec) -> Iterator[np.ndarray]:
                 draw(img, ov, t)
         pre = img
         img = noise(img, spec.noise * (1.6 if gain < 0.5 else 1.0))
+        for ev in spec.events:
+            if ev.kind == "slate" and ev.start <= t < ev.start + ev.length:
+                img = apply_event(img, ev, t)  # a digital graphic: no sensor noise
         if fault is not None:
             img = fault.apply(img, pre, t, noise)
             if on_top:

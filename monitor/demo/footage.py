@@ -154,6 +154,12 @@ def load_video(path: Path, start: int = 0) -> tuple[tuple[np.ndarray, ...], floa
     return tuple(frames), rate
 
 
+def _bounce(x: float) -> float:
+    """A triangle wave in [0, 1]."""
+    x %= 2.0
+    return x if x <= 1.0 else 2.0 - x
+
+
 @dataclass(frozen=True)
 class Camera:
     """How the footage is filmed: where it looks and how it moves over time."""
@@ -227,8 +233,9 @@ class Shot:
         m = self._view_matrix(src, t)
         img = cv2.warpAffine(src, m, (self.w, self.h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         for (p0, v, r), colour in zip(self._movers, self._colours, strict=True):
-            x = (p0[0] + v[0] * t) % 1.2 - 0.1
-            y = 0.3 + 0.5 * ((p0[1] + 0.3 * v[1] * t) % 1.0)
+            # Back and forth inside the picture: a static camera always has some life in view.
+            x = 0.05 + 0.9 * _bounce(p0[0] + (0.04 + abs(v[0])) * t)
+            y = 0.3 + 0.5 * _bounce(p0[1] + 0.3 * v[1] * t)
             rr = max(3, int(r * self.h))
             cv2.ellipse(
                 img,

@@ -322,7 +322,7 @@ class FaultRenderer:
         return np.clip(img.astype(np.float32) * (1 - m) + cover * m, 0, 255).astype(np.uint8)
 
 
-def apply_event(img: np.ndarray, ev: Event, t: float, shot_render, rng: np.random.Generator) -> np.ndarray:
+def apply_event(img: np.ndarray, ev: Event, t: float) -> np.ndarray:
     """A clean event on the picture at time t (inside the event's span)."""
     u = (t - ev.start) / max(ev.length, 1e-6)
     h, w = img.shape[:2]
