@@ -8,13 +8,14 @@ VQMON  := $(VENV)/bin/vqmon
 CONFIG ?= configs/demo.yaml
 
 # Debian packages the tests need: a GStreamer RTSP server driven by the system python3, and
-# opencv-data for BRISQUE's model files, and a Mosquitto broker (started by the tests themselves).
+# opencv-data for BRISQUE's model files, a Mosquitto broker (started by the tests themselves), and
+# opencv-doc, whose sample videos and photos are footage for the labelled clip generator.
 APT_TEST_PKGS := gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly \
-	gstreamer1.0-plugins-bad gstreamer1.0-libav opencv-data mosquitto mosquitto-clients
+	gstreamer1.0-plugins-bad gstreamer1.0-libav opencv-data mosquitto mosquitto-clients opencv-doc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint venv dev-venv apt-test-deps demo-clip clean
+.PHONY: run test soak eval lint venv dev-venv apt-test-deps demo-clip clean
 
 run: $(VENV)/.stamp-base
 	@$(VQMON) demo --output state/demo/demo.mp4 >/dev/null
@@ -23,6 +24,15 @@ run: $(VENV)/.stamp-base
 # The outer timeout bounds a hang that pytest-timeout cannot interrupt (a thread stuck in C code).
 test: $(VENV)/.stamp-dev apt-test-deps
 	timeout -k 30 1200 $(PY) -m pytest -q
+
+# An hour (or more) of generated clean footage through `vqmon analyze`: false alarms per clean
+# hour. Generation takes long the first time (cached under state/corpus/soak afterwards).
+soak: $(VENV)/.stamp-dev apt-test-deps
+	$(PY) -m pytest -q -m soak -s --timeout 0
+
+# Detection on the generated train and val splits and the untouched dev set, one table each.
+eval: $(VENV)/.stamp-dev apt-test-deps
+	$(VQMON) eval
 
 lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff check monitor tests exporters benchmarks

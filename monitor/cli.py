@@ -8,6 +8,7 @@ import logging
 import sys
 import typing
 from collections.abc import Sequence
+from typing import Any
 
 from monitor import __version__
 from monitor.config import Config, load_config, parse_config, profiles
@@ -133,29 +134,79 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from monitor.analyze import analyze_files
-    from monitor.evaluate import load_labels, score
-
     cfg = _config(args.config)
     _setup_logging(args.log_level or "warning", daemon=False)
-    clips = load_labels(args.labels)
+    if args.labels is None and args.clips_dir is None:
+        return _eval_suite(args, cfg)
+    if args.labels is None or args.clips_dir is None:
+        raise VqmonError("give both CLIPS_DIR and --labels, or neither for the train / val / devset report")
     folder = Path(args.clips_dir)
     if not folder.is_dir():
         raise VqmonError(f"{folder}: not a folder of clips (give the folder the labels' file names are in)")
-    paths = [str(folder / c.file) for c in clips]
-    result = analyze_files(paths, cfg, profile=args.profile, progress=sys.stderr.isatty())
-    for e in result.errors:
-        print(f"vqmon: error: {e}", file=sys.stderr)
-    events = [e.to_dict() for e in result.events]
-    if args.alerts_out:
-        Path(args.alerts_out).write_text("".join(json.dumps(e) + "\n" for e in events))
-    report = score(clips, events, tol=args.tol)
+    report, ok = _eval_set(args, cfg, folder, Path(args.labels), args.alerts_out)
     print(json.dumps(report.as_dict(), indent=1) if args.json else report.table())
     overall = report.overall()
     if args.min_f1 is not None and overall["f1"] < args.min_f1:
         print(f"vqmon: micro-F1 {overall['f1']:.3f} is below --min-f1 {args.min_f1}", file=sys.stderr)
         return 1
-    return EXIT_USER_ERROR if result.errors else 0
+    return 0 if ok else EXIT_USER_ERROR
+
+
+def _eval_set(args: argparse.Namespace, cfg: Config, folder: Any, labels: Any, alerts_out: str | None):
+    from pathlib import Path
+
+    from monitor.analyze import analyze_files
+    from monitor.evaluate import load_labels, score
+
+    clips = load_labels(labels)
+    paths = [str(Path(folder) / c.file) for c in clips]
+    result = analyze_files(paths, cfg, profile=args.profile, progress=sys.stderr.isatty())
+    for e in result.errors:
+        print(f"vqmon: error: {e}", file=sys.stderr)
+    events = [e.to_dict() for e in result.events]
+    if alerts_out:
+        Path(alerts_out).write_text("".join(json.dumps(e) + "\n" for e in events))
+    return score(clips, events, tol=args.tol), not result.errors
+
+
+def _eval_suite(args: argparse.Namespace, cfg: Config) -> int:
+    """Train and val (generated, cached under --corpus) and the untouched dev set, one table each."""
+    from pathlib import Path
+
+    from monitor.demo.corpus import write_corpus
+
+    sets = []
+    for split in ("train", "val"):
+        labels = write_corpus(args.corpus, split, progress=_progress(split))
+        sets.append((split, labels.parent, labels))
+    devset = Path(args.devset)
+    if (devset / "labels.json").is_file():
+        sets.append(("devset (untouched)", devset, devset / "labels.json"))
+    else:
+        print(f"vqmon: {devset}/labels.json not found; the dev set is left out", file=sys.stderr)
+    summary, ok, out = [], True, {}
+    for name, folder, labels in sets:
+        key = name.split()[0]
+        # Generated splits keep their alerts beside the clips; the dev set folder is read-only.
+        alerts = f"{args.alerts_out}.{key}.jsonl" if args.alerts_out else None
+        if alerts is None and key != "devset":
+            alerts = f"{folder}/alerts.jsonl"
+        report, good = _eval_set(args, cfg, folder, labels, alerts)
+        ok &= good
+        out[key] = report.as_dict()
+        if not args.json:
+            print(f"== {name}: {folder}\n{report.table()}\n")
+        o = report.overall()
+
+        def f(x: float | None, d: int = 2) -> str:
+            return "-" if x is None else f"{x:.{d}f}"
+
+        summary.append(
+            f"{name:20s} micro-F1 {f(o['f1'])}  macro-F1 {f(o['macro_f1'])}  "
+            f"FA/clean-hour {f(o['fa_per_clean_hour'], 1)}  median latency {f(o['latency_median'], 1)} s"
+        )
+    print(json.dumps(out, indent=1) if args.json else "\n".join(summary))
+    return 0 if ok else EXIT_USER_ERROR
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -331,9 +382,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
 
-    e = sub.add_parser("eval", help="precision/recall/F1 and latency per fault on labelled clips")
-    e.add_argument("clips_dir", metavar="CLIPS_DIR")
-    e.add_argument("--labels", required=True, help="vqmon.labels/1 JSON (e.g. ../shared/devset/labels.json)")
+    e = sub.add_parser(
+        "eval",
+        help="precision/recall/F1 and latency per fault on labelled clips; "
+        "with no CLIPS_DIR: the generated train and val splits and the dev set",
+    )
+    e.add_argument("clips_dir", metavar="CLIPS_DIR", nargs="?")
+    e.add_argument("--labels", help="vqmon.labels/1 JSON (e.g. ../shared/devset/labels.json)")
+    e.add_argument("--corpus", default="state/corpus", help="where the generated splits are cached")
+    e.add_argument("--devset", default="../shared/devset", help="the untouched third set")
     e.add_argument("--config", "-c")
     e.add_argument("--profile", choices=profiles())
     e.add_argument("--tol", type=float, default=2.0, help="seconds after a segment's end a raise still counts")

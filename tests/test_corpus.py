@@ -1,0 +1,93 @@
+"""The labelled clip generator: train and val never share footage, every fault comes in several
+style families, clean clips are as many as faulty ones, and a generated clip decodes with its
+fault where the labels say."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import av
+import numpy as np
+import pytest
+
+from monitor.demo import FAULT_KINDS
+from monitor.demo.corpus import plan, write_corpus
+from monitor.demo.footage import CATALOGUE, available
+from monitor.demo.styles import FAMILIES
+
+
+def test_catalogue_splits_are_disjoint():
+    names = [f.name for f in CATALOGUE]
+    assert len(names) == len(set(names))
+    by_split = {s: {f.name for f in CATALOGUE if f.split == s} for s in ("train", "val")}
+    assert by_split["train"] and by_split["val"]
+    assert not by_split["train"] & by_split["val"]
+    files = {s: {(f.where, f.file) for f in CATALOGUE if f.split == s} for s in ("train", "val")}
+    assert not files["train"] & files["val"], "the same file under two names in both splits"
+
+
+def test_planned_train_and_val_clips_share_no_footage():
+    train = plan("train", 2, 1000)
+    val = plan("val", 2, 2000)
+    used_train = {f for s in train for f in s.footage}
+    used_val = {f for s in val for f in s.footage}
+    assert used_train and used_val
+    assert not used_train & used_val
+    soak = plan("soak", 0, 3000, soak_hours=0.05)
+    assert {f for s in soak for f in s.footage} <= {f.name for f in available("val")}
+
+
+def test_every_fault_has_four_or_more_families_and_negatives_match_in_number():
+    assert set(FAMILIES) == set(FAULT_KINDS)
+    assert all(len(v) >= 4 for v in FAMILIES.values())
+    specs = plan("train", 5, 1000)
+    faulty = [s for s in specs if s.fault is not None]
+    clean = [s for s in specs if s.fault is None]
+    assert len(faulty) == len(clean) == 5 * len(FAULT_KINDS)
+    for fault in FAULT_KINDS:
+        fams = {s.fault.family for s in faulty if s.fault.fault == fault}
+        assert len(fams) >= 4, (fault, fams)
+    assert len({(s.width, s.height) for s in specs}) >= 3
+    assert len({s.fps for s in specs}) >= 3
+    assert {s.genre for s in specs} == {"cctv", "broadcast", "general"}
+    for s in faulty:  # a clean lead-in and tail around each fault
+        assert s.fault.start >= 8.0 and s.duration - s.fault.end >= 5.0
+
+
+def test_generated_clip_matches_its_labels(tmp_path):
+    spec = next(s for s in plan("val", 1, 2000) if s.fault is not None and s.fault.fault == "black")
+    small = dataclasses.replace(spec, width=320, height=180, fps=10, duration=spec.fault.end + 2.0)
+    from monitor.demo.corpus import _label, encode
+
+    path = tmp_path / f"{small.name}.mp4"
+    encode(small, path)
+    label = _label(small)
+    assert label["faults"] == [
+        {"fault": "black", "start": round(small.fault.start, 2), "end": round(small.fault.end, 2)}
+    ]
+    lumas = {}
+    with av.open(str(path)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            lumas[i / small.fps] = float(np.asarray(f.to_ndarray(format="gray")).mean())
+    inside = [v for t, v in lumas.items() if small.fault.start + small.fault.ramp_s + 0.2 <= t < small.fault.end]
+    before = [v for t, v in lumas.items() if t < small.fault.start - 0.5]
+    assert inside and before
+    assert max(inside) < 30
+
+
+def test_write_corpus_rejects_unknown_split(tmp_path):
+    with pytest.raises(ValueError, match="unknown split"):
+        write_corpus(tmp_path, "test")
+
+
+def test_labels_record_footage(tmp_path, monkeypatch):
+    import monitor.demo.corpus as corpus
+
+    monkeypatch.setattr(corpus, "encode", lambda spec, path: path.write_bytes(b""))
+    labels = write_corpus(tmp_path, "train", per_fault=1, jobs=1)
+    data = json.loads(labels.read_text())
+    assert data["split"] == "train"
+    assert all(c["footage"] for c in data["clips"])
+    train_names = {f.name for f in CATALOGUE if f.split == "train"}
+    assert all(set(c["footage"]) <= train_names for c in data["clips"])
