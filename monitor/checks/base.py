@@ -12,6 +12,7 @@ from monitor.checks.baseline import Baseline, Layout
 from monitor.checks.view import FrameView
 
 Severity = Literal["warning", "critical"]
+RELEARN_TAU_S = 1.0  # how fast a baseline takes on new content (after a cut, a camera switch)
 
 
 class CheckConfig(BaseModel):
@@ -67,6 +68,7 @@ class BaselineCheck(Check):
         super().__init__(config)
         self._baseline = self.new_baseline()
         self._layout = Layout(config.baseline_tau_s)
+        self._flagging = False
 
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s)
@@ -76,10 +78,31 @@ class BaselineCheck(Check):
         corr = self._layout.correlation(view.layout)
         return corr is None or corr >= self.config.min_layout_correlation, corr
 
-    def learn(self, view: FrameView, value: float, same_scene: bool) -> None:
-        """Learn a frame that is not flagged: slowly on the same scene, from scratch on new content."""
+    def judge(self, view: FrameView, value: float, suspect: bool) -> tuple[bool, float | None]:
+        """Decide a frame whose ``value`` is ``suspect`` (off the baseline the fault's way), and
+        learn from it if it is not flagged. Returns (flagged, layout correlation).
+
+        - the same scene, off its baseline: flagged; a fault that is already flagged stays
+          flagged across a cut (the picture is still as dark / noisy as before);
+        - new content (a cut, a camera switch, a pan to another part of the scene): learned,
+          fast so a panning camera's baseline stays trusted, or from scratch (with a warm-up)
+          when the new content would look faulty against the old scene;
+        - the same scene, normal: learned slowly.
+        """
         t = view.frame.stream_time
-        if not same_scene:
+        same, corr = self.same_scene(view)
+        if suspect and (same or self._flagging):
+            if not same:
+                self._layout.learn(view.layout, t, reset=True)
+            self._flagging = True
+            return True, corr
+        self._flagging = False
+        if same:
+            self._baseline.update(value, t)
+        elif suspect:
             self._baseline = self.new_baseline()
-        self._baseline.update(value, t)
-        self._layout.learn(view.layout, t, reset=not same_scene)
+            self._baseline.update(value, t)
+        else:
+            self._baseline.update(value, t, tau_s=RELEARN_TAU_S)
+        self._layout.learn(view.layout, t, reset=not same)
+        return False, corr

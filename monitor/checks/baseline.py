@@ -29,14 +29,15 @@ class Baseline:
             and self._last_t - self._first_t >= self.warmup_s
         )
 
-    def update(self, x: float, t: float) -> None:
+    def update(self, x: float, t: float, tau_s: float | None = None) -> None:
+        """Learn x at time t; ``tau_s`` overrides the time constant for this step (fast re-learning)."""
         if self.value is None or self._last_t is None or t < self._last_t:
             self.value, self._first_t, self._last_t = x, t, t
             return
         dt = t - self._last_t
         # During warm-up average fast (equal weights); afterwards the slow time constant applies.
         span = t - (self._first_t if self._first_t is not None else t)
-        tau = min(self.tau_s, max(span, dt, 1e-3))
+        tau = min(tau_s or self.tau_s, max(span, dt, 1e-3))
         alpha = min(1.0, dt / tau) if dt > 0 else 0.0
         self.value += alpha * (x - self.value)
         self._last_t = t

@@ -12,7 +12,8 @@ much, while real motion moves some cells a lot. Two kinds of change do not count
   and bottom bands of the picture; change confined to those bands (up to a small part of the
   picture) does not end a freeze;
 - encoder refreshes: a key frame re-codes a frozen picture, which moves cells only a little.
-A change of the overall brightness (a light flicker, a fade) is life, not a freeze.
+A change of the overall brightness (a light flicker, a fade) is life, not a freeze, and a still
+picture that is digitally flat (a programme slate, a caption card) is a graphic, not a camera.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ class FreezeConfig(CheckConfig):
         6.0, gt=0, description="...and more than this x the typical cell difference (noise-like change)"
     )
     max_change_threshold: float = Field(6.0, gt=0, description="the cell threshold never exceeds this")
+    max_flat_fraction: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="a still picture this flat (neighbouring pixels within 1 level) is a graphic "
+        "(a slate, a caption card), not a frozen camera",
+    )
     max_brightness_shift: float = Field(
         0.5, ge=0, description="a mean-luma shift this large since the still spell began is a light change: alive"
     )
@@ -82,13 +90,18 @@ class FreezeCheck(Check):
         inner_frac = n_inner / max(1, inner.size)
         band_frac = n_band / changed.size
         shift = abs(float(cells[core].mean()) - float(ref[core].mean()))
-        frozen = inner_frac <= c.max_changed and band_frac <= c.max_band_changed and shift <= c.max_brightness_shift
-        if not frozen:
+        still = inner_frac <= c.max_changed and band_frac <= c.max_band_changed and shift <= c.max_brightness_shift
+        if not still:
             self._ref = cells  # the picture moved: a new still spell would start here
+        # A camera picture has sensor texture everywhere; a still slate or card is digitally flat.
+        flat = float(np.count_nonzero(view.gradient <= 1.0)) / view.gradient.size if still else 0.0
+        frozen = still and flat < c.max_flat_fraction
         m = {
             "changed_fraction": round(inner_frac, 5),
             "graphics_changed": round(band_frac, 4),
             "brightness_shift": round(shift, 2),
             "cell_threshold": round(limit, 2),
         }
+        if still:
+            m["flat_fraction"] = round(flat, 3)
         return CheckResult(active=frozen, severity="critical", measurements=m)

@@ -51,13 +51,12 @@ class NoiseCheck(BaselineCheck):
         c = self.config
         sigma = noise_sigma(view.native_crop)
         ratio = self._baseline.ratio(sigma, floor=0.3)
-        same, corr = self.same_scene(view)
         # Noise is judged against the picture's own noise floor: a grainy night camera, or the
         # camera a sequencer just switched to, is its own normal, learned (afresh) first.
-        active = ratio is not None and sigma >= c.min_sigma and ratio >= c.min_ratio and same
-        if not active:
-            self.learn(view, sigma, same)
+        active, corr = self.judge(view, sigma, ratio is not None and sigma >= c.min_sigma and ratio >= c.min_ratio)
         m = {"sigma": round(sigma, 2)}
         if ratio is not None:
             m["ratio"] = round(ratio, 2)
+        if corr is not None:
+            m["layout_correlation"] = round(corr, 2)
         return CheckResult(active, "critical" if sigma >= c.critical_sigma else "warning", m)

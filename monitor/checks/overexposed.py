@@ -33,16 +33,16 @@ class OverexposedCheck(BaselineCheck):
         mean = view.mean_luma
         bright = clipped >= c.min_clipped and mean >= c.min_mean
         base = self._baseline.value if self._baseline.ready else None
-        same, corr = self.same_scene(view)
         # A stream that is always this bright (snow, a white studio) is its own normal; only a
-        # picture that is mostly clipped counts before the baseline has been learned.
+        # picture that is mostly clipped counts before the baseline has been learned. After
+        # that, the same scene gone brighter; a cut or pan to bright content is learned instead.
         if base is None:
             active = bright and clipped >= c.critical_clipped
+            if not active:
+                self.judge(view, mean, False)
+            corr = None
         else:
-            # The same scene gone brighter; a cut or pan to bright content is learned instead.
-            active = bright and mean - base >= c.min_rise and same
-        if not active:
-            self.learn(view, mean, same)
+            active, corr = self.judge(view, mean, bright and mean - base >= c.min_rise)
         m = {"clipped_fraction": round(clipped, 3), "mean_luma": round(mean, 1)}
         if corr is not None:
             m["layout_correlation"] = round(corr, 2)

@@ -32,11 +32,8 @@ class UnderexposedCheck(BaselineCheck):
         c = self.config
         mean = view.mean_luma
         ratio = self._baseline.ratio(mean, floor=1.0)
-        same, corr = self.same_scene(view)
         # Only the same scene gone darker is underexposure; a cut or a pan to dark content is not.
-        active = ratio is not None and mean < c.max_mean and ratio < c.max_ratio and same
-        if not active:
-            self.learn(view, mean, same)
+        active, corr = self.judge(view, mean, ratio is not None and mean < c.max_mean and ratio < c.max_ratio)
         m = {"mean_luma": round(mean, 1)}
         if ratio is not None:
             m["ratio"] = round(ratio, 3)

@@ -31,7 +31,16 @@ import numpy as np
 from monitor.demo import FAULT_KINDS
 from monitor.demo.footage import Camera, Footage, Shot, available
 from monitor.demo.overlays import Overlay, draw
-from monitor.demo.styles import FAMILIES, Event, FaultRenderer, FaultStyle, apply_event, sample_event, sample_fault
+from monitor.demo.styles import (
+    FAMILIES,
+    STYLE_VERSION,
+    Event,
+    FaultRenderer,
+    FaultStyle,
+    apply_event,
+    sample_event,
+    sample_fault,
+)
 
 log = logging.getLogger(__name__)
 
@@ -321,12 +330,13 @@ def render(spec: ClipSpec) -> Iterator[np.ndarray]:
             for ov in spec.overlays:
                 draw(img, ov, t)
         pre = img
-        img = noise(img, spec.noise * (1.6 if gain < 0.5 else 1.0))
+        sensor = spec.noise * (1.6 if gain < 0.5 else 1.0)
+        img = noise(img, sensor)
         for ev in spec.events:
             if ev.kind == "slate" and ev.start <= t < ev.start + ev.length:
                 img = apply_event(img, ev, t)  # a digital graphic: no sensor noise
         if fault is not None:
-            img = fault.apply(img, pre, t, noise)
+            img = fault.apply(img, pre, t, noise, sensor)
             if on_top:
                 img = img.copy()
                 for ov in spec.overlays:
@@ -373,7 +383,9 @@ def _label(spec: ClipSpec) -> dict[str, Any]:
 
 
 def _spec_hash(spec: ClipSpec) -> str:
-    return hashlib.sha256(f"{CORPUS_VERSION}{spec.describe()}".encode()).hexdigest()[:12]
+    style = STYLE_VERSION.get(spec.fault.fault, 1) if spec.fault else 1
+    version = f"{CORPUS_VERSION}" if style == 1 else f"{CORPUS_VERSION}.{style}"
+    return hashlib.sha256(f"{version}{spec.describe()}".encode()).hexdigest()[:12]
 
 
 def _write_one(args: tuple[ClipSpec, str]) -> str:

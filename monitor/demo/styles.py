@@ -27,6 +27,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "no_signal": ("bars", "flat_card", "moving_logo", "vendor_card"),
     "obstruction": ("slide", "spray", "hand", "corner"),
 }
+# Bumped when a fault's rendering changes, so only that fault's cached clips are made again.
+STYLE_VERSION: dict[str, int] = {"obstruction": 2}
 EVENT_KINDS = ("fade", "flash", "whip", "ir_switch", "slate", "exposure_hunt")
 
 
@@ -193,7 +195,7 @@ class FaultRenderer:
             return 1.0
         return min(1.0, (t - s.start) / s.ramp_s)
 
-    def apply(self, img: np.ndarray, pre_noise: np.ndarray, t: float, add_noise) -> np.ndarray:
+    def apply(self, img: np.ndarray, pre_noise: np.ndarray, t: float, add_noise, sensor_sigma: float) -> np.ndarray:
         """``img``: the clean picture with sensor noise; ``pre_noise``: the same before noise."""
         s, p, e = self.s, self.s.params, self.envelope(t)
         if e <= 0:
@@ -251,7 +253,8 @@ class FaultRenderer:
         if f == "no_signal":
             return self._no_signal(t)
         if f == "obstruction":
-            return self._obstruct(img, t, e)
+            # The cover is in front of the lens: the sensor still adds its noise on top.
+            return add_noise(self._obstruct(pre_noise, t, e), sensor_sigma)
         raise ValueError(f"unknown fault {f!r}")
 
     def _blocky(self, img: np.ndarray) -> np.ndarray:
