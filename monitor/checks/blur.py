@@ -50,7 +50,7 @@ class BlurCheck(BaselineCheck):
         t = view.frame.stream_time
         # A 3x3 median first: it keeps edges (what defocus removes) but drops pixel noise, which
         # would otherwise read as extra sharpness.
-        sharp = float(cv2.Laplacian(cv2.medianBlur(view.gray, 3), cv2.CV_32F).var())
+        sharp = float(cv2.Laplacian(view.gray_median, cv2.CV_32F).var())
         thumb = thumbnail(view.gray)
         scene = float(np.abs(thumb - self._ref_thumb).mean()) if self._ref_thumb is not None else 0.0
         m = {"sharpness": round(sharp, 1), "scene": round(scene, 2)}

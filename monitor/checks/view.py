@@ -48,6 +48,11 @@ class FrameView:
         return layout_of(self.thumbnail)
 
     @cached_property
+    def gray_median(self) -> np.ndarray:
+        """``gray`` after a 3x3 median: edges kept, pixel noise gone (texture without noise)."""
+        return cv2.medianBlur(self.gray, 3)
+
+    @cached_property
     def gradient(self) -> np.ndarray:
         """|dx| + |dy| of ``gray`` (float32, same size, last row/column zero)."""
         g = self.gray
