@@ -12,7 +12,6 @@ from monitor.checks.baseline import Baseline, Layout
 from monitor.checks.view import FrameView
 
 Severity = Literal["warning", "critical"]
-RELEARN_TAU_S = 1.0  # how fast a baseline takes on new content (after a cut, a camera switch)
 
 
 class CheckConfig(BaseModel):
@@ -30,6 +29,9 @@ class BaselineCheckConfig(CheckConfig):
 
     baseline_tau_s: float = Field(60.0, gt=0, description="time constant of the stream's baseline")
     warmup_s: float = Field(3.0, ge=0, description="stream time before the baseline is trusted")
+    layout_tau_s: float = Field(
+        3.0, gt=0, description="the scene's layout follows slow camera motion with this time constant"
+    )
     min_layout_correlation: float = Field(
         0.6,
         ge=-1,
@@ -67,7 +69,7 @@ class BaselineCheck(Check):
     def __init__(self, config: BaselineCheckConfig) -> None:
         super().__init__(config)
         self._baseline = self.new_baseline()
-        self._layout = Layout(config.baseline_tau_s)
+        self._layout = Layout(config.layout_tau_s)
         self._flagging = False
 
     def new_baseline(self) -> Baseline:
@@ -78,16 +80,18 @@ class BaselineCheck(Check):
         corr = self._layout.correlation(view.layout)
         return corr is None or corr >= self.config.min_layout_correlation, corr
 
-    def judge(self, view: FrameView, value: float, suspect: bool) -> tuple[bool, float | None]:
+    def judge(
+        self, view: FrameView, value: float, suspect: bool, doubtful: bool = False
+    ) -> tuple[bool, float | None]:
         """Decide a frame whose ``value`` is ``suspect`` (off the baseline the fault's way), and
         learn from it if it is not flagged. Returns (flagged, layout correlation).
 
         - the same scene, off its baseline: flagged; a fault that is already flagged stays
           flagged across a cut (the picture is still as dark / noisy as before);
-        - new content (a cut, a camera switch, a pan to another part of the scene): learned,
-          fast so a panning camera's baseline stays trusted, or from scratch (with a warm-up)
-          when the new content would look faulty against the old scene;
-        - the same scene, normal: learned slowly.
+        - new content (a cut, a camera switch; the layout follows slow camera motion, so a pan
+          is not new content): learned from scratch, with a warm-up;
+        - the same scene, normal: learned slowly, unless ``doubtful`` (on the way to a fault:
+          a gradual defocus must not drag the baseline down with it).
         """
         t = view.frame.stream_time
         same, corr = self.same_scene(view)
@@ -97,12 +101,12 @@ class BaselineCheck(Check):
             self._flagging = True
             return True, corr
         self._flagging = False
+        if same and doubtful:
+            return False, corr
         if same:
             self._baseline.update(value, t)
-        elif suspect:
+        else:
             self._baseline = self.new_baseline()
             self._baseline.update(value, t)
-        else:
-            self._baseline.update(value, t, tau_s=RELEARN_TAU_S)
         self._layout.learn(view.layout, t, reset=not same)
         return False, corr

@@ -6,7 +6,9 @@ import numpy as np
 
 
 class Baseline:
-    """Exponential moving average on stream time, with a warm-up.
+    """What is normal for one measurement of a stream: the median of the warm-up's samples (one
+    odd frame at a cut or a flash does not set it), then an exponential moving average on
+    stream time.
 
     ``tau_s`` is the time constant: after a step change the baseline has moved 63 % of the way
     in ``tau_s`` seconds of stream time. Checks update it only with frames they do not flag,
@@ -19,6 +21,7 @@ class Baseline:
         self.value: float | None = None
         self._first_t: float | None = None
         self._last_t: float | None = None
+        self._warmup: list[float] = []
 
     @property
     def ready(self) -> bool:
@@ -29,18 +32,20 @@ class Baseline:
             and self._last_t - self._first_t >= self.warmup_s
         )
 
-    def update(self, x: float, t: float, tau_s: float | None = None) -> None:
-        """Learn x at time t; ``tau_s`` overrides the time constant for this step (fast re-learning)."""
-        if self.value is None or self._last_t is None or t < self._last_t:
-            self.value, self._first_t, self._last_t = x, t, t
+    def update(self, x: float, t: float) -> None:
+        if self.value is None or self._first_t is None or self._last_t is None or t < self._last_t:
+            self.value, self._first_t, self._last_t, self._warmup = x, t, t, [x]
             return
         dt = t - self._last_t
-        # During warm-up average fast (equal weights); afterwards the slow time constant applies.
-        span = t - (self._first_t if self._first_t is not None else t)
-        tau = min(tau_s or self.tau_s, max(span, dt, 1e-3))
-        alpha = min(1.0, dt / tau) if dt > 0 else 0.0
-        self.value += alpha * (x - self.value)
         self._last_t = t
+        if self._warmup:
+            self._warmup.append(x)
+            self.value = float(np.median(self._warmup))
+            if t - self._first_t >= self.warmup_s:
+                self._warmup = []  # warmed up: the moving average takes over
+            return
+        alpha = min(1.0, dt / self.tau_s) if dt > 0 else 0.0
+        self.value += alpha * (x - self.value)
 
     def ratio(self, x: float, floor: float = 1e-6) -> float | None:
         if not self.ready or self.value is None:

@@ -1,10 +1,14 @@
 """blur: the picture lost sharpness compared with what is normal for this stream.
 
-Sharpness is the variance of the Laplacian of the analysis copy; its per-stream baseline is
-learned online from frames not flagged. Naturally soft content has a low baseline, so only a
-drop relative to it counts. A scene change (a cut, a pan to new content) is not a defocus: when
-the coarse layout of the picture (a 16x9 thumbnail) moves away from the one the baseline was
-learned on, the baseline is re-learned instead of flagging the new content.
+Sharpness is the variance of the Laplacian of the denoised analysis copy, relative to the
+picture's variance (so exposure changes do not read as focus changes), between the graphics
+bands (the top and bottom of the picture, where a clock or a logo stays sharp on top of a
+defocused picture); defocus removes the strong edges that dominate it. Its
+per-stream baseline is learned from frames not flagged, and not while the picture is on its
+way down (a gradual defocus would otherwise drag the baseline with it). Naturally soft content
+has a low baseline, so only a drop relative to it counts. New content (a cut, a camera switch,
+a pan) is not a defocus: when the picture's layout no longer matches the baseline's, the
+baseline is learned anew (see BaselineCheck.judge).
 """
 
 from __future__ import annotations
@@ -21,19 +25,25 @@ from monitor.checks.view import FrameView
 class BlurConfig(BaselineCheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
-    max_ratio: float = Field(0.35, gt=0, lt=1, description="blurred when sharpness < this x the stream's baseline")
+    max_ratio: float = Field(0.45, gt=0, lt=1, description="blurred when sharpness < this x the stream's baseline")
+    doubt_ratio: float = Field(0.75, gt=0, lt=1, description="below this x baseline the baseline stops learning")
     critical_ratio: float = Field(0.12, gt=0, lt=1, description="critical below this x baseline")
     min_baseline: float = Field(
-        15.0, ge=0, description="streams whose normal sharpness is below this (a clear sky) are not judged"
-    )
-    scene_change: float = Field(
-        12.0, gt=0, description="mean |Δ| of the 16x9 thumbnail (0-255) that counts as new content"
+        5.0, ge=0, description="streams whose normal sharpness is below this (a clear sky) are not judged"
     )
     baseline_tau_s: float = Field(30.0, gt=0)
 
 
-def thumbnail(gray: np.ndarray) -> np.ndarray:
-    return cv2.resize(gray, (16, 9), interpolation=cv2.INTER_AREA).astype(np.float32)
+def sharpness(denoised: np.ndarray, band: float = 0.12) -> float:
+    """Variance of the Laplacian over the picture's own variance (x100), between the graphics
+    bands (top and bottom, where a clock or a logo stays sharp whatever the lens does). Dividing
+    by the picture's variance makes it blind to exposure: a darker or washed-out picture of the
+    same scene is no sharper or softer."""
+    h = denoised.shape[0]
+    b = int(h * band)
+    core = denoised[b : h - b] if h - 2 * b >= 8 else denoised
+    lap = float(cv2.Laplacian(core, cv2.CV_32F).var())
+    return 100.0 * lap / max(float(core.astype(np.float32).var()), 4.0)
 
 
 @register
@@ -42,41 +52,26 @@ class BlurCheck(BaselineCheck):
     Config = BlurConfig
     config: BlurConfig
 
-    def __init__(self, config: BlurConfig) -> None:
-        super().__init__(config)
-        self._ref_thumb: np.ndarray | None = None
-
     def evaluate(self, view: FrameView) -> CheckResult:
-        t = view.frame.stream_time
-        # A 3x3 median first: it keeps edges (what defocus removes) but drops pixel noise, which
-        # would otherwise read as extra sharpness.
-        sharp = float(cv2.Laplacian(view.gray_median, cv2.CV_32F).var())
-        thumb = thumbnail(view.gray)
-        scene = float(np.abs(thumb - self._ref_thumb).mean()) if self._ref_thumb is not None else 0.0
-        m = {"sharpness": round(sharp, 1), "scene": round(scene, 2)}
-        base = self._baseline.value
+        c = self.config
+        sharp = sharpness(view.gray_median)
+        base = self._baseline.value if self._baseline.ready else None
         ratio = self._baseline.ratio(sharp, floor=1.0)
+        judged = base is not None and base >= c.min_baseline and ratio is not None
+        active, corr = self.judge(
+            view,
+            # Learn upward only gradually: noise inflates the Laplacian, and a noisy spell must
+            # not make the clean picture after it look blurred.
+            sharp if base is None else min(sharp, 2.0 * base),
+            suspect=judged and ratio < c.max_ratio,
+            doubtful=judged and ratio < c.doubt_ratio,
+        )
+        m = {"sharpness": round(sharp, 1)}
         if base is not None:
             m["baseline"] = round(base, 1)
-        if scene > self.config.scene_change:
-            # New content: learn it as normal rather than comparing it with the old scene.
-            self._baseline = self.new_baseline()
-            self._baseline.update(sharp, t)
-            self._ref_thumb = thumb
-            return CheckResult(active=False, measurements=m)
-        blurred = (
-            ratio is not None
-            and base is not None
-            and base >= self.config.min_baseline
-            and ratio < self.config.max_ratio
-        )
         if ratio is not None:
             m["ratio"] = round(ratio, 3)
-        if not blurred:
-            # Learn upward only gradually: noise inflates Laplacian variance, and a noisy spell
-            # must not make the clean picture after it look blurred.
-            capped = sharp if base is None else min(sharp, 2.0 * base)
-            self._baseline.update(capped, t)
-        self._ref_thumb = thumb
-        severity = "critical" if ratio is not None and ratio < self.config.critical_ratio else "warning"
-        return CheckResult(active=blurred, severity=severity, measurements=m)
+        if corr is not None:
+            m["layout_correlation"] = round(corr, 2)
+        severity = "critical" if ratio is not None and ratio < c.critical_ratio else "warning"
+        return CheckResult(active=active, severity=severity, measurements=m)

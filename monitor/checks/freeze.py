@@ -32,13 +32,16 @@ class FreezeConfig(CheckConfig):
     clear_after_s: float = Field(1.0, ge=0)
     cell_px: int = Field(8, ge=2, le=32, description="side of the cells (px of the analysis copy) change is judged on")
     max_changed: float = Field(
-        0.0004, ge=0, le=1, description="frozen while at most this fraction of the picture's cells changed"
+        0.001, ge=0, le=1, description="frozen while at most this fraction of the picture's cells changed"
+    )
+    keyframe_changed: float = Field(
+        0.01, ge=0, le=1, description="a key frame's re-coding of a frozen picture may change this many cells"
     )
     graphics_band: float = Field(
         0.12, ge=0, lt=0.5, description="top and bottom bands (fraction of height) where on-screen graphics live"
     )
     max_band_changed: float = Field(
-        0.03, ge=0, le=1, description="change in the graphics bands up to this fraction of all cells is ignored"
+        0.12, ge=0, le=1, description="change in the graphics bands up to this fraction of all cells is ignored"
     )
     min_change: float = Field(2.5, gt=0, description="a cell changed when its mean moved at least this (luma levels)")
     noise_factor: float = Field(
@@ -67,6 +70,7 @@ class FreezeCheck(Check):
         super().__init__(config)
         self._ref: np.ndarray | None = None
         self._prev: np.ndarray | None = None
+        self._frozen = False
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
@@ -90,12 +94,14 @@ class FreezeCheck(Check):
         inner_frac = n_inner / max(1, inner.size)
         band_frac = n_band / changed.size
         shift = abs(float(cells[core].mean()) - float(ref[core].mean()))
-        still = inner_frac <= c.max_changed and band_frac <= c.max_band_changed and shift <= c.max_brightness_shift
+        allowed = c.keyframe_changed if self._frozen and view.frame.keyframe else c.max_changed
+        still = inner_frac <= allowed and band_frac <= c.max_band_changed and shift <= c.max_brightness_shift
         if not still:
             self._ref = cells  # the picture moved: a new still spell would start here
         # A camera picture has sensor texture everywhere; a still slate or card is digitally flat.
         flat = float(np.count_nonzero(view.gradient <= 1.0)) / view.gradient.size if still else 0.0
         frozen = still and flat < c.max_flat_fraction
+        self._frozen = frozen
         m = {
             "changed_fraction": round(inner_frac, 5),
             "graphics_changed": round(band_frac, 4),

@@ -23,7 +23,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 FAULT_KINDS = (
     "black",
     "freeze",
@@ -220,7 +220,8 @@ def apply_fault(
     if kind == "no_signal":
         return colour_bars(w, h)
     if kind == "obstruction":
-        return _obstruct(img, strength or 0.8, t)
+        # The cover is in front of the lens: the sensor's noise is on it too.
+        return renderer.add_noise(_obstruct(img, strength or 0.8, t), renderer.style.noise)
     raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
 
 

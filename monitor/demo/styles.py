@@ -28,7 +28,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "obstruction": ("slide", "spray", "hand", "corner"),
 }
 # Bumped when a fault's rendering changes, so only that fault's cached clips are made again.
-STYLE_VERSION: dict[str, int] = {"obstruction": 2}
+STYLE_VERSION: dict[str, int] = {"obstruction": 3}
 EVENT_KINDS = ("fade", "flash", "whip", "ir_switch", "slate", "exposure_hunt")
 
 
@@ -121,6 +121,8 @@ def sample_fault(
             p["level"] = float(u(60, 150))
         if fam == "corner":
             p["coverage"] = float(u(0.5, 0.75))
+        if fam == "spray":
+            p["grow_s"] = float(u(0.8, 2.5))  # paint builds up over the lens
     return FaultStyle(fault, fam, start, end, ramp, p)
 
 
@@ -155,13 +157,8 @@ def _blend(a: np.ndarray, b: np.ndarray, e: float) -> np.ndarray:
 
 
 def _soft_mask(h: int, w: int, rng: np.random.Generator, coverage: float, shape: str, t: float) -> np.ndarray:
-    """1 where covered. shape: slide (from the left, wobbling), spray (blotchy), corner (ellipse)."""
-    if shape == "spray":
-        small = rng.uniform(0, 1, (6, 8)).astype(np.float32)
-        field_ = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-        thr = np.quantile(field_, 1 - coverage) if coverage < 1 else -1
-        mask = (field_ >= thr).astype(np.float32)
-    elif shape == "corner":
+    """1 where covered. shape: slide (from the left, wobbling) or corner (ellipse)."""
+    if shape == "corner":
         mask = np.zeros((h, w), np.float32)
         cv2.ellipse(mask, (0, h), (int(w * coverage * 1.25), int(h * coverage * 1.6)), 0, 0, 360, 1.0, -1)
     else:
@@ -179,9 +176,12 @@ class FaultRenderer:
         self.frozen: np.ndarray | None = None
         p = style.params
         self.mask: np.ndarray | None = None
-        if style.fault == "obstruction" and style.family in ("spray", "corner"):
-            mrng = np.random.default_rng(p["seed"])
-            self.mask = _soft_mask(height, width, mrng, p["coverage"], style.family, 0.0)
+        self._field: np.ndarray | None = None
+        if style.fault == "obstruction" and style.family == "corner":
+            self.mask = _soft_mask(height, width, np.random.default_rng(p["seed"]), p["coverage"], "corner", 0.0)
+        if style.fault == "obstruction" and style.family == "spray":
+            blotches = np.random.default_rng(p["seed"]).uniform(0, 1, (6, 8)).astype(np.float32)
+            self._field = cv2.resize(blotches, (width, height), interpolation=cv2.INTER_CUBIC)
         self._texture = cv2.GaussianBlur(
             rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), max(3.0, width / 80)
         )
@@ -313,7 +313,12 @@ class FaultRenderer:
         p, fam, w, h = self.s.params, self.s.family, self.w, self.h
         # Slides in/out over 0.5 s at the segment's ends.
         slide = min(1.0, (t - self.s.start) / 0.5, (self.s.end - t) / 0.5)
-        if self.mask is not None:
+        if self._field is not None:
+            # Spray paint builds up blotch by blotch; it is wiped off at the end.
+            cov = p["coverage"] * min(1.0, (t - self.s.start) / p["grow_s"]) * max(0.0, min(1.0, slide * 2))
+            thr = np.quantile(self._field, 1 - cov) if cov < 1 else -1.0
+            mask = cv2.GaussianBlur((self._field >= thr).astype(np.float32), (0, 0), max(2.0, w / 50)) * e
+        elif self.mask is not None:
             mask = self.mask * max(0.0, slide) * e
         else:
             mask = _soft_mask(h, w, self.rng, p["coverage"] * max(0.0, slide), "slide", t) * e
