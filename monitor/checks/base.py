@@ -28,12 +28,14 @@ class BaselineCheckConfig(CheckConfig):
     """For checks that judge a frame against what is normal for the stream (see baseline.py)."""
 
     baseline_tau_s: float = Field(60.0, gt=0, description="time constant of the stream's baseline")
-    warmup_s: float = Field(3.0, ge=0, description="stream time before the baseline is trusted")
+    warmup_s: float = Field(
+        1.0, ge=0, description="stream time (after a start or a cut) before the baseline is trusted"
+    )
     layout_tau_s: float = Field(
-        3.0, gt=0, description="the scene's layout follows slow camera motion with this time constant"
+        1.0, gt=0, description="the scene's layout follows camera motion with this time constant"
     )
     min_layout_correlation: float = Field(
-        0.6,
+        0.5,
         ge=-1,
         le=1,
         description="the picture is the baseline's scene while its layout correlates this well; "
@@ -94,6 +96,11 @@ class BaselineCheck(Check):
           a gradual defocus must not drag the baseline down with it).
         """
         t = view.frame.stream_time
+        if view.layout is None:
+            # A flat picture (black, a card, a very dark frame) shows no scene to compare or to
+            # learn: judged against the baseline as it is, and not learned.
+            self._flagging = suspect
+            return suspect, None
         same, corr = self.same_scene(view)
         if suspect and (same or self._flagging):
             if not same:

@@ -1,9 +1,9 @@
 """blur: the picture lost sharpness compared with what is normal for this stream.
 
-Sharpness is the variance of the Laplacian of the denoised analysis copy, relative to the
-picture's variance (so exposure changes do not read as focus changes), between the graphics
-bands (the top and bottom of the picture, where a clock or a logo stays sharp on top of a
-defocused picture); defocus removes the strong edges that dominate it. Its
+Sharpness is the variance of the Laplacian of the denoised analysis copy relative to the
+picture's variance, per block, and its median over the blocks that have some contrast: blind
+to exposure changes, and to the few blocks of sharp graphics (a clock, a caption, a logo) that
+stay on top of a defocused picture. Its
 per-stream baseline is learned from frames not flagged, and not while the picture is on its
 way down (a gradual defocus would otherwise drag the baseline with it). Naturally soft content
 has a low baseline, so only a drop relative to it counts. New content (a cut, a camera switch,
@@ -25,7 +25,7 @@ from monitor.checks.view import FrameView
 class BlurConfig(BaselineCheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
-    max_ratio: float = Field(0.45, gt=0, lt=1, description="blurred when sharpness < this x the stream's baseline")
+    max_ratio: float = Field(0.5, gt=0, lt=1, description="blurred when sharpness < this x the stream's baseline")
     doubt_ratio: float = Field(0.75, gt=0, lt=1, description="below this x baseline the baseline stops learning")
     critical_ratio: float = Field(0.12, gt=0, lt=1, description="critical below this x baseline")
     min_baseline: float = Field(
@@ -34,16 +34,29 @@ class BlurConfig(BaselineCheckConfig):
     baseline_tau_s: float = Field(30.0, gt=0)
 
 
-def sharpness(denoised: np.ndarray, band: float = 0.12) -> float:
-    """Variance of the Laplacian over the picture's own variance (x100), between the graphics
-    bands (top and bottom, where a clock or a logo stays sharp whatever the lens does). Dividing
-    by the picture's variance makes it blind to exposure: a darker or washed-out picture of the
-    same scene is no sharper or softer."""
-    h = denoised.shape[0]
-    b = int(h * band)
-    core = denoised[b : h - b] if h - 2 * b >= 8 else denoised
-    lap = float(cv2.Laplacian(core, cv2.CV_32F).var())
-    return 100.0 * lap / max(float(core.astype(np.float32).var()), 4.0)
+def sharpness(denoised: np.ndarray, block: int = 24, min_std: float = 4.0) -> float:
+    """Median over blocks with some contrast of var(Laplacian) / var(picture), x100.
+
+    Per block and relative to the block's own contrast, so exposure changes do not read as
+    focus changes; the median, so a few blocks of sharp graphics (a clock, a caption, a logo)
+    on a soft picture neither hide a defocus nor fake one when they come and go."""
+    g = denoised.astype(np.float32)
+    lap = cv2.Laplacian(g, cv2.CV_32F)
+    h, w = g.shape
+    hh, ww = h // block * block, w // block * block
+    if hh == 0 or ww == 0:
+        return 100.0 * float(lap.var()) / max(float(g.var()), 4.0)
+    size = (ww // block, hh // block)
+
+    def means(a: np.ndarray) -> np.ndarray:  # INTER_AREA on an exact multiple is the block mean
+        return cv2.resize(a[:hh, :ww], size, interpolation=cv2.INTER_AREA)
+
+    var_g = means(g * g) - means(g) ** 2
+    var_l = means(lap * lap) - means(lap) ** 2
+    ok = var_g >= min_std * min_std
+    if int(ok.sum()) < 4:
+        return 0.0
+    return 100.0 * float(np.median(var_l[ok] / var_g[ok]))
 
 
 @register

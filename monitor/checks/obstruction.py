@@ -11,11 +11,9 @@ there (a baseline, learned slowly and not while flagged). Obstruction is:
 - full: almost every normally detailed cell went featureless and the brightness layout no
   longer matches the scene's (a blurred or badly exposed picture keeps its layout).
 
-Three things that also take detail away are not a cover:
-- a cut or a camera switch: nearly every cell changes between two samples and the new picture
-  has detail of its own; the baseline is learned anew;
-- a digital graphic (a slate, a caption card): a physical cover is in front of the sensor and
-  carries the sensor's noise, a graphic is exactly flat;
+Two things that also take detail away are not a cover:
+- a cut or a camera switch (to a slate, say): nearly every cell changes between two samples and
+  the new picture has some detail of its own; the baseline is learned anew;
 - a black picture, which the black check reports.
 """
 
@@ -47,8 +45,8 @@ class ObstructionConfig(BaselineCheckConfig):
     cut_fraction: float = Field(
         0.9, gt=0, le=1, description="this fraction of cells changing at once is a cut: the baseline starts again"
     )
-    max_digital_flat: float = Field(
-        0.6, gt=0, le=1, description="a picture this much exactly flat is a digital graphic, not a cover"
+    cut_detail: float = Field(
+        0.1, gt=0, le=1, description="...when the new picture has detail in this fraction of cells (a cover has none)"
     )
     min_luma: float = Field(12.0, ge=0, description="darker pictures are black, not covered")
     baseline_tau_s: float = Field(20.0, gt=0)
@@ -102,7 +100,7 @@ class ObstructionCheck(Check):
             np.abs(np.log(np.maximum(detail, 1e-3) / np.maximum(pdet, 1e-3))) > np.log(2.0)
         )
         # New content brings detail of its own; a cover arriving at once takes it away.
-        has_detail = float(np.count_nonzero(detail >= self.config.min_detail)) >= 0.25 * detail.size
+        has_detail = float(np.count_nonzero(detail >= self.config.min_detail)) >= self.config.cut_detail * detail.size
         return float(moved.mean()) >= self.config.cut_fraction and has_detail
 
     def evaluate(self, view: FrameView) -> CheckResult:
@@ -122,12 +120,10 @@ class ObstructionCheck(Check):
         layout = _correlation(lum, self._lum)
         partly = covered_frac >= c.min_covered and live_frac >= c.min_live
         fully = covered_frac >= c.full_cover and layout < c.max_layout_correlation
-        digital = float(np.count_nonzero(view.gradient == 0)) / view.gradient.size
         active = (
             ready
             and n >= 0.25 * detail.size  # a scene with detail to lose
             and (partly or fully)
-            and digital < c.max_digital_flat
             and view.mean_luma >= c.min_luma
         )
         dt = t - self._last_t
@@ -142,7 +138,6 @@ class ObstructionCheck(Check):
             "covered_fraction": round(covered_frac, 3),
             "live_fraction": round(live_frac, 3),
             "layout_correlation": round(layout, 3),
-            "digital_flat": round(digital, 3),
         }
         if active:
             m["cover"] = "partial" if partly else "full"

@@ -28,7 +28,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "obstruction": ("slide", "spray", "hand", "corner"),
 }
 # Bumped when a fault's rendering changes, so only that fault's cached clips are made again.
-STYLE_VERSION: dict[str, int] = {"obstruction": 3}
+STYLE_VERSION: dict[str, int] = {"obstruction": 4}
 EVENT_KINDS = ("fade", "flash", "whip", "ir_switch", "slate", "exposure_hunt")
 
 
@@ -182,8 +182,9 @@ class FaultRenderer:
         if style.fault == "obstruction" and style.family == "spray":
             blotches = np.random.default_rng(p["seed"]).uniform(0, 1, (6, 8)).astype(np.float32)
             self._field = cv2.resize(blotches, (width, height), interpolation=cv2.INTER_CUBIC)
+        # Shading of an object far out of focus on the lens: smooth at the scale of the picture.
         self._texture = cv2.GaussianBlur(
-            rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), max(3.0, width / 80)
+            rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), max(3.0, width / 15)
         )
         self._texture *= 6.0 / max(1e-3, float(self._texture.std()))
 
