@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.checks.baseline import Baseline, Layout
+from monitor.checks.baseline import Baseline, Layout, has_layout
 from monitor.checks.view import FrameView
 
 Severity = Literal["warning", "critical"]
@@ -35,7 +35,7 @@ class BaselineCheckConfig(CheckConfig):
         1.0, gt=0, description="the scene's layout follows camera motion with this time constant"
     )
     min_layout_correlation: float = Field(
-        0.5,
+        0.8,
         ge=-1,
         le=1,
         description="the picture is the baseline's scene while its layout correlates this well; "
@@ -79,7 +79,7 @@ class BaselineCheck(Check):
 
     def same_scene(self, view: FrameView) -> tuple[bool, float | None]:
         """(is this the scene the baseline was learned on, the layout correlation)."""
-        corr = self._layout.correlation(view.layout)
+        corr = self._layout.correlation(view.thumbnail)
         return corr is None or corr >= self.config.min_layout_correlation, corr
 
     def judge(
@@ -96,7 +96,7 @@ class BaselineCheck(Check):
           a gradual defocus must not drag the baseline down with it).
         """
         t = view.frame.stream_time
-        if view.layout is None:
+        if not has_layout(view.thumbnail):
             # A flat picture (black, a card, a very dark frame) shows no scene to compare or to
             # learn: judged against the baseline as it is, and not learned.
             self._flagging = suspect
@@ -104,7 +104,7 @@ class BaselineCheck(Check):
         same, corr = self.same_scene(view)
         if suspect and (same or self._flagging):
             if not same:
-                self._layout.learn(view.layout, t, reset=True)
+                self._layout.learn(view.thumbnail, t, reset=True)
             self._flagging = True
             return True, corr
         self._flagging = False
@@ -115,5 +115,5 @@ class BaselineCheck(Check):
         else:
             self._baseline = self.new_baseline()
             self._baseline.update(value, t)
-        self._layout.learn(view.layout, t, reset=not same)
+        self._layout.learn(view.thumbnail, t, reset=not same)
         return False, corr

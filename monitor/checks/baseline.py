@@ -53,43 +53,46 @@ class Baseline:
         return x / max(self.value, floor)
 
 
-LAYOUT_SIZE = (16, 9)  # thumbnail (w, h) whose normalised pattern is the picture's layout
+LAYOUT_SIZE = (16, 9)  # thumbnail (w, h) whose pattern is the picture's layout
 
 
-def layout_of(thumb: np.ndarray) -> np.ndarray | None:
-    """Zero-mean, unit-variance thumbnail: the picture's layout whatever its gain and offset.
-    None for a picture with no layout to speak of (flat, black)."""
-    std = float(thumb.std())
-    if std < 3.0:
-        return None
-    return (thumb - float(thumb.mean())) / std
+def has_layout(thumb: np.ndarray) -> bool:
+    """False for a picture with no layout to speak of (flat: black, a plain card)."""
+    return float(thumb.std()) >= 3.0
 
 
 class Layout:
     """What the stream's picture looks like when its baseline was learned: tells "the same
-    scene, only darker / softer / noisier" (an exposure, focus or noise fault) from "other
-    content" (a cut, a camera switch, a pan to another part of the scene), which is no fault
-    and should be learned instead. Gain changes keep the layout; new content does not."""
+    scene, only darker / brighter / softer / noisier" (an exposure, focus or noise fault) from
+    "other content" (a cut, a camera switch), which is no fault and should be learned instead.
+
+    The comparison is a correlation of 16x9 thumbnails over the cells that are not saturated in
+    the current frame: gain, offset and gamma keep it, clipping only hides the clipped cells,
+    new content changes it. The reference follows camera motion (``tau_s``)."""
 
     def __init__(self, tau_s: float) -> None:
         self.tau_s = tau_s
         self._ref: np.ndarray | None = None
         self._last_t: float | None = None
 
-    def correlation(self, layout: np.ndarray | None) -> float | None:
-        """Correlation of this frame's layout with the learned one (None: nothing to compare)."""
-        if layout is None or self._ref is None:
+    def correlation(self, thumb: np.ndarray) -> float | None:
+        """Correlation of this frame's thumbnail with the learned one (None: nothing to compare)."""
+        if self._ref is None or not has_layout(thumb):
             return None
-        ref = self._ref
-        den = float(np.sqrt((ref * ref).mean()))
-        return float((layout * ref).mean()) / den if den > 1e-6 else None
+        usable = (thumb > 8.0) & (thumb < 245.0)
+        if int(usable.sum()) < 0.3 * usable.size:
+            return None  # mostly clipped or crushed: no layout left to compare
+        a = thumb[usable] - float(thumb[usable].mean())
+        b = self._ref[usable] - float(self._ref[usable].mean())
+        den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        return float((a * b).sum() / den) if den > 1e-6 else None
 
-    def learn(self, layout: np.ndarray | None, t: float, reset: bool = False) -> None:
-        if layout is None:
+    def learn(self, thumb: np.ndarray, t: float, reset: bool = False) -> None:
+        if not has_layout(thumb):
             return
         if reset or self._ref is None or self._last_t is None or t < self._last_t:
-            self._ref, self._last_t = layout.copy(), t
+            self._ref, self._last_t = thumb.copy(), t
             return
         a = min(1.0, max(0.0, t - self._last_t) / self.tau_s)
-        self._ref += a * (layout - self._ref)
+        self._ref = self._ref + a * (thumb - self._ref)
         self._last_t = t

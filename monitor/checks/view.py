@@ -7,7 +7,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from monitor.checks.baseline import LAYOUT_SIZE, layout_of
+from monitor.checks.baseline import LAYOUT_SIZE
 from monitor.frames import Frame
 
 # Native-resolution checks (noise, 8x8 blocking) read a centred crop at most this big,
@@ -41,11 +41,6 @@ class FrameView:
     def thumbnail(self) -> np.ndarray:
         """16x9 block means of ``gray`` (float32): the coarse picture, free of pixel noise."""
         return cv2.resize(self.gray_f, LAYOUT_SIZE, interpolation=cv2.INTER_AREA)
-
-    @cached_property
-    def layout(self) -> np.ndarray | None:
-        """``thumbnail`` normalised to zero mean and unit variance (None when flat)."""
-        return layout_of(self.thumbnail)
 
     @cached_property
     def gray_median(self) -> np.ndarray:
