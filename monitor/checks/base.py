@@ -12,6 +12,7 @@ from monitor.checks.baseline import Baseline, Layout, has_layout
 from monitor.checks.view import FrameView
 
 Severity = Literal["warning", "critical"]
+HOLD_S = 0.5  # how long a baseline check waits before taking an abrupt, off-baseline change as new content
 
 
 class CheckConfig(BaseModel):
@@ -73,6 +74,7 @@ class BaselineCheck(Check):
         self._baseline = self.new_baseline()
         self._layout = Layout(config.layout_tau_s)
         self._flagging = False
+        self._held_since: float | None = None
 
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s)
@@ -108,6 +110,14 @@ class BaselineCheck(Check):
             self._flagging = True
             return True, corr
         self._flagging = False
+        if not same and suspect:
+            # Off the baseline and unlike the scene: a cut to new content, or a fault whose first
+            # frame the encoder blended. Wait a moment before deciding which.
+            if self._held_since is None:
+                self._held_since = t
+            if t - self._held_since < HOLD_S:
+                return False, corr
+        self._held_since = None
         if same and doubtful:
             return False, corr
         if same:

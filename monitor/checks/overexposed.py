@@ -16,7 +16,7 @@ class OverexposedConfig(BaselineCheckConfig):
     clear_after_s: float = Field(2.0, ge=0)
     clip_level: int = Field(250, ge=128, le=255, description="luma at or above this counts as clipped")
     min_clipped: float = Field(0.10, gt=0, le=1, description="fraction of clipped pixels that is overexposed")
-    min_mean: float = Field(170.0, ge=0, le=255, description="...with a mean luma at least this high")
+    min_mean: float = Field(150.0, ge=0, le=255, description="...with a mean luma at least this high")
     min_rise: float = Field(40.0, ge=0, description="and at least this much brighter than the stream's baseline")
     critical_clipped: float = Field(0.5, gt=0, le=1)
 
