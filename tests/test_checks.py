@@ -184,11 +184,24 @@ def test_no_signal_patterns_and_negatives():
 
 
 def test_obstruction_partial_and_full_but_not_blur_or_darkness():
+    imgs, r = scene(30)
     for coverage in (0.6, 0.95):
-        res = feed(make("obstruction"), faulted("obstruction", 20, 10, coverage))
-        assert not any(active(res)[:20]) and all(active(res)[21:]), coverage
+        # The cover slides in over half a second, as a hand or an object does.
+        ramp = [min(coverage, 0.35 * (i + 1)) for i in range(10)]
+        frames = imgs[:20] + [apply_fault("obstruction", img, r, None, c, 0.0) for img, c in zip(imgs[20:], ramp)]
+        res = feed(make("obstruction"), frames)
+        assert not any(active(res)[:20]) and all(active(res)[23:]), (coverage, [x.measurements for x in res[20:]])
     for kind, strength in (("blur", 8.0), ("underexposed", 0.1), ("overexposed", 3.0)):
         assert not any(active(feed(make("obstruction"), faulted(kind, 20, 10, strength)))), kind
+
+
+def test_a_cut_to_a_slate_is_not_an_obstruction():
+    imgs, _ = scene(20)
+    slate = np.empty((H, W, 3), np.uint8)
+    slate[:] = np.linspace(30, 90, W, dtype=np.uint8)[None, :, None]
+    cv2.putText(slate, "NEXT: EVENING NEWS", (20, 80), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+    cv2.putText(slate, "19:00", (20, 120), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (230, 230, 230), 2)
+    assert not any(active(feed(make("obstruction"), imgs + [slate] * 15)))
 
 
 def test_decode_errors_rate_over_a_window():

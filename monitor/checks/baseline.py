@@ -61,14 +61,21 @@ def has_layout(thumb: np.ndarray) -> bool:
     return float(thumb.std()) >= 3.0
 
 
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks of the values of x (ties share their average rank), as float64, flattened."""
+    _values, inverse, counts = np.unique(np.round(x.ravel(), 1), return_inverse=True, return_counts=True)
+    start = np.cumsum(counts) - counts
+    return (start + (counts - 1) / 2.0)[inverse].astype(np.float64)
+
+
 class Layout:
     """What the stream's picture looks like when its baseline was learned: tells "the same
     scene, only darker / brighter / softer / noisier" (an exposure, focus or noise fault) from
     "other content" (a cut, a camera switch), which is no fault and should be learned instead.
 
-    The comparison is a correlation of 16x9 thumbnails over the cells that are not saturated in
-    the current frame: gain, offset and gamma keep it, clipping only hides the clipped cells,
-    new content changes it. The reference follows camera motion (``tau_s``)."""
+    The comparison is a rank correlation of 16x9 thumbnails: gain, offset, gamma and clipping
+    keep the cells' order, new content changes it. The reference follows camera motion
+    (``tau_s``)."""
 
     def __init__(self, tau_s: float) -> None:
         self.tau_s = tau_s
@@ -76,14 +83,14 @@ class Layout:
         self._last_t: float | None = None
 
     def correlation(self, thumb: np.ndarray) -> float | None:
-        """Correlation of this frame's thumbnail with the learned one (None: nothing to compare)."""
+        """Rank correlation of this frame's thumbnail with the learned one (None: nothing to
+        compare). Ranks are kept by any brightening or darkening, clipping included (clipped
+        cells tie); new content reorders them."""
         if self._ref is None or not has_layout(thumb):
             return None
-        usable = (thumb > 8.0) & (thumb < 245.0)
-        if int(usable.sum()) < 0.3 * usable.size:
-            return None  # mostly clipped or crushed: no layout left to compare
-        a = thumb[usable] - float(thumb[usable].mean())
-        b = self._ref[usable] - float(self._ref[usable].mean())
+        a, b = _ranks(thumb), _ranks(self._ref)
+        a -= a.mean()
+        b -= b.mean()
         den = float(np.sqrt((a * a).sum() * (b * b).sum()))
         return float((a * b).sum() / den) if den > 1e-6 else None
 

@@ -1,4 +1,6 @@
-"""black: the picture is (nearly) black, with ffmpeg blackdetect's two thresholds."""
+"""black: the picture is (nearly) black: dark everywhere between the graphics bands (ffmpeg
+blackdetect's thresholds; a clock or logo may stay on), with no content left in it (a badly
+underexposed picture is dark too, but still shows its scene)."""
 
 from __future__ import annotations
 
@@ -7,18 +9,26 @@ from pydantic import Field
 
 from monitor.checks.base import Check, CheckConfig, CheckResult
 from monitor.checks.registry import register
-from monitor.checks.view import FrameView
+from monitor.checks.view import FrameView, core_rows
 
 
 class BlackConfig(CheckConfig):
     raise_after_s: float = Field(1.0, ge=0)
     clear_after_s: float = Field(3.0, ge=0)
-    # ffmpeg's blackdetect defaults to 0.10, which also takes a badly underexposed picture
-    # (gain x0.12, luma ~10-20) for black; 0.05 keeps "black" for a picture with no content.
+    # ffmpeg's blackdetect default. It also takes a badly underexposed picture (gain x0.12,
+    # luma ~10-20) for dark, which is why black also needs the picture to have no content.
     pixel_threshold: float = Field(
-        0.05, gt=0, lt=1, description="a pixel is dark when its luma is below this fraction of full scale"
+        0.10, gt=0, lt=1, description="a pixel is dark when its luma is below this fraction of full scale"
     )
-    min_fraction: float = Field(0.98, gt=0, le=1, description="black when at least this fraction of pixels is dark")
+    min_fraction: float = Field(
+        0.98, gt=0, le=1, description="black when this fraction of the picture between the graphics bands is dark"
+    )
+    min_fraction_all: float = Field(
+        0.90, gt=0, le=1, description="...and this fraction of the whole picture (a clock or logo may stay on)"
+    )
+    max_content_std: float = Field(
+        4.0, ge=0, description="...and the denoised picture varies less than this (an underexposed one has content)"
+    )
 
 
 @register
@@ -28,11 +38,16 @@ class BlackCheck(Check):
     config: BlackConfig
 
     def evaluate(self, view: FrameView) -> CheckResult:
+        c = self.config
         gray = view.gray
-        limit = self.config.pixel_threshold * 255.0
-        dark_fraction = float(np.count_nonzero(gray < limit)) / gray.size
-        return CheckResult(
-            active=dark_fraction >= self.config.min_fraction,
-            severity="critical",
-            measurements={"dark_fraction": round(dark_fraction, 4), "mean_luma": round(view.mean_luma, 2)},
-        )
+        limit = c.pixel_threshold * 255.0
+        core = core_rows(gray.shape[0])
+        dark_all = float(np.count_nonzero(gray < limit)) / gray.size
+        dark = float(np.count_nonzero(gray[core] < limit)) / gray[core].size
+        active = dark >= c.min_fraction and dark_all >= c.min_fraction_all
+        content = float(view.gray_median[core].std()) if active else None
+        active = active and content is not None and content < c.max_content_std
+        m = {"dark_fraction": round(dark, 4), "mean_luma": round(view.mean_luma, 2)}
+        if content is not None:
+            m["content_std"] = round(content, 2)
+        return CheckResult(active=active, severity="critical", measurements=m)

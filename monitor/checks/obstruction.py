@@ -99,9 +99,15 @@ class ObstructionCheck(Check):
         moved = (np.abs(lum - plum) > np.maximum(8.0, 0.25 * plum)) | (
             np.abs(np.log(np.maximum(detail, 1e-3) / np.maximum(pdet, 1e-3))) > np.log(2.0)
         )
-        # New content brings detail of its own; a cover arriving at once takes it away.
-        has_detail = float(np.count_nonzero(detail >= self.config.min_detail)) >= self.config.cut_detail * detail.size
-        return float(moved.mean()) >= self.config.cut_fraction and has_detail
+        # New content brings detail of its own; a cover arriving at once takes it away, and what
+        # detail it leaves is the old scene, where it was.
+        detailed = detail >= self.config.min_detail
+        new_detail = int(np.count_nonzero(detailed & moved))
+        return (
+            float(moved.mean()) >= self.config.cut_fraction
+            and int(np.count_nonzero(detailed)) >= self.config.cut_detail * detail.size
+            and new_detail >= 0.5 * int(np.count_nonzero(detailed))
+        )
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config

@@ -33,16 +33,9 @@ class OverexposedCheck(BaselineCheck):
         mean = view.mean_luma
         bright = clipped >= c.min_clipped and mean >= c.min_mean
         base = self._baseline.value if self._baseline.ready else None
-        # A stream that is always this bright (snow, a white studio) is its own normal; only a
-        # picture that is mostly clipped counts before the baseline has been learned. After
-        # that, the same scene gone brighter; a cut or pan to bright content is learned instead.
-        if base is None:
-            active = bright and clipped >= c.critical_clipped
-            if not active:
-                self.judge(view, mean, False)
-            corr = None
-        else:
-            active, corr = self.judge(view, mean, bright and mean - base >= c.min_rise)
+        # The same scene gone brighter than its baseline; a stream that is this bright from the
+        # start (snow, a white studio), or a cut or pan to bright content, is its own normal.
+        active, corr = self.judge(view, mean, bright and base is not None and mean - base >= c.min_rise)
         m = {"clipped_fraction": round(clipped, 3), "mean_luma": round(mean, 1)}
         if corr is not None:
             m["layout_correlation"] = round(corr, 2)

@@ -13,6 +13,14 @@ from monitor.frames import Frame
 # Native-resolution checks (noise, 8x8 blocking) read a centred crop at most this big,
 # aligned to the 16-pixel macroblock grid so codec block edges keep their phase.
 NATIVE_CROP = (640, 352)
+# Cameras and playout put their graphics (clock, camera name, logo, captions, ticker) in the top
+# and bottom bands of the picture; checks that must see past them read the rows in between.
+GRAPHICS_BAND = 0.12
+
+
+def core_rows(height: int, band: float = GRAPHICS_BAND) -> slice:
+    b = int(height * band)
+    return slice(b, height - b) if height - 2 * b >= 8 else slice(0, height)
 
 
 class FrameView:

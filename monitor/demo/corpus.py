@@ -100,6 +100,9 @@ def sample_clip(split: str, index: int, fault: str | None, family: str | None, s
     """One clip drawn from ``seed``; ``fault`` None makes a clean clip (a hard negative)."""
     rng = np.random.default_rng([seed, index, 0 if fault is None else 1 + FAULT_KINDS.index(fault)])
     pool: list[Footage] = available("val" if split == "soak" else split)  # type: ignore[arg-type]
+    if fault in ("overexposed", "underexposed"):
+        # A gain fault on a night sky is not visibly one: the labels would be wrong.
+        pool = [f for f in pool if f.family != "night"] or pool
     genre = _pick(rng, ["cctv", "broadcast", "general"])
     if split == "soak":
         duration = float(rng.uniform(60, 120))
