@@ -36,7 +36,7 @@ class BaselineCheckConfig(CheckConfig):
         1.0, gt=0, description="the scene's layout follows camera motion with this time constant"
     )
     min_layout_correlation: float = Field(
-        0.8,
+        0.6,
         ge=-1,
         le=1,
         description="the picture is the baseline's scene while its layout correlates this well; "
