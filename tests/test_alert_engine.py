@@ -16,9 +16,10 @@ T = Timing(raise_after_s=1.0, clear_after_s=1.0)
 def test_root_cause_suppresses_other_faults_and_counts_them():
     settings = stream_settings(checks={"black": {"raise_after_s": 0.5}})
     analyzer = StreamAnalyzer(StreamSpec("cam", "cam.mp4", settings))
-    black = np.full((180, 320, 3), 1, np.uint8)
+    rng = np.random.default_rng(0)
     events = []
-    for i in range(40):  # 8 s of identical black frames: black, and also "frozen", "underexposed"...
+    for i in range(40):  # 8 s of black with sensor noise: black, and also a frozen picture
+        black = np.clip(rng.normal(4, 2, (180, 320, 3)), 0, 255).astype(np.uint8)
         events += analyzer.process(Frame.from_image(black, stream="cam", index=i, stream_time=i * 0.2))
     assert [(e.fault, e.event) for e in events] == [("black", "raise")]
     assert analyzer.alerts.suppressed.get("freeze", 0) > 0

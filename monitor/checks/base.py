@@ -99,10 +99,10 @@ class BaselineCheck(Check):
         """
         t = view.frame.stream_time
         if not has_layout(view.thumbnail):
-            # A flat picture (black, a card, a very dark frame) shows no scene to compare or to
-            # learn: judged against the baseline as it is, and not learned.
-            self._flagging = suspect
-            return suspect, None
+            # A flat picture (black, a card, the bottom of a fade, a featureless scene) shows no
+            # scene to compare or to learn: a flagged fault stays flagged, nothing new starts.
+            self._flagging = suspect and self._flagging
+            return self._flagging, None
         same, corr = self.same_scene(view)
         if suspect and (same or self._flagging):
             if not same:

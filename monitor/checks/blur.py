@@ -34,8 +34,9 @@ class BlurConfig(BaselineCheckConfig):
     baseline_tau_s: float = Field(30.0, gt=0)
 
 
-def sharpness(denoised: np.ndarray, block: int = 24, min_std: float = 4.0) -> float:
-    """Median over blocks with some contrast of var(Laplacian) / var(picture), x100.
+def sharpness(denoised: np.ndarray, block: int = 24, min_std: float = 4.0) -> float | None:
+    """Median over blocks with some contrast of var(Laplacian) / var(picture), x100; None when
+    too few blocks have contrast to tell.
 
     Per block and relative to the block's own contrast, so exposure changes do not read as
     focus changes; the median, so a few blocks of sharp graphics (a clock, a caption, a logo)
@@ -54,8 +55,8 @@ def sharpness(denoised: np.ndarray, block: int = 24, min_std: float = 4.0) -> fl
     var_g = means(g * g) - means(g) ** 2
     var_l = means(lap * lap) - means(lap) ** 2
     ok = var_g >= min_std * min_std
-    if int(ok.sum()) < 4:
-        return 0.0
+    if int(ok.sum()) < max(4, 0.25 * ok.size):
+        return None  # hardly any contrast (black, a flat card, deep darkness): nothing to judge
     return 100.0 * float(np.median(var_l[ok] / var_g[ok]))
 
 
@@ -68,6 +69,8 @@ class BlurCheck(BaselineCheck):
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
         sharp = sharpness(view.gray_median)
+        if sharp is None:
+            return CheckResult(active=False)
         base = self._baseline.value if self._baseline.ready else None
         ratio = self._baseline.ratio(sharp, floor=1.0)
         judged = base is not None and base >= c.min_baseline and ratio is not None

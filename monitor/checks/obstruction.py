@@ -7,7 +7,7 @@ scene keeps its detail in proportion. Each cell remembers whether the scene norm
 there (a baseline, learned slowly and not while flagged). Obstruction is:
 
 - partial: a large part of the normally detailed cells went featureless while some of them
-  keep their detail (the rest of the scene is still there, moving or not);
+  keep their detail and brightness (the rest of the scene is still there);
 - full: almost every normally detailed cell went featureless and the brightness layout no
   longer matches the scene's (a blurred or badly exposed picture keeps its layout).
 
@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
+from monitor.checks.baseline import Layout
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -31,19 +32,24 @@ GRID = (6, 8)  # rows, columns
 
 
 class ObstructionConfig(BaselineCheckConfig):
-    raise_after_s: float = Field(1.5, ge=0)
+    # A cover stays; content that merely looks featureless for a moment (a cross-fade, a slate)
+    # does not.
+    raise_after_s: float = Field(2.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     min_detail: float = Field(
         0.04, gt=0, description="a cell has detail when its denoised mean gradient is this x its brightness"
     )
     min_covered: float = Field(0.35, gt=0, le=1, description="partial: fraction of detailed cells gone featureless")
     min_live: float = Field(0.08, ge=0, le=1, description="partial: ...while this fraction keeps its detail")
-    full_cover: float = Field(0.85, gt=0, le=1, description="full: fraction of detailed cells gone featureless")
+    full_cover: float = Field(0.8, gt=0, le=1, description="full: fraction of detailed cells gone featureless")
     max_layout_correlation: float = Field(
         0.5, ge=-1, le=1, description="full: ...and the brightness layout correlates less than this with the scene's"
     )
     cut_fraction: float = Field(
         0.9, gt=0, le=1, description="this fraction of cells changing at once is a cut: the baseline starts again"
+    )
+    cut_correlation: float = Field(
+        0.3, ge=-1, le=1, description="...or a layout correlating less than this with the last sample's"
     )
     cut_detail: float = Field(
         0.1, gt=0, le=1, description="...when the new picture has detail in this fraction of cells (a cover has none)"
@@ -90,30 +96,39 @@ class ObstructionCheck(Check):
         self._first_t = 0.0
         self._last_t: float | None = None
         self._prev: tuple[np.ndarray, np.ndarray] | None = None
+        self._recent = Layout(tau_s=1e-3)  # the previous sample's layout
 
-    def _cut(self, detail: np.ndarray, lum: np.ndarray) -> bool:
+    def _cut(self, view: FrameView, detail: np.ndarray, lum: np.ndarray) -> bool:
+        """A cut or a camera switch: the picture changed at once and the new one brings detail
+        of its own. A cover arriving at once takes detail away, and what detail it leaves is the
+        old scene, where it was."""
+        c = self.config
         prev, self._prev = self._prev, (detail, lum)
+        layout = self._recent.correlation(view.thumbnail)
+        self._recent.learn(view.thumbnail, view.frame.stream_time, reset=True)
         if prev is None:
             return False
         pdet, plum = prev
         moved = (np.abs(lum - plum) > np.maximum(8.0, 0.25 * plum)) | (
             np.abs(np.log(np.maximum(detail, 1e-3) / np.maximum(pdet, 1e-3))) > np.log(2.0)
         )
-        # New content brings detail of its own; a cover arriving at once takes it away, and what
-        # detail it leaves is the old scene, where it was.
-        detailed = detail >= self.config.min_detail
-        new_detail = int(np.count_nonzero(detailed & moved))
-        return (
-            float(moved.mean()) >= self.config.cut_fraction
-            and int(np.count_nonzero(detailed)) >= self.config.cut_detail * detail.size
-            and new_detail >= 0.5 * int(np.count_nonzero(detailed))
+        detailed = detail >= c.min_detail
+        n_detailed = int(np.count_nonzero(detailed))
+        cells_changed = (
+            float(moved.mean()) >= c.cut_fraction
+            and n_detailed >= c.cut_detail * detail.size
+            and int(np.count_nonzero(detailed & moved)) >= 0.5 * n_detailed
         )
+        # ...or its layout (rank correlation of thumbnails) no longer matches the last sample's,
+        # and much of the new picture has detail.
+        layout_changed = layout is not None and layout < c.cut_correlation and n_detailed >= 0.25 * detail.size
+        return cells_changed or layout_changed
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
         t = view.frame.stream_time
         detail, lum = cell_stats(view)
-        cut = self._cut(detail, lum)
+        cut = self._cut(view, detail, lum)
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
             self._detail, self._lum, self._first_t, self._last_t = detail, lum, t, t
             return CheckResult(False)
@@ -122,7 +137,9 @@ class ObstructionCheck(Check):
         n = int(normally.sum())
         featureless = detail < c.min_detail * 0.5
         covered_frac = float((featureless & normally).sum()) / max(1, n)
-        live_frac = float(((detail >= c.min_detail) & normally).sum()) / max(1, n)
+        # Live: the rest of the scene as it was, detailed and as bright (after a cut it is not).
+        kept = np.abs(lum - self._lum) < 0.3 * np.maximum(self._lum, 20.0)
+        live_frac = float(((detail >= c.min_detail) & kept & normally).sum()) / max(1, n)
         layout = _correlation(lum, self._lum)
         partly = covered_frac >= c.min_covered and live_frac >= c.min_live
         fully = covered_frac >= c.full_cover and layout < c.max_layout_correlation
