@@ -34,7 +34,7 @@ GRID = (6, 8)  # rows, columns
 class ObstructionConfig(BaselineCheckConfig):
     # A cover stays; content that merely looks featureless for a moment (a cross-fade, a slate)
     # does not.
-    raise_after_s: float = Field(2.5, ge=0)
+    raise_after_s: float = Field(4.0, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     min_detail: float = Field(
         0.04, gt=0, description="a cell has detail when its denoised mean gradient is this x its brightness"
