@@ -188,7 +188,9 @@ def test_obstruction_partial_and_full_but_not_blur_or_darkness():
     for coverage in (0.6, 0.95):
         # The cover slides in over half a second, as a hand or an object does.
         ramp = [min(coverage, 0.35 * (i + 1)) for i in range(10)]
-        frames = imgs[:20] + [apply_fault("obstruction", img, r, None, c, 0.0) for img, c in zip(imgs[20:], ramp)]
+        frames = imgs[:20] + [
+            apply_fault("obstruction", img, r, None, c, 0.0) for img, c in zip(imgs[20:], ramp, strict=True)
+        ]
         res = feed(make("obstruction"), frames)
         assert not any(active(res)[:20]) and all(active(res)[23:]), (coverage, [x.measurements for x in res[20:]])
     for kind, strength in (("blur", 8.0), ("underexposed", 0.1), ("overexposed", 3.0)):

@@ -84,9 +84,7 @@ class BaselineCheck(Check):
         corr = self._layout.correlation(view.thumbnail)
         return corr is None or corr >= self.config.min_layout_correlation, corr
 
-    def judge(
-        self, view: FrameView, value: float, suspect: bool, doubtful: bool = False
-    ) -> tuple[bool, float | None]:
+    def judge(self, view: FrameView, value: float, suspect: bool, doubtful: bool = False) -> tuple[bool, float | None]:
         """Decide a frame whose ``value`` is ``suspect`` (off the baseline the fault's way), and
         learn from it if it is not flagged. Returns (flagged, layout correlation).
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
@@ -250,6 +250,46 @@ def frames(
         yield apply_fault(active.fault, img, renderer, frozen, active.strength, t)
 
 
+def encode_frames(
+    path: str | os.PathLike[str],
+    images: Iterable[np.ndarray],
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    gop_s: float = 2.0,
+    crf: int = 26,
+    codec: str = "libx264",
+    preset: str = "veryfast",
+) -> Path:
+    """Encode BGR frames as an MP4 with a fixed GOP (atomically: written beside, then renamed)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.part{os.getpid()}")
+    with av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        gop = max(1, round(gop_s * fps))
+        stream.codec_context.gop_size = gop
+        if codec in ("libx264", "libx265"):
+            params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+            stream.options = {"crf": str(crf), "preset": preset}
+            stream.options["x264-params" if codec == "libx264" else "x265-params"] = (
+                params if codec == "libx264" else params + ":log-level=error"
+            )
+        for i, img in enumerate(images):
+            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+            vf.pts = i
+            for packet in stream.encode(vf):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    os.replace(tmp, out)
+    return out
+
+
 def write_clip(
     path: str | os.PathLike[str],
     *,
@@ -267,30 +307,16 @@ def write_clip(
     scene_s: float = 10.0,
 ) -> Path:
     """Encode a clip (atomically: written beside, then renamed) and its labels file."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part{os.getpid()}")
-    with av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = Fraction(1, fps)
-        gop = max(1, round(gop_s * fps))
-        stream.codec_context.gop_size = gop
-        if codec in ("libx264", "libx265"):
-            params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
-            stream.options["x264-params" if codec == "libx264" else "x265-params"] = (
-                params if codec == "libx264" else params + ":log-level=error"
-            )
-        for i, img in enumerate(frames(width, height, fps, duration_s, faults, seed, style, scene_s)):
-            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
-            vf.pts = i
-            for packet in stream.encode(vf):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    os.replace(tmp, out)
+    out = encode_frames(
+        path,
+        frames(width, height, fps, duration_s, faults, seed, style, scene_s),
+        width=width,
+        height=height,
+        fps=fps,
+        gop_s=gop_s,
+        crf=crf,
+        codec=codec,
+    )
     if write_labels:
         labels = {
             "schema": "vqmon.labels/1",

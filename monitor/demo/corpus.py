@@ -20,15 +20,13 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import cv2
 import numpy as np
 
-from monitor.demo import FAULT_KINDS
+from monitor.demo import FAULT_KINDS, encode_frames
 from monitor.demo.footage import Camera, Footage, Shot, available
 from monitor.demo.overlays import Overlay, draw
 from monitor.demo.styles import (
@@ -348,27 +346,16 @@ def render(spec: ClipSpec) -> Iterator[np.ndarray]:
 
 
 def encode(spec: ClipSpec, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
-    with av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=spec.fps)
-        stream.width, stream.height = spec.width, spec.height
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = Fraction(1, spec.fps)
-        gop = max(1, round(spec.gop_s * spec.fps))
-        stream.codec_context.gop_size = gop
-        stream.options = {
-            "crf": str(spec.crf),
-            "preset": "superfast",
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
-        }
-        for i, img in enumerate(render(spec)):
-            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
-            vf.pts = i
-            for packet in stream.encode(vf):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    os.replace(tmp, path)
+    encode_frames(
+        path,
+        render(spec),
+        width=spec.width,
+        height=spec.height,
+        fps=spec.fps,
+        gop_s=spec.gop_s,
+        crf=spec.crf,
+        preset="superfast",
+    )
 
 
 def _label(spec: ClipSpec) -> dict[str, Any]:
