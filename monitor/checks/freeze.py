@@ -24,7 +24,7 @@ from pydantic import Field
 
 from monitor.checks.base import Check, CheckConfig, CheckResult
 from monitor.checks.registry import register
-from monitor.checks.view import FrameView
+from monitor.checks.view import GRAPHICS_BAND, FrameView, core_rows
 
 
 class FreezeConfig(CheckConfig):
@@ -38,7 +38,10 @@ class FreezeConfig(CheckConfig):
         0.01, ge=0, le=1, description="a key frame's re-coding of a frozen picture may change this many cells"
     )
     graphics_band: float = Field(
-        0.12, ge=0, lt=0.5, description="top and bottom bands (fraction of height) where on-screen graphics live"
+        GRAPHICS_BAND,
+        ge=0,
+        lt=0.5,
+        description="top and bottom bands (fraction of height) where on-screen graphics live",
     )
     max_band_changed: float = Field(
         0.12, ge=0, le=1, description="change in the graphics bands up to this fraction of all cells is ignored"
@@ -86,8 +89,7 @@ class FreezeCheck(Check):
         limit = min(c.max_change_threshold, max(c.min_change, c.noise_factor * typical))
         changed = cv2.absdiff(cells, ref) > limit
         rows = changed.shape[0]
-        band = int(rows * c.graphics_band)
-        core = slice(band, rows - band) if rows - 2 * band > 0 else slice(0, rows)
+        core = core_rows(rows, c.graphics_band)
         inner = changed[core]
         n_inner = int(np.count_nonzero(inner))
         n_band = int(np.count_nonzero(changed)) - n_inner
