@@ -169,6 +169,10 @@ def _eval_set(args: argparse.Namespace, cfg: Config, folder: Any, labels: Any, a
     return score(clips, events, tol=args.tol), not result.errors
 
 
+def _num(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
 def _eval_suite(args: argparse.Namespace, cfg: Config) -> int:
     """Train and val (generated, cached under --corpus) and the untouched dev set, one table each."""
     from pathlib import Path
@@ -197,13 +201,9 @@ def _eval_suite(args: argparse.Namespace, cfg: Config) -> int:
         if not args.json:
             print(f"== {name}: {folder}\n{report.table()}\n")
         o = report.overall()
-
-        def f(x: float | None, d: int = 2) -> str:
-            return "-" if x is None else f"{x:.{d}f}"
-
         summary.append(
-            f"{name:20s} micro-F1 {f(o['f1'])}  macro-F1 {f(o['macro_f1'])}  "
-            f"FA/clean-hour {f(o['fa_per_clean_hour'], 1)}  median latency {f(o['latency_median'], 1)} s"
+            f"{name:20s} micro-F1 {_num(o['f1'])}  macro-F1 {_num(o['macro_f1'])}  "
+            f"FA/clean-hour {_num(o['fa_per_clean_hour'], 1)}  median latency {_num(o['latency_median'], 1)} s"
         )
     print(json.dumps(out, indent=1) if args.json else "\n".join(summary))
     return 0 if ok else EXIT_USER_ERROR

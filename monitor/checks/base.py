@@ -118,10 +118,8 @@ class BaselineCheck(Check):
         self._held_since = None
         if same and doubtful:
             return False, corr
-        if same:
-            self._baseline.update(value, t)
-        else:
+        if not same:
             self._baseline = self.new_baseline()
-            self._baseline.update(value, t)
+        self._baseline.update(value, t)
         self._layout.learn(view.thumbnail, t, reset=not same)
         return False, corr
