@@ -90,7 +90,16 @@ class AlertsConfig(Strict):
     cooldown_s: float = Field(5.0, ge=0, description="after a clear, the same fault may not raise again for this long")
     max_raises_per_minute: int = Field(12, ge=1, description="per stream; further raises wait (counted)")
     root_causes: list[str] = Field(
-        default_factory=lambda: ["stream_down", "no_signal", "black", "obstruction", "freeze", "blocking"],
+        default_factory=lambda: [
+            "stream_down",
+            "no_signal",
+            "black",
+            "obstruction",
+            "freeze",
+            "blocking",
+            "underexposed",
+            "overexposed",
+        ],
         description="while one of these is present, faults after it (and all others) are not raised",
     )
 

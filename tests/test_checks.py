@@ -206,6 +206,20 @@ def test_a_cut_to_a_slate_is_not_an_obstruction():
     assert not any(active(feed(make("obstruction"), imgs + [slate] * 15)))
 
 
+def test_a_cut_to_a_plain_scene_is_not_an_obstruction():
+    """A table top with a pen and a coin: most of the new picture is featureless, like a cover,
+    but it arrived at once with everything else changing, not over a scene that carries on."""
+    imgs, _ = scene(20)
+    rng = np.random.default_rng(5)
+    table = np.full((H, W, 3), (150, 160, 170), np.float32) + rng.normal(0, 1.5, (H, W, 1))
+    cv2.line(table, (30, 20), (140, 90), (20, 20, 20), 3)
+    cv2.circle(table, (250, 60), 25, (240, 240, 240), -1)
+    cv2.circle(table, (80, 150), 10, (90, 90, 90), -1)
+    plain = [np.clip(table + rng.normal(0, 1.0, (H, W, 1)), 0, 255).astype(np.uint8) for _ in range(30)]
+    res = feed(make("obstruction"), imgs + plain)
+    assert not any(active(res)), [x.measurements for x in res[20:]]
+
+
 def test_decode_errors_rate_over_a_window():
     imgs, _ = scene(1)
     counts = [0] * 10 + [i for i in range(1, 11)] + [10] * 60  # 10 errors in 2 s, then none

@@ -26,12 +26,18 @@ class BlurConfig(BaselineCheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
     max_ratio: float = Field(0.5, gt=0, lt=1, description="blurred when sharpness < this x the stream's baseline")
+    hold_ratio: float = Field(
+        0.65, gt=0, lt=1, description="once blurred, stays blurred until sharpness is back above this x baseline"
+    )
     doubt_ratio: float = Field(0.75, gt=0, lt=1, description="below this x baseline the baseline stops learning")
     critical_ratio: float = Field(0.12, gt=0, lt=1, description="critical below this x baseline")
     min_baseline: float = Field(
         5.0, ge=0, description="streams whose normal sharpness is below this (a clear sky) are not judged"
     )
     baseline_tau_s: float = Field(30.0, gt=0)
+    # Noise and defocus leave the picture's coarse layout exactly as it was, so a layout that
+    # moved this much is new content (a cut to a similar-looking scene), not this fault.
+    min_layout_correlation: float = Field(0.75, ge=-1, le=1)
 
 
 def sharpness(denoised: np.ndarray, block: int = 24, min_std: float = 4.0) -> float | None:
@@ -79,7 +85,8 @@ class BlurCheck(BaselineCheck):
             # Learn upward only gradually: noise inflates the Laplacian, and a noisy spell must
             # not make the clean picture after it look blurred.
             sharp if base is None else min(sharp, 2.0 * base),
-            suspect=judged and ratio < c.max_ratio,
+            # Hysteresis: a defocus hovering around the threshold is one episode, not several.
+            suspect=judged and ratio < (c.hold_ratio if self._flagging else c.max_ratio),
             doubtful=judged and ratio < c.doubt_ratio,
         )
         m = {"sharpness": round(sharp, 1)}

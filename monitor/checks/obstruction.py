@@ -4,7 +4,13 @@ The analysis copy is split into a grid of cells. A cell is *featureless* when th
 picture has almost no detail there relative to its brightness: whatever sits on a lens is far
 out of focus, whatever its colour or brightness, while a darker or brighter picture of the same
 scene keeps its detail in proportion. Each cell remembers whether the scene normally has detail
-there (a baseline, learned slowly and not while flagged). Obstruction is:
+there (a baseline, learned slowly and not while flagged).
+
+A cover arrives over the scene: the cells it takes go featureless while the rest of the picture
+carries on as it was (continuity). A cut or a camera switch to a plainer scene (a table top, a
+wall) takes detail away at once with the rest of the picture changing too; cells that went
+featureless that way are not counted as covered. Only a cover of the whole picture at once (a
+lens cap) leaves nothing to compare, and then no detail at all is left. Obstruction is:
 
 - partial: a large part of the normally detailed cells went featureless while some of them
   keep their detail and brightness (the rest of the scene is still there);
@@ -54,6 +60,15 @@ class ObstructionConfig(BaselineCheckConfig):
     cut_detail: float = Field(
         0.1, gt=0, le=1, description="...when the new picture has detail in this fraction of cells (a cover has none)"
     )
+    min_continuity: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description="cells going featureless count as covered when this fraction of the others is unchanged",
+    )
+    onset_window_s: float = Field(
+        2.0, gt=0, description="a cell counts as newly covered when it had detail this recently (paint builds up)"
+    )
     min_luma: float = Field(12.0, ge=0, description="darker pictures are black, not covered")
     baseline_tau_s: float = Field(20.0, gt=0)
 
@@ -97,6 +112,8 @@ class ObstructionCheck(Check):
         self._last_t: float | None = None
         self._prev: tuple[np.ndarray, np.ndarray] | None = None
         self._recent = Layout(tau_s=1e-3)  # the previous sample's layout
+        self._covered = np.zeros(GRID, bool)  # cells that went featureless the way a cover does
+        self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
 
     def _cut(self, view: FrameView, detail: np.ndarray, lum: np.ndarray) -> bool:
         """A cut or a camera switch: the picture changed at once and the new one brings detail
@@ -124,19 +141,42 @@ class ObstructionCheck(Check):
         layout_changed = layout is not None and layout < c.cut_correlation and n_detailed >= 0.25 * detail.size
         return cells_changed or layout_changed
 
+    def _onsets(self, t: float, detail: np.ndarray, lum: np.ndarray) -> None:
+        """Track which featureless cells a cover took: a cell that had detail moments ago and
+        went featureless while most of the rest of the picture stayed as it was."""
+        c = self.config
+        featureless = detail < c.min_detail * 0.5
+        if self._prev is not None:
+            pdet, plum = self._prev
+            newly = featureless & (pdet >= c.min_detail * 0.5) & (t - self._detailed_at <= c.onset_window_s)
+            if newly.any():
+                others = ~newly
+                unchanged = (np.abs(lum - plum) <= np.maximum(6.0, 0.15 * plum)) & (
+                    np.abs(np.log(np.maximum(detail, 1e-3) / np.maximum(pdet, 1e-3))) <= np.log(1.6)
+                )
+                if others.mean() >= 0.1:
+                    onset = float(unchanged[others].mean()) >= c.min_continuity
+                else:  # everything at once: only a cover that leaves no detail anywhere
+                    onset = not bool((detail >= c.min_detail).any())
+                self._covered[newly] = onset
+        self._covered &= featureless
+        self._detailed_at[detail >= c.min_detail] = t
+
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
         t = view.frame.stream_time
         detail, lum = cell_stats(view)
+        self._onsets(t, detail, lum)
         cut = self._cut(view, detail, lum)
+        if cut:
+            self._covered[:] = False
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
             self._detail, self._lum, self._first_t, self._last_t = detail, lum, t, t
             return CheckResult(False)
         ready = t - self._first_t >= c.warmup_s
         normally = self._detail >= c.min_detail  # cells where the scene has detail
         n = int(normally.sum())
-        featureless = detail < c.min_detail * 0.5
-        covered_frac = float((featureless & normally).sum()) / max(1, n)
+        covered_frac = float((self._covered & normally).sum()) / max(1, n)
         # Live: the rest of the scene as it was, detailed and as bright (after a cut it is not).
         kept = np.abs(lum - self._lum) < 0.3 * np.maximum(self._lum, 20.0)
         live_frac = float(((detail >= c.min_detail) & kept & normally).sum()) / max(1, n)

@@ -6,7 +6,8 @@ CCTV), sensor noise, night/IR, rain or snow, soft focus, on-screen graphics, cle
 (fades, flashes, whip pans, exposure hunting, slates, an IR switch) and at most one fault of
 one style family. Fault clips and clean clips come in equal numbers. Splits never share
 footage (see footage.CATALOGUE), so a threshold tuned on train is judged on pictures it
-never saw. `soak` is an hour or more of clean clips on val footage.
+never saw. `soak` is an hour or more of clean clips on val footage, for reporting false alarms;
+`train_soak` is the same on train footage, for tuning against them.
 
     vqmon corpus --split train --out state/corpus      (cached: existing clips are kept)
 """
@@ -43,7 +44,9 @@ from monitor.demo.styles import (
 log = logging.getLogger(__name__)
 
 CORPUS_VERSION = 2
-SPLITS = ("train", "val", "soak")
+SPLITS = ("train", "val", "soak", "train_soak")
+SOAK_FOOTAGE = {"soak": "val", "train_soak": "train"}  # long clean splits and whose footage they use
+SEEDS = {"train": 1000, "val": 2000, "soak": 3000, "train_soak": 4000}
 SIZES = {
     "360p": (640, 360),
     "480p": (854, 480),
@@ -97,12 +100,12 @@ def _pick(rng: np.random.Generator, items: list[Any]) -> Any:
 def sample_clip(split: str, index: int, fault: str | None, family: str | None, seed: int) -> ClipSpec:
     """One clip drawn from ``seed``; ``fault`` None makes a clean clip (a hard negative)."""
     rng = np.random.default_rng([seed, index, 0 if fault is None else 1 + FAULT_KINDS.index(fault)])
-    pool: list[Footage] = available("val" if split == "soak" else split)  # type: ignore[arg-type]
+    pool: list[Footage] = available(SOAK_FOOTAGE.get(split, split))  # type: ignore[arg-type]
     if fault in ("overexposed", "underexposed"):
         # A gain fault on a night sky is not visibly one: the labels would be wrong.
         pool = [f for f in pool if f.family != "night"] or pool
     genre = _pick(rng, ["cctv", "broadcast", "general"])
-    if split == "soak":
+    if split in SOAK_FOOTAGE:
         duration = float(rng.uniform(60, 120))
     elif fault is None:
         duration = float(rng.uniform(20, 30))
@@ -194,7 +197,7 @@ def sample_clip(split: str, index: int, fault: str | None, family: str | None, s
         )
     events: list[Event] = []
     n_events = int(rng.integers(2, 6)) if fault is None else int(rng.integers(0, 3))
-    if split == "soak":
+    if split in SOAK_FOOTAGE:
         n_events = int(duration / 12)
     kinds = (
         ["fade", "flash", "whip", "exposure_hunt"]
@@ -239,9 +242,9 @@ def sample_clip(split: str, index: int, fault: str | None, family: str | None, s
 
 def plan(split: str, per_fault: int, seed: int, soak_hours: float = 1.0) -> list[ClipSpec]:
     """The clips of a split: ``per_fault`` clips of each fault (families in turn) and as many
-    clean clips as fault clips; for ``soak``, clean clips until ``soak_hours`` is reached."""
+    clean clips as fault clips; for a soak split, clean clips until ``soak_hours`` is reached."""
     specs: list[ClipSpec] = []
-    if split == "soak":
+    if split in SOAK_FOOTAGE:
         total, i = 0.0, 0
         while total < soak_hours * 3600:
             spec = sample_clip(split, i, None, None, seed)
@@ -399,7 +402,7 @@ def write_corpus(
     """Generate (or re-use) a split's clips under folder/split; returns its labels.json."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
-    seed = seed if seed is not None else {"train": 1000, "val": 2000, "soak": 3000}[split]
+    seed = seed if seed is not None else SEEDS[split]
     out = Path(folder) / split
     out.mkdir(parents=True, exist_ok=True)
     specs = plan(split, per_fault, seed, soak_hours)
