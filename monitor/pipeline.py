@@ -87,19 +87,16 @@ class StreamAnalyzer:
         rank = self._root_rank
         events = []
         for check, result in results:
-            present = result.active
             own_rank = rank.get(check.name, len(rank))
-            if present and any(rank[r] < own_rank for r in present_roots):
-                self.alerts.count_suppressed(check.name)
-                present = False
             ev = self.alerts.observe(
                 check.name,
                 Timing(check.config.raise_after_s, check.config.clear_after_s),
-                present,
+                result.active,
                 frame.stream_time,
                 result.severity,
                 result.measurements,
                 frame.wall_time,
+                explained=any(rank[r] < own_rank for r in present_roots),
             )
             if ev is not None:
                 if ev.event == "raise":
@@ -116,9 +113,6 @@ class StreamAnalyzer:
             return []
         self.latest_quality["clip"] = {"stream_time": round(result.stream_time, 2), **result.scores}
         present = alerts_allowed and result.scores.get("quality", 1.0) < cfg.min_quality
-        if present and any(self.alerts.is_active(r) for r in self.root_causes):
-            self.alerts.count_suppressed(QUALITY)
-            present = False
         ev = self.alerts.observe(
             QUALITY,
             Timing(cfg.raise_after_s, cfg.clear_after_s),
@@ -127,6 +121,7 @@ class StreamAnalyzer:
             "warning",
             dict(result.scores),
             result.wall_time,
+            explained=any(self.alerts.is_active(r) for r in self.root_causes),
         )
         if ev is None:
             return []

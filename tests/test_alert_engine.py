@@ -32,6 +32,17 @@ def test_ranked_root_causes():
     assert analyzer.root_causes.index("black") < analyzer.root_causes.index("obstruction")
 
 
+def test_an_explained_condition_waits_without_restarting_its_timer():
+    """A root cause seen on single frames (a static night scene that looks frozen for a moment)
+    must not keep restarting another fault's wait; a lasting root cause keeps it hidden."""
+    alerts = StreamAlerts("cam", "cam", AlertPolicy(cooldown_s=0.0, max_raises_per_minute=100))
+    flicker = [alerts.observe("noise", T, True, t * 0.25, explained=t % 3 == 1) for t in range(12)]
+    assert [e.event for e in flicker if e] == ["raise"] and alerts.suppressed["noise"] == 4
+    lasting = [alerts.observe("blur", T, True, t * 0.25, explained=True) for t in range(12)]
+    assert not any(lasting) and not alerts.is_active("blur")
+    assert alerts.observe("blur", T, True, 3.0) is not None  # the root cause went: raised at once
+
+
 def test_cooldown_defers_a_quick_second_raise_without_losing_it():
     alerts = StreamAlerts("cam", "cam", AlertPolicy(cooldown_s=5.0, max_raises_per_minute=100))
     ev = [alerts.observe("blur", T, p, t) for t, p in [(0, True), (1, True), (2, False), (3, False)]]

@@ -62,10 +62,12 @@ class FaultTracker:
         wall_time: float | None = None,
         stream_time: float | None = None,
         may_raise: bool = True,
+        explained: bool = False,
     ) -> AlertEvent | None:
         """Feed one observation at time t (the clock the timings use). stream_time, when the
         clock is not the stream's own (stream_down runs on wall time), is what events report.
-        may_raise=False defers a due raise (rate limit)."""
+        may_raise=False defers a due raise (rate limit, counted as held back); explained=True
+        defers it because a root cause present on this frame explains the condition."""
         if self._last_t is not None and t < self._last_t:
             # The clock went backwards (a new session of the source): restart the timers.
             self._pending_since = t if self._pending_since is not None else None
@@ -83,6 +85,8 @@ class FaultTracker:
             if t - self._pending_since < self.timing.raise_after_s:
                 return None
             cooling = self._cleared_at is not None and t - self._cleared_at < self.cooldown_s
+            if explained:
+                return None
             if cooling or not may_raise:
                 self.held_back += 1
                 return None
@@ -188,11 +192,19 @@ class StreamAlerts:
         wall_time: float | None = None,
         stream_time: float | None = None,
         rate_limited: bool = True,
+        explained: bool = False,
     ) -> AlertEvent | None:
+        """``explained``: a root cause present now explains this condition. The condition still
+        counts as present (a root cause flickering on one frame must not restart its wait), but
+        it is not raised while explained."""
+        if explained and present:
+            self.count_suppressed(fault)
         may_raise = True
         if rate_limited:
             may_raise = self._raises.allows(t)
-        ev = self.tracker(fault, timing).observe(present, t, severity, measurements, wall_time, stream_time, may_raise)
+        ev = self.tracker(fault, timing).observe(
+            present, t, severity, measurements, wall_time, stream_time, may_raise, explained
+        )
         if ev is not None and ev.event == "raise" and rate_limited:
             self._raises.add(t)
         return ev
