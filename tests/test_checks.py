@@ -155,6 +155,16 @@ def test_exposure_checks_use_the_stream_baseline():
     assert not any(active(feed(make("black"), night)))
 
 
+def test_a_fade_into_a_cut_to_a_dark_scene_is_not_underexposure():
+    """The picture fades down, and the cut comes at the bottom of the fade to a dark film scene:
+    the new scene's own darkness is its normal, not a fault carried over from the fade."""
+    bright, _ = scene(25)
+    fade = [cv2.convertScaleAbs(bright[-1], alpha=a) for a in (0.6, 0.25)]
+    dark, _ = scene(20, SceneStyle(gain=0.2), t0=30.0, seed=11)
+    res = active(feed(make("underexposed"), bright + fade + dark))
+    assert longest_run(res) * STEP < make("underexposed").config.raise_after_s, res
+
+
 def test_noise_vs_snow():
     res = feed(make("noise"), faulted("noise", 20, 10, 25.0))
     assert not any(active(res)[:20]) and all(active(res)[20:])

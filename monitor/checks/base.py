@@ -74,6 +74,7 @@ class BaselineCheck(Check):
         self._baseline = self.new_baseline()
         self._layout = Layout(config.layout_tau_s)
         self._flagging = False
+        self._flagged_since = 0.0
         self._held_since: float | None = None
 
     def new_baseline(self) -> Baseline:
@@ -88,8 +89,9 @@ class BaselineCheck(Check):
         """Decide a frame whose ``value`` is ``suspect`` (off the baseline the fault's way), and
         learn from it if it is not flagged. Returns (flagged, layout correlation).
 
-        - the same scene, off its baseline: flagged; a fault that is already flagged stays
-          flagged across a cut (the picture is still as dark / noisy as before);
+        - the same scene, off its baseline: flagged; a fault flagged for longer than it takes to
+          raise stays flagged across a cut (the picture is still as dark / noisy as before),
+          one flagged only moments ago does not (a fade to black then a cut to a dark scene);
         - new content (a cut, a camera switch; the layout follows slow camera motion, so a pan
           is not new content): learned from scratch, with a warm-up;
         - the same scene, normal: learned slowly, unless ``doubtful`` (on the way to a fault:
@@ -102,9 +104,12 @@ class BaselineCheck(Check):
             self._flagging = suspect and self._flagging
             return self._flagging, None
         same, corr = self.same_scene(view)
-        if suspect and (same or self._flagging):
-            if not same:
-                self._layout.learn(view.thumbnail, t, reset=True)
+        established = self._flagging and t - self._flagged_since >= self.config.raise_after_s
+        if suspect and (same or established):
+            # The fault leaves the layout as it is, so it keeps following the camera's motion.
+            self._layout.learn(view.thumbnail, t, reset=not same)
+            if not self._flagging:
+                self._flagged_since = t
             self._flagging = True
             return True, corr
         self._flagging = False
