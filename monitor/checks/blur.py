@@ -32,7 +32,7 @@ class BlurConfig(BaselineCheckConfig):
     doubt_ratio: float = Field(0.75, gt=0, lt=1, description="below this x baseline the baseline stops learning")
     critical_ratio: float = Field(0.12, gt=0, lt=1, description="critical below this x baseline")
     min_baseline: float = Field(
-        5.0, ge=0, description="streams whose normal sharpness is below this (a clear sky) are not judged"
+        2.5, ge=0, description="streams whose normal sharpness is below this (a clear sky) are not judged"
     )
     baseline_tau_s: float = Field(30.0, gt=0)
     # Noise and defocus leave the picture's coarse layout exactly as it was, so a layout that
