@@ -13,7 +13,8 @@ featureless that way are not counted as covered. Only a cover of the whole pictu
 lens cap) leaves nothing to compare, and then no detail at all is left. Obstruction is:
 
 - partial: a large part of the normally detailed cells went featureless while some of them
-  keep their detail and brightness (the rest of the scene is still there);
+  keep their detail and brightness (the rest of the scene is still there), or, on a camera
+  that moves, while the brightness layout no longer matches the scene's (the cover has its own);
 - full: almost every normally detailed cell went featureless and the brightness layout no
   longer matches the scene's (a blurred or badly exposed picture keeps its layout).
 
@@ -181,7 +182,9 @@ class ObstructionCheck(Check):
         kept = np.abs(lum - self._lum) < 0.3 * np.maximum(self._lum, 20.0)
         live_frac = float(((detail >= c.min_detail) & kept & normally).sum()) / max(1, n)
         layout = _correlation(lum, self._lum)
-        partly = covered_frac >= c.min_covered and live_frac >= c.min_live
+        # Partly: the rest of the scene is still there, or (a panning camera, whose scene does
+        # not stay put) the covered part took on the cover's own brightness.
+        partly = covered_frac >= c.min_covered and (live_frac >= c.min_live or layout < c.max_layout_correlation)
         fully = covered_frac >= c.full_cover and layout < c.max_layout_correlation
         active = (
             ready
