@@ -32,15 +32,12 @@ class BaselineCheckConfig(CheckConfig):
     warmup_s: float = Field(
         1.0, ge=0, description="stream time (after a start or a cut) before the baseline is trusted"
     )
-    layout_tau_s: float = Field(
-        1.0, gt=0, description="the scene's layout follows camera motion with this time constant"
-    )
     min_layout_correlation: float = Field(
-        0.6,
+        0.8,
         ge=-1,
         le=1,
-        description="the picture is the baseline's scene while its layout correlates this well; "
-        "below, it is new content (a cut, a camera switch, a pan) and the baseline is learned anew",
+        description="consecutive samples whose layouts correlate less than this are a cut (a camera switch, "
+        "new content): the baseline is learned anew; a moving camera keeps its layout from sample to sample",
     )
 
 
@@ -72,28 +69,26 @@ class BaselineCheck(Check):
     def __init__(self, config: BaselineCheckConfig) -> None:
         super().__init__(config)
         self._baseline = self.new_baseline()
-        self._layout = Layout(config.layout_tau_s)
+        self._previous = Layout()
         self._flagging = False
         self._flagged_since = 0.0
-        self._held_since: float | None = None
+        self._cut_at: float | None = None  # a cut seen since the baseline was learned
 
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s)
 
-    def same_scene(self, view: FrameView) -> tuple[bool, float | None]:
-        """(is this the scene the baseline was learned on, the layout correlation)."""
-        corr = self._layout.correlation(view.thumbnail)
-        return corr is None or corr >= self.config.min_layout_correlation, corr
-
     def judge(self, view: FrameView, value: float, suspect: bool, doubtful: bool = False) -> tuple[bool, float | None]:
         """Decide a frame whose ``value`` is ``suspect`` (off the baseline the fault's way), and
-        learn from it if it is not flagged. Returns (flagged, layout correlation).
+        learn from it if it is not flagged. Returns (flagged, layout correlation with the
+        previous sample).
 
         - the same scene, off its baseline: flagged; a fault flagged for longer than it takes to
           raise stays flagged across a cut (the picture is still as dark / noisy as before),
           one flagged only moments ago does not (a fade to black then a cut to a dark scene);
-        - new content (a cut, a camera switch; the layout follows slow camera motion, so a pan
-          is not new content): learned from scratch, with a warm-up;
+        - after a cut (the layout jumped between two samples; a pan or a patrol moves it only a
+          little from one sample to the next): new content, learned from scratch with a
+          warm-up; if it is off the old baseline, after a moment's wait (the encoder may have
+          blended a fault's first frame);
         - the same scene, normal: learned slowly, unless ``doubtful`` (on the way to a fault:
           a gradual defocus must not drag the baseline down with it).
         """
@@ -103,28 +98,24 @@ class BaselineCheck(Check):
             # scene to compare or to learn: a flagged fault stays flagged, nothing new starts.
             self._flagging = suspect and self._flagging
             return self._flagging, None
-        same, corr = self.same_scene(view)
+        corr = self._previous.correlation(view.thumbnail)
+        self._previous.learn(view.thumbnail)
+        if corr is not None and corr < self.config.min_layout_correlation and self._cut_at is None:
+            self._cut_at = t
         established = self._flagging and t - self._flagged_since >= self.config.raise_after_s
-        if suspect and (same or established):
-            # The fault leaves the layout as it is, so it keeps following the camera's motion.
-            self._layout.learn(view.thumbnail, t, reset=not same)
+        if suspect and (self._cut_at is None or established):
+            self._cut_at = None
             if not self._flagging:
                 self._flagged_since = t
             self._flagging = True
             return True, corr
         self._flagging = False
-        if not same and suspect:
-            # Off the baseline and unlike the scene: a cut to new content, or a fault whose first
-            # frame the encoder blended. Wait a moment before deciding which.
-            if self._held_since is None:
-                self._held_since = t
-            if t - self._held_since < HOLD_S:
+        if self._cut_at is not None:
+            if suspect and t - self._cut_at < HOLD_S:
                 return False, corr
-        self._held_since = None
-        if same and doubtful:
-            return False, corr
-        if not same:
             self._baseline = self.new_baseline()
+            self._cut_at = None
+        elif doubtful:
+            return False, corr
         self._baseline.update(value, t)
-        self._layout.learn(view.thumbnail, t, reset=not same)
         return False, corr

@@ -68,38 +68,43 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return (start + (counts - 1) / 2.0)[inverse].astype(np.float64)
 
 
+def _rank_correlation(x: np.ndarray, y: np.ndarray) -> float | None:
+    a, b = _ranks(x), _ranks(y)
+    a -= a.mean()
+    b -= b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 1e-6 else None
+
+
 class Layout:
-    """What the stream's picture looks like when its baseline was learned: tells "the same
-    scene, only darker / brighter / softer / noisier" (an exposure, focus or noise fault) from
-    "other content" (a cut, a camera switch), which is no fault and should be learned instead.
+    """The previous sample's picture layout: tells "the same scene, only darker / brighter /
+    softer / noisier" (an exposure, focus or noise fault) and "the same scene, moved a little"
+    (a pan, a patrol, shake) from "other content" (a cut, a camera switch), which is no fault
+    and should be learned instead.
 
-    The comparison is a rank correlation of 16x9 thumbnails: gain, offset, gamma and clipping
-    keep the cells' order, new content changes it. The reference follows camera motion
-    (``tau_s``)."""
+    The comparison is a rank correlation of 16x9 thumbnails, the best over shifts of up to one
+    cell: gain, offset, gamma and clipping keep the cells' order, camera motion moves it a
+    little between two samples, new content changes it."""
 
-    def __init__(self, tau_s: float) -> None:
-        self.tau_s = tau_s
+    def __init__(self) -> None:
         self._ref: np.ndarray | None = None
-        self._last_t: float | None = None
 
     def correlation(self, thumb: np.ndarray) -> float | None:
-        """Rank correlation of this frame's thumbnail with the learned one (None: nothing to
-        compare). Ranks are kept by any brightening or darkening, clipping included (clipped
-        cells tie); new content reorders them."""
+        """Rank correlation of this frame's thumbnail with the previous one (None: nothing to
+        compare)."""
         if self._ref is None or not has_layout(thumb):
             return None
-        a, b = _ranks(thumb), _ranks(self._ref)
-        a -= a.mean()
-        b -= b.mean()
-        den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-        return float((a * b).sum() / den) if den > 1e-6 else None
+        h, w = thumb.shape
+        best: float | None = None
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                cur = thumb[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
+                ref = self._ref[max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
+                r = _rank_correlation(cur, ref)
+                if r is not None and (best is None or r > best):
+                    best = r
+        return best
 
-    def learn(self, thumb: np.ndarray, t: float, reset: bool = False) -> None:
-        if not has_layout(thumb):
-            return
-        if reset or self._ref is None or self._last_t is None or t < self._last_t:
-            self._ref, self._last_t = thumb.copy(), t
-            return
-        a = min(1.0, max(0.0, t - self._last_t) / self.tau_s)
-        self._ref = self._ref + a * (thumb - self._ref)
-        self._last_t = t
+    def learn(self, thumb: np.ndarray) -> None:
+        if has_layout(thumb):
+            self._ref = thumb.copy()

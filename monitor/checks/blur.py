@@ -3,12 +3,11 @@
 Sharpness is the variance of the Laplacian of the denoised analysis copy relative to the
 picture's variance, per block, and its median over the blocks that have some contrast: blind
 to exposure changes, and to the few blocks of sharp graphics (a clock, a caption, a logo) that
-stay on top of a defocused picture. Its
-per-stream baseline is learned from frames not flagged, and not while the picture is on its
-way down (a gradual defocus would otherwise drag the baseline with it). Naturally soft content
-has a low baseline, so only a drop relative to it counts. New content (a cut, a camera switch,
-a pan) is not a defocus: when the picture's layout no longer matches the baseline's, the
-baseline is learned anew (see BaselineCheck.judge).
+stay on top of a defocused picture. Its per-stream baseline is learned from frames not
+flagged, and not while the picture is on its way down (a gradual defocus would otherwise drag
+the baseline with it). Naturally soft content has a low baseline, so only a drop relative to
+it counts. New content (a cut, a camera switch) is not a defocus: when the picture's layout
+jumps between two samples, the baseline is learned anew (see BaselineCheck.judge).
 """
 
 from __future__ import annotations
@@ -35,9 +34,6 @@ class BlurConfig(BaselineCheckConfig):
         2.5, ge=0, description="streams whose normal sharpness is below this (a clear sky) are not judged"
     )
     baseline_tau_s: float = Field(30.0, gt=0)
-    # Noise and defocus leave the picture's coarse layout exactly as it was, so a layout that
-    # moved this much is new content (a cut to a similar-looking scene), not this fault.
-    min_layout_correlation: float = Field(0.75, ge=-1, le=1)
 
 
 def sharpness(denoised: np.ndarray, block: int = 24, min_std: float = 4.0) -> float | None:

@@ -39,9 +39,6 @@ class NoiseConfig(BaselineCheckConfig):
     min_sigma: float = Field(1.2, gt=0, description="noise sigma (luma levels) that is noisy")
     min_ratio: float = Field(2.5, ge=1, description="...and at least this x the stream's baseline")
     critical_sigma: float = Field(6.0, gt=0, description="noise this strong is critical")
-    # Noise and defocus leave the picture's coarse layout exactly as it was, so a layout that
-    # moved this much is new content (a cut to a similar-looking scene), not this fault.
-    min_layout_correlation: float = Field(0.75, ge=-1, le=1)
 
 
 @register

@@ -112,7 +112,7 @@ class ObstructionCheck(Check):
         self._first_t = 0.0
         self._last_t: float | None = None
         self._prev: tuple[np.ndarray, np.ndarray] | None = None
-        self._recent = Layout(tau_s=1e-3)  # the previous sample's layout
+        self._recent = Layout()  # the previous sample's layout
         self._covered = np.zeros(GRID, bool)  # cells that went featureless the way a cover does
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
 
@@ -123,7 +123,7 @@ class ObstructionCheck(Check):
         c = self.config
         prev, self._prev = self._prev, (detail, lum)
         layout = self._recent.correlation(view.thumbnail)
-        self._recent.learn(view.thumbnail, view.frame.stream_time, reset=True)
+        self._recent.learn(view.thumbnail)
         if prev is None:
             return False
         pdet, plum = prev

@@ -19,6 +19,9 @@ class OverexposedConfig(BaselineCheckConfig):
     min_mean: float = Field(150.0, ge=0, le=255, description="...with a mean luma at least this high")
     min_rise: float = Field(40.0, ge=0, description="and at least this much brighter than the stream's baseline")
     critical_clipped: float = Field(0.5, gt=0, le=1)
+    # Clipping to white / crushing to black ties much of the picture, which shuffles the ranks
+    # the layout is compared by: only a bigger jump is a cut.
+    min_layout_correlation: float = Field(0.6, ge=-1, le=1)
 
 
 @register

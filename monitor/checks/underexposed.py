@@ -20,6 +20,9 @@ class UnderexposedConfig(BaselineCheckConfig):
     max_mean: float = Field(60.0, ge=0, le=255, description="only pictures darker than this mean luma")
     max_ratio: float = Field(0.5, gt=0, lt=1, description="...and below this x the stream's baseline brightness")
     critical_ratio: float = Field(0.2, gt=0, lt=1)
+    # Clipping to white / crushing to black ties much of the picture, which shuffles the ranks
+    # the layout is compared by: only a bigger jump is a cut.
+    min_layout_correlation: float = Field(0.6, ge=-1, le=1)
 
 
 @register
