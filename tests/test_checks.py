@@ -165,6 +165,18 @@ def test_a_fade_into_a_cut_to_a_dark_scene_is_not_underexposure():
     assert longest_run(res) * STEP < make("underexposed").config.raise_after_s, res
 
 
+def test_a_white_out_is_overexposure_not_a_card_or_a_cover():
+    """A gain fault that clips the whole picture to white leaves nothing to compare: it is
+    overexposed, not a flat "no signal" card and not a covered lens."""
+    imgs, _ = scene(20)
+    white = np.full((H, W, 3), 252, np.uint8)
+    white[H // 2 :, : W // 3] = 250
+    frames = imgs + [white] * 15
+    assert all(active(feed(make("overexposed"), frames))[21:])
+    for name in ("no_signal", "obstruction"):
+        assert not any(active(feed(make(name), frames))), name
+
+
 def test_noise_vs_snow():
     res = feed(make("noise"), faulted("noise", 20, 10, 25.0))
     assert not any(active(res)[:20]) and all(active(res)[20:])

@@ -45,6 +45,9 @@ class NoSignalConfig(CheckConfig):
     graphic_min_luma: float = Field(
         14.0, ge=0, description="card: a flat picture brighter than this (darker is black, or a logo screen)"
     )
+    max_card_luma: float = Field(
+        245.0, ge=0, le=255, description="flat/card: darker than this (a white-out is overexposure)"
+    )
     logo_max_area: float = Field(0.15, gt=0, le=1, description="logo: what is not flat fits in a box this small")
     logo_min_move: float = Field(0.01, ge=0, description="logo: ...that moves at least this (fraction of width)")
 
@@ -111,6 +114,8 @@ class NoSignalCheck(Check):
                 pattern = "card"
         graphic = self._graphic(view)
         pattern = pattern or graphic
+        if pattern in ("flat", "card") and mean >= c.max_card_luma:
+            pattern = None  # a picture clipped to white is overexposed (a sensor or gain fault), not a card
         m: dict[str, object] = {"column_std": round(column_std, 2), "luma_std": round(gray_std, 2)}
         if pattern:
             m["pattern"] = pattern

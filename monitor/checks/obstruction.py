@@ -71,6 +71,7 @@ class ObstructionConfig(BaselineCheckConfig):
         2.0, gt=0, description="a cell counts as newly covered when it had detail this recently (paint builds up)"
     )
     min_luma: float = Field(12.0, ge=0, description="darker pictures are black, not covered")
+    max_luma: float = Field(245.0, ge=0, le=255, description="brighter pictures are clipped white: overexposed")
     baseline_tau_s: float = Field(20.0, gt=0)
 
 
@@ -193,7 +194,7 @@ class ObstructionCheck(Check):
             ready
             and n >= 0.25 * detail.size  # a scene with detail to lose
             and (partly or fully)
-            and view.mean_luma >= c.min_luma
+            and c.min_luma <= view.mean_luma < c.max_luma
         )
         dt = t - self._last_t
         self._last_t = t

@@ -19,6 +19,9 @@ class OverexposedConfig(BaselineCheckConfig):
     min_mean: float = Field(150.0, ge=0, le=255, description="...with a mean luma at least this high")
     min_rise: float = Field(40.0, ge=0, description="and at least this much brighter than the stream's baseline")
     critical_clipped: float = Field(0.5, gt=0, le=1)
+    whiteout: float = Field(
+        0.9, gt=0, le=1, description="this fraction clipped is a white-out: no scene left to compare, flagged as is"
+    )
     # Clipping to white / crushing to black ties much of the picture, which shuffles the ranks
     # the layout is compared by: only a bigger jump is a cut.
     min_layout_correlation: float = Field(0.6, ge=-1, le=1)
@@ -39,6 +42,8 @@ class OverexposedCheck(BaselineCheck):
         # The same scene gone brighter than its baseline; a stream that is this bright from the
         # start (snow, a white studio), or a cut or pan to bright content, is its own normal.
         active, corr = self.judge(view, mean, bright and base is not None and mean - base >= c.min_rise)
+        # Nothing in a white-out to tell a fault from new content by, and no scene is this white.
+        active = active or clipped >= c.whiteout
         m = {"clipped_fraction": round(clipped, 3), "mean_luma": round(mean, 1)}
         if corr is not None:
             m["layout_correlation"] = round(corr, 2)
