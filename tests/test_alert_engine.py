@@ -34,13 +34,16 @@ def test_ranked_root_causes():
 
 def test_an_explained_condition_waits_without_restarting_its_timer():
     """A root cause seen on single frames (a static night scene that looks frozen for a moment)
-    must not keep restarting another fault's wait; a lasting root cause keeps it hidden."""
+    must not keep restarting another fault's wait; a lasting root cause keeps it hidden, and
+    the time it explained does not count toward the raise (a fade through black)."""
     alerts = StreamAlerts("cam", "cam", AlertPolicy(cooldown_s=0.0, max_raises_per_minute=100))
     flicker = [alerts.observe("noise", T, True, t * 0.25, explained=t % 3 == 1) for t in range(12)]
     assert [e.event for e in flicker if e] == ["raise"] and alerts.suppressed["noise"] == 4
     lasting = [alerts.observe("blur", T, True, t * 0.25, explained=True) for t in range(12)]
     assert not any(lasting) and not alerts.is_active("blur")
-    assert alerts.observe("blur", T, True, 3.0) is not None  # the root cause went: raised at once
+    # The root cause went: the explained time did not count, the wait runs from there.
+    after = [(t, alerts.observe("blur", T, True, t)) for t in (3.0, 3.25, 3.5, 3.75)]
+    assert [t for t, e in after if e] == [3.75]
 
 
 def test_cooldown_defers_a_quick_second_raise_without_losing_it():

@@ -67,13 +67,14 @@ class FaultTracker:
         """Feed one observation at time t (the clock the timings use). stream_time, when the
         clock is not the stream's own (stream_down runs on wall time), is what events report.
         may_raise=False defers a due raise (rate limit, counted as held back); explained=True
-        defers it because a root cause present on this frame explains the condition."""
+        defers it because a root cause present on this frame explains the condition: the wait
+        pauses (neither runs nor restarts)."""
         if self._last_t is not None and t < self._last_t:
             # The clock went backwards (a new session of the source): restart the timers.
             self._pending_since = t if self._pending_since is not None else None
             self._absent_since = t if self._absent_since is not None else None
             self._cleared_at = None
-        self._last_t = t
+        previous_t, self._last_t = self._last_t, t
         m = measurements or {}
         st = t if stream_time is None else stream_time
         if not self.active:
@@ -82,6 +83,10 @@ class FaultTracker:
                 return None
             if self._pending_since is None:
                 self._pending_since = t
+            elif explained and previous_t is not None and t >= previous_t:
+                # Time a root cause explains does not count toward the raise (a fade through
+                # black is dark partly *because* it is black), nor does it restart the wait.
+                self._pending_since += t - previous_t
             if t - self._pending_since < self.timing.raise_after_s:
                 return None
             cooling = self._cleared_at is not None and t - self._cleared_at < self.cooldown_s
@@ -194,9 +199,9 @@ class StreamAlerts:
         rate_limited: bool = True,
         explained: bool = False,
     ) -> AlertEvent | None:
-        """``explained``: a root cause present now explains this condition. The condition still
-        counts as present (a root cause flickering on one frame must not restart its wait), but
-        it is not raised while explained."""
+        """``explained``: a root cause present now explains this condition. Its wait pauses: a
+        root cause flickering on single frames must not restart it, and the explained time does
+        not count toward it; nothing is raised while explained."""
         if explained and present:
             self.count_suppressed(fault)
         may_raise = True
