@@ -94,10 +94,14 @@ class Layout:
         compare)."""
         if self._ref is None or not has_layout(thumb):
             return None
+        best = _rank_correlation(thumb, self._ref)
+        if best is not None and best >= 0.9:
+            return best  # clearly the same scene: no shift could change a decision
         h, w = thumb.shape
-        best: float | None = None
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
+                if dx == dy == 0:
+                    continue
                 cur = thumb[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
                 ref = self._ref[max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
                 r = _rank_correlation(cur, ref)
