@@ -93,6 +93,13 @@ def cell_stats(view: FrameView) -> tuple[np.ndarray, np.ndarray]:
     return means(grad) / np.maximum(lum, 20.0), lum
 
 
+def _moved(detail: np.ndarray, lum: np.ndarray, pdet: np.ndarray, plum: np.ndarray) -> np.ndarray:
+    """Per cell: changed a lot since the last sample (brightness by a quarter, detail by 2x)."""
+    return (np.abs(lum - plum) > np.maximum(8.0, 0.25 * plum)) | (
+        np.abs(np.log(np.maximum(detail, 1e-3) / np.maximum(pdet, 1e-3))) > np.log(2.0)
+    )
+
+
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     a = a.ravel() - a.mean()
     b = b.ravel() - b.mean()
@@ -117,20 +124,15 @@ class ObstructionCheck(Check):
         self._covered = np.zeros(GRID, bool)  # cells that went featureless the way a cover does
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
 
-    def _cut(self, view: FrameView, detail: np.ndarray, lum: np.ndarray) -> bool:
+    def _cut(self, view: FrameView, detail: np.ndarray, moved: np.ndarray | None) -> bool:
         """A cut or a camera switch: the picture changed at once and the new one brings detail
         of its own. A cover arriving at once takes detail away, and what detail it leaves is the
         old scene, where it was."""
         c = self.config
-        prev, self._prev = self._prev, (detail, lum)
         layout = self._recent.correlation(view.thumbnail)
         self._recent.learn(view.thumbnail)
-        if prev is None:
+        if moved is None:
             return False
-        pdet, plum = prev
-        moved = (np.abs(lum - plum) > np.maximum(8.0, 0.25 * plum)) | (
-            np.abs(np.log(np.maximum(detail, 1e-3) / np.maximum(pdet, 1e-3))) > np.log(2.0)
-        )
         detailed = detail >= c.min_detail
         n_detailed = int(np.count_nonzero(detailed))
         cells_changed = (
@@ -143,22 +145,20 @@ class ObstructionCheck(Check):
         layout_changed = layout is not None and layout < c.cut_correlation and n_detailed >= 0.25 * detail.size
         return cells_changed or layout_changed
 
-    def _onsets(self, t: float, detail: np.ndarray, lum: np.ndarray) -> None:
+    def _onsets(self, t: float, detail: np.ndarray, moved: np.ndarray | None) -> None:
         """Track which featureless cells a cover took: a cell that had detail moments ago and
         went featureless while most of the rest of the picture stayed as it was."""
         c = self.config
         featureless = detail < c.min_detail * 0.5
-        if self._prev is not None:
-            pdet, plum = self._prev
+        if self._prev is not None and moved is not None:
+            pdet, _plum = self._prev
             went = featureless & (pdet >= c.min_detail * 0.5)
             newly = went & (t - self._detailed_at <= c.onset_window_s)
             if newly.any():
                 others = ~went
-                # As loose as the cut test's "moved": shake, noise and compression move a cell's
-                # numbers a little, a cut moves them a lot.
-                unchanged = (np.abs(lum - plum) <= np.maximum(8.0, 0.25 * plum)) & (
-                    np.abs(np.log(np.maximum(detail, 1e-3) / np.maximum(pdet, 1e-3))) <= np.log(2.0)
-                )
+                # Unchanged as loosely as the cut test's "moved": shake, noise and compression
+                # move a cell's numbers a little, a cut moves them a lot.
+                unchanged = ~moved
                 if others.mean() >= 0.1:
                     onset = float(unchanged[others].mean()) >= c.min_continuity
                 else:  # everything at once: only a cover that leaves no detail anywhere
@@ -171,8 +171,10 @@ class ObstructionCheck(Check):
         c = self.config
         t = view.frame.stream_time
         detail, lum = cell_stats(view)
-        self._onsets(t, detail, lum)
-        cut = self._cut(view, detail, lum)
+        moved = None if self._prev is None else _moved(detail, lum, *self._prev)
+        self._onsets(t, detail, moved)
+        self._prev = (detail, lum)
+        cut = self._cut(view, detail, moved)
         if cut:
             self._covered[:] = False
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
