@@ -145,7 +145,6 @@ def _decoded_frames(path: str, count: int) -> list:
     """Sampled frames exactly as capture makes them (small BGR via swscale, native luma)."""
     from monitor.capture.pyav_decoder import PyAVDecoder
     from monitor.config import CaptureConfig
-    from monitor.frames import Frame
 
     dec = PyAVDecoder(path, "file", CaptureConfig())
     frames = []
@@ -153,18 +152,7 @@ def _decoded_frames(path: str, count: int) -> list:
         for i, raw in enumerate(dec.frames()):
             if i % 5:
                 continue
-            f = Frame(
-                "bench",
-                i,
-                raw.pts_time or 0.0,
-                0.0,
-                raw.keyframe,
-                raw.small(),
-                raw.width,
-                raw.height,
-                full=raw.full,
-                luma_fn=raw.luma,
-            )
+            f = raw.to_frame("bench", i, raw.pts_time or 0.0, 0.0, dec.decode_errors)
             _ = f.luma  # materialise now: capture hands checks a decoded frame
             frames.append(f)
             if len(frames) >= count:

@@ -30,6 +30,9 @@ class Frame:
     height: int
     full: Callable[[], np.ndarray] | None = field(default=None, repr=False)
     luma_fn: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    # True when ``luma`` is the decoder's Y plane in studio range (16-235): readers that compare
+    # levels with ``small`` (full range) expand it first (FrameView.native_crop).
+    luma_limited: bool = False
     decode_errors: int = 0  # the stream's corrupt-packet count when this frame was decoded
     _image: np.ndarray | None = field(default=None, repr=False)
     _luma: np.ndarray | None = field(default=None, repr=False)
@@ -44,8 +47,9 @@ class Frame:
 
     @property
     def luma(self) -> np.ndarray:
-        """Full-resolution luma (uint8), straight from the decoder's Y plane when it has one.
-        Checks that need native pixel scale (noise, 8x8 blocking) read a crop of it."""
+        """Full-resolution luma (uint8), straight from the decoder's Y plane when it has one
+        (range: see ``luma_limited``). Checks that need native pixel scale (noise, 8x8 blocking)
+        read a crop of it through FrameView.native_crop."""
         if self._luma is None:
             if self.luma_fn is not None:
                 self._luma = self.luma_fn()
@@ -54,6 +58,7 @@ class Frame:
                 import cv2
 
                 self._luma = cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY)
+                self.luma_limited = False
         return self._luma
 
     @classmethod

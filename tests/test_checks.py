@@ -260,7 +260,7 @@ def test_checks_on_real_encoded_video(clips):
     check, flags = make("black"), []
     for i, raw in enumerate(dec.frames()):
         if i % 5 == 0:
-            f = Frame("t", i, raw.pts_time, 0.0, raw.keyframe, raw.small(), raw.width, raw.height, raw.full, raw.luma)
+            f = raw.to_frame("t", i, raw.pts_time, 0.0, dec.decode_errors)
             flags.append((raw.pts_time, check.evaluate(FrameView(f)).active))
     dec.close()
     assert all(a for t, a in flags if 3.1 <= t < 6.0) and not any(a for t, a in flags if t < 2.9 or t >= 6.1)

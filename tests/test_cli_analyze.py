@@ -111,3 +111,20 @@ def test_analyze_bad_config_one_line(tmp_path, clips, text, expect):
 def _write(path: Path, data: bytes) -> str:
     path.write_bytes(data)
     return str(path)
+
+
+def test_analyze_raises_decode_errors_on_a_damaged_clip(clips, tmp_path):
+    """The corrupt-packet count must reach the check through the daemon's own capture path."""
+    data = bytearray(clips["clean"].read_bytes())
+    # Zero runs through the middle of the media data: many packets fail to decode, the file stays readable.
+    for off in range(len(data) // 3, 2 * len(data) // 3, 499):
+        data[off : off + 64] = bytes(64)
+    bad = tmp_path / "damaged.mp4"
+    bad.write_bytes(bytes(data))
+    r = vqmon("analyze", str(bad))
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    raised = [e for e in events if e["event"] == "raise" and e["fault"] == "decode_errors"]
+    assert raised, (events, r.stderr)
+    assert raised[0]["measurements"]["errors_in_window"] >= 5
+    assert "corrupt packet(s) skipped" in r.stderr

@@ -64,6 +64,12 @@ def _y_plane(f: av.VideoFrame) -> np.ndarray:
 
 
 _Y_FORMATS = ("yuv", "yuvj", "nv12", "nv21", "gray")
+_AVCOL_RANGE_JPEG = 2  # ffmpeg's code for full-range (0-255) luma
+
+
+def _limited_range(f: av.VideoFrame) -> bool:
+    name = f.format.name
+    return not (name.startswith(("yuvj", "gray")) or f.color_range == _AVCOL_RANGE_JPEG)
 
 
 def configure_stream(stream: av.VideoStream, keyframes_only: bool, threads: int = 0) -> None:
@@ -135,6 +141,7 @@ class PyAVDecoder:
                         partial(_small_bgr, self._reformatter, f),
                         partial(_full_bgr, f),
                         partial(_y_plane, f) if f.format.name.startswith(_Y_FORMATS) else None,
+                        _limited_range(f),
                     )
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(describe_av_error(exc, self._where, self.cfg)) from None

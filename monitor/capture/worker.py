@@ -197,17 +197,7 @@ class CaptureWorker(threading.Thread):
                     self.stats.last_error = None
                     self._backoff.reset()
                 if self.sampler.accept(self._index, t, raw.keyframe):
-                    frame = Frame(
-                        self.stream_name,
-                        self._index,
-                        t,
-                        now,
-                        raw.keyframe,
-                        raw.small(),
-                        raw.width,
-                        raw.height,
-                        raw.full,
-                    )
+                    frame = raw.to_frame(self.stream_name, self._index, t, now, self.stats.decode_errors)
                     self.stats.frames_sampled += 1
                     self.out.put(self.stream_name, frame)
                 self._index += 1

@@ -16,6 +16,9 @@ NATIVE_CROP = (640, 352)
 # Cameras and playout put their graphics (clock, camera name, logo, captions, ticker) in the top
 # and bottom bands of the picture; checks that must see past them read the rows in between.
 GRAPHICS_BAND = 0.12
+# Studio-range luma (16-235) stretched to full range, as the decoder's scaler does for ``small``:
+# noise and contrast then read the same on the Y plane as on the BGR picture.
+_STUDIO_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
 
 
 def core_rows(height: int, band: float = GRAPHICS_BAND) -> slice:
@@ -66,10 +69,12 @@ class FrameView:
 
     @cached_property
     def native_crop(self) -> np.ndarray:
-        """Centred crop of the full-resolution luma, grid-aligned (see NATIVE_CROP)."""
+        """Centred crop of the full-resolution luma, grid-aligned (see NATIVE_CROP), full range."""
         y = self.frame.luma
         h, w = y.shape
         cw, ch = min(NATIVE_CROP[0], w // 16 * 16), min(NATIVE_CROP[1], h // 16 * 16)
         x0 = ((w - cw) // 2) // 16 * 16
         y0 = ((h - ch) // 2) // 16 * 16
-        return y[y0 : y0 + ch, x0 : x0 + cw]
+        crop = y[y0 : y0 + ch, x0 : x0 + cw]
+        # Only the crop is stretched: the whole 1080p plane would cost ~6x more.
+        return cv2.LUT(crop, _STUDIO_TO_FULL) if self.frame.luma_limited else crop
