@@ -18,13 +18,13 @@ from monitor.alerts import AlertEvent, AlertPolicy, StreamAlerts, Timing
 from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, CaptureWorker, source_label
 from monitor.checks import Check, FrameView, all_checks
+from monitor.clock import Interval
 from monitor.config import EscalationConfig, QualityConfig, ScoringConfig
 from monitor.escalation.worker import EscalationRequest, EscalationWorker
 from monitor.frames import Frame
 from monitor.quality.scorer import configure as configure_quality
 from monitor.quality.scorer import shared_scorer
 from monitor.queues import StreamMux
-from monitor.sampling import Interval
 from monitor.scoring.worker import ScoreResult, ScoringWorker
 from monitor.sinks import Fanout
 

@@ -166,3 +166,22 @@ def test_check_config_cli_ok_masks_credentials():
     assert r.returncode == 0, r.stderr
     assert "OK, 2 stream(s)" in r.stdout
     assert "secret" not in r.stdout and "demo:***@" in r.stdout
+
+
+def test_the_schema_knows_every_check_whichever_module_is_imported_first():
+    """Importing one check module before the config must not freeze a schema that lacks it."""
+    import sys
+
+    from monitor.checks import all_checks
+
+    names = sorted(all_checks())
+    script = (
+        "import importlib, sys\n"
+        "importlib.import_module('monitor.checks.' + sys.argv[1])\n"
+        "from monitor.config import checks_config_model\n"
+        "print(' '.join(sorted(checks_config_model().model_fields)))\n"
+    )
+    for name in names:
+        r = subprocess.run([sys.executable, "-c", script, name], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == names, name

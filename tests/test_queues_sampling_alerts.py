@@ -112,7 +112,7 @@ def test_backoff_is_capped_exponential_with_jitter():
 
 
 def test_interval_on_stream_time():
-    from monitor.sampling import Interval
+    from monitor.clock import Interval
 
     now = Interval(1.0)
     assert [t for t in (0.0, 0.4, 1.0, 1.5, 2.1) if now.due(t)] == [0.0, 1.0, 2.1]

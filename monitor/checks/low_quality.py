@@ -13,8 +13,8 @@ from pydantic import Field
 from monitor.checks.base import Check, CheckConfig, CheckResult
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
+from monitor.clock import Interval
 from monitor.quality.scorer import shared_scorer
-from monitor.sampling import Interval
 
 
 class LowQualityConfig(CheckConfig):
