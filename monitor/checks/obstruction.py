@@ -100,6 +100,11 @@ def _moved(detail: np.ndarray, lum: np.ndarray, pdet: np.ndarray, plum: np.ndarr
     )
 
 
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """The cells of ``mask`` and their eight neighbours."""
+    return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     a = a.ravel() - a.mean()
     b = b.ravel() - b.mean()
@@ -141,9 +146,24 @@ class ObstructionCheck(Check):
             and int(np.count_nonzero(detailed & moved)) >= 0.5 * n_detailed
         )
         # ...or its layout (rank correlation of thumbnails) no longer matches the last sample's,
-        # and much of the new picture has detail.
-        layout_changed = layout is not None and layout < c.cut_correlation and n_detailed >= 0.25 * detail.size
+        # and much of the new picture has detail - detail that is not the old scene carrying on
+        # beside a cover that arrived between two samples.
+        layout_changed = (
+            layout is not None
+            and layout < c.cut_correlation
+            and n_detailed >= 0.25 * detail.size
+            and not self._carries_on(detail, moved)
+        )
         return cells_changed or layout_changed
+
+    def _carries_on(self, detail: np.ndarray, moved: np.ndarray) -> bool:
+        """The picture away from the cells that just went featureless is as it was."""
+        if self._prev is None:
+            return False
+        went = (detail < self.config.min_detail * 0.5) & (self._prev[0] >= self.config.min_detail * 0.5)
+        # The cells beside a cover's edge are partly covered and change with it; judge the rest.
+        away = ~_grow(went)
+        return bool(away.mean() >= 0.1) and float((~moved)[away].mean()) >= self.config.min_continuity
 
     def _onsets(self, t: float, detail: np.ndarray, moved: np.ndarray | None) -> None:
         """Track which featureless cells a cover took: a cell that had detail moments ago and
@@ -155,14 +175,14 @@ class ObstructionCheck(Check):
             went = featureless & (pdet >= c.min_detail * 0.5)
             newly = went & (t - self._detailed_at <= c.onset_window_s)
             if newly.any():
-                others = ~went
-                # Unchanged as loosely as the cut test's "moved": shake, noise and compression
-                # move a cell's numbers a little, a cut moves them a lot.
-                unchanged = ~moved
-                if others.mean() >= 0.1:
-                    onset = float(unchanged[others].mean()) >= c.min_continuity
-                else:  # everything at once: only a cover that leaves no detail anywhere
-                    onset = not bool((detail >= c.min_detail).any())
+                # A cover over (nearly) everything leaves nothing to compare: it is one only if no
+                # detail is left outside the graphics rows, where a camera's clock or a ticker
+                # sits on top of whatever covers the lens.
+                core = detail[1:-1] >= c.min_detail
+                if not core.any() and went.sum() >= 0.5 * max(1, int((pdet >= c.min_detail).sum())):
+                    onset = True
+                else:
+                    onset = self._carries_on(detail, moved)
                 self._covered[newly] = onset
         self._covered &= featureless
         self._detailed_at[detail >= c.min_detail] = t
@@ -173,8 +193,8 @@ class ObstructionCheck(Check):
         detail, lum = cell_stats(view)
         moved = None if self._prev is None else _moved(detail, lum, *self._prev)
         self._onsets(t, detail, moved)
-        self._prev = (detail, lum)
         cut = self._cut(view, detail, moved)
+        self._prev = (detail, lum)
         if cut:
             self._covered[:] = False
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
