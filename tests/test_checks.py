@@ -78,6 +78,20 @@ def test_black_vs_underexposed_and_normal():
     assert not any(active(feed(make("black"), faulted("underexposed", 0, 5, 0.12))))
 
 
+def test_black_looks_past_a_big_logo_but_not_past_a_floodlit_object():
+    rng = np.random.default_rng(5)
+    dark = np.clip(rng.normal(11, 2.5, (360, 640, 3)), 0, 255).astype(np.uint8)
+    # A channel logo big enough to reach below the top graphics band: still a black picture.
+    logo = dark.copy()
+    cv2.rectangle(logo, (480, 8), (630, 54), (90, 90, 90), -1)
+    cv2.putText(logo, "NEWS 24", (486, 44), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 2)
+    assert all(active(feed(make("black"), [logo] * 5)))
+    # A night scene, dark but for a floodlit mast down the middle (~1 % of the picture): not black.
+    mast = dark.copy()
+    cv2.rectangle(mast, (372, 60), (378, 359), (200, 200, 200), -1)
+    assert not any(active(feed(make("black"), [mast] * 5)))
+
+
 def test_freeze_with_and_without_fresh_noise_vs_live_scenes():
     res = feed(make("freeze"), faulted("freeze", 5, 10))
     assert active(res)[6:] == [True] * 9 and not any(active(res)[:5])
@@ -264,3 +278,20 @@ def test_checks_on_real_encoded_video(clips):
             flags.append((raw.pts_time, check.evaluate(FrameView(f)).active))
     dec.close()
     assert all(a for t, a in flags if 3.1 <= t < 6.0) and not any(a for t, a in flags if t < 2.9 or t >= 6.1)
+
+
+def test_layout_ignores_cells_crushed_to_black():
+    """A cut between two scenes that are both black in one half is still a cut; the same scene
+    crushed darker still matches."""
+    from monitor.checks.baseline import Layout
+
+    rng = np.random.default_rng(1)
+    before = rng.uniform(10, 240, (9, 16)).astype(np.float32)
+    before[:, :8] = 3  # half the picture is night sky
+    other = np.clip(rng.uniform(10, 240, (9, 16)) * 0.3 - 10, 0, 255).astype(np.float32)
+    other[:, :8] = 2
+    darker = np.clip(before * 0.3 - 10, 0, 255).astype(np.float32)
+    layout = Layout()
+    layout.learn(before)
+    assert layout.correlation(other) < 0.3
+    assert layout.correlation(darker) > 0.95

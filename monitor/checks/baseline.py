@@ -68,7 +68,15 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return (start + (counts - 1) / 2.0)[inverse].astype(np.float64)
 
 
+# Cells crushed to black or clipped to white in either picture have lost their order (they tie):
+# an exposure fault clips much of a picture, and ranking the ties would read as new content.
+_CRUSHED, _CLIPPED = 8.0, 247.0
+
+
 def _rank_correlation(x: np.ndarray, y: np.ndarray) -> float | None:
+    keep = (x > _CRUSHED) & (x < _CLIPPED) & (y > _CRUSHED) & (y < _CLIPPED)
+    if int(keep.sum()) >= keep.size // 3:
+        x, y = x[keep], y[keep]
     a, b = _ranks(x), _ranks(y)
     a -= a.mean()
     b -= b.mean()

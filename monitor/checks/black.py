@@ -1,6 +1,8 @@
 """black: the picture is (nearly) black: dark everywhere between the graphics bands (ffmpeg
 blackdetect's thresholds; a clock or logo may stay on), with no content left in it (a badly
-underexposed picture is dark too, but still shows its scene)."""
+underexposed picture is dark too, but still shows its scene). Content is looked for in the
+middle of the picture, clear of graphics that reach past the bands (a big channel logo): a dim
+scene, or a lit object in a night scene (a floodlit mast) that covers a sliver of the picture."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ from pydantic import Field
 from monitor.checks.base import Check, CheckConfig, CheckResult
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView, core_rows
+
+# Rows clear of graphics that reach past the usual band (a big logo, a two-line clock).
+MIDDLE_BAND = 0.2
 
 
 class BlackConfig(CheckConfig):
@@ -29,6 +34,9 @@ class BlackConfig(CheckConfig):
     max_content_std: float = Field(
         4.0, ge=0, description="...and the denoised picture varies less than this (an underexposed one has content)"
     )
+    max_lit_fraction: float = Field(
+        0.005, ge=0, le=1, description="...and at most this fraction of it is lit (a floodlit object at night)"
+    )
 
 
 @register
@@ -45,9 +53,12 @@ class BlackCheck(Check):
         dark_all = float(np.count_nonzero(gray < limit)) / gray.size
         dark = float(np.count_nonzero(gray[core] < limit)) / gray[core].size
         active = dark >= c.min_fraction and dark_all >= c.min_fraction_all
-        content = float(view.gray_median[core].std()) if active else None
-        active = active and content is not None and content < c.max_content_std
         m = {"dark_fraction": round(dark, 4), "mean_luma": round(view.mean_luma, 2)}
-        if content is not None:
+        if active:
+            middle = view.gray_median[core_rows(gray.shape[0], MIDDLE_BAND)]
+            content = float(middle.std())
+            lit = float(np.count_nonzero(middle >= limit)) / middle.size
+            active = content < c.max_content_std and lit <= c.max_lit_fraction
             m["content_std"] = round(content, 2)
+            m["lit_fraction"] = round(lit, 4)
         return CheckResult(active=active, severity="critical", measurements=m)

@@ -163,7 +163,12 @@ def sample_clip(split: str, index: int, fault: str | None, family: str | None, s
             if fault is not None and fstart - 4.0 < t < fend + 1.5:
                 t = fend + 1.5
                 continue
-            shots.append(new_shot(t))
+            shot = new_shot(t)
+            if shot.footage == shots[-1].footage and shot.gain != shots[-1].gain:
+                # The same scene suddenly several times darker is what underexposure looks like,
+                # not a cut to a dark scene: a clean clip must not hold one.
+                shot = dataclasses.replace(shot, gain=shots[-1].gain)
+            shots.append(shot)
             t += float(rng.uniform(lo, hi))
     overlays: list[Overlay] = []
     want_clock = genre == "cctv" and rng.uniform() < 0.8
