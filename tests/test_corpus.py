@@ -99,3 +99,13 @@ def test_a_cut_never_goes_to_the_same_scene_at_another_brightness():
     pairs = [(a, b) for s in specs for a, b in zip(s.shots, s.shots[1:], strict=False)]
     assert any(a.footage == b.footage for a, b in pairs)  # the case exists in the plan
     assert all(a.gain == b.gain for a, b in pairs if a.footage == b.footage)
+
+
+def test_a_changed_shot_regenerates_its_clip():
+    import dataclasses
+
+    from monitor.demo.corpus import _spec_hash
+
+    spec = plan("train", 1, 1000)[0]
+    darker = dataclasses.replace(spec, shots=(dataclasses.replace(spec.shots[0], gain=0.3), *spec.shots[1:]))
+    assert _spec_hash(darker) != _spec_hash(spec)

@@ -382,9 +382,10 @@ def _label(spec: ClipSpec) -> dict[str, Any]:
 
 def _spec_hash(spec: ClipSpec) -> str:
     style = STYLE_VERSION.get(spec.fault.fault, 1) if spec.fault else 1
-    # Style version 1 hashes as before style versions existed, so cached clips stay valid.
     version = f"{CORPUS_VERSION}" if style == 1 else f"{CORPUS_VERSION}.{style}"
-    return hashlib.sha256(f"{version}{spec.describe()}".encode()).hexdigest()[:12]
+    # Every field, shots included: a change to a shot's gain or softness must regenerate the clip.
+    full = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    return hashlib.sha256(f"{version}{full}".encode()).hexdigest()[:12]
 
 
 def _write_one(args: tuple[ClipSpec, str]) -> str:
