@@ -198,10 +198,21 @@ def test_noise_vs_snow():
     assert not any(active(feed(make("noise"), snow)))
 
 
-@pytest.mark.parametrize("strength", [5, -8], ids=["jpeg-q5", "downscale-x8"])
+@pytest.mark.parametrize("strength", [5, 9, -8], ids=["jpeg-q5", "jpeg-q9", "downscale-x8"])
 def test_blocking(strength):
     res = feed(make("blocking"), faulted("blocking", 5, 5, strength))
     assert active(res) == [False] * 5 + [True] * 5
+
+
+def test_a_slates_colour_ramp_is_not_blocking():
+    """An 8-bit ramp across the picture steps one level every few pixels, with flat runs in
+    between: periodic like blocks, but not on the codec grid and not flat enough to be mosaic."""
+    for c0, c1 in [(40, 120), (30, 60), (180, 100)]:
+        ramp = np.linspace(c0, c1, W, dtype=np.float32)[None, :, None] * np.ones((H, 1, 3), np.float32)
+        slate = np.round(ramp).astype(np.uint8)
+        cv2.putText(slate, "NEXT: EVENING NEWS", (W // 10, H // 2), cv2.FONT_HERSHEY_DUPLEX, 1.0, (255, 255, 255), 2)
+        res = feed(make("blocking"), [slate] * 3)
+        assert not any(active(res)), res[-1].measurements
 
 
 def test_no_signal_patterns_and_negatives():

@@ -2,13 +2,19 @@
 blocks of any size).
 
 On native-resolution luma (a grid-aligned crop), the mean absolute difference between
-neighbouring pixels is folded by position modulo a block size P, for every P from 4 to 32: if
-the picture is made of P-pixel blocks, one phase (the block boundary) stands out and the rest
-(the blocks' insides) are smoother. The block size is the P whose boundary stands out most in
-both directions at once (blocks are a 2-D grid; a building's vertical lines are not). Natural
-pictures and well-deblocked video give a ratio near 1; visible blocks give several times that.
-A minimum absolute step keeps very flat content (a sky), where all differences are tiny, from
-producing a large ratio out of nothing.
+neighbouring pixels is folded by position modulo a block size P. Two signals:
+
+- compression: codecs and JPEG cut the picture into 8x8 and 16x16 blocks from its top-left
+  corner, so their edges fall at fixed places (between pixels 8k-1 and 8k). Blocking is the
+  difference across those places standing out from the differences inside the blocks, in both
+  directions at once (``grid_ratio``), by a step the eye can see (``grid_step``, luma levels).
+  Anything else periodic - a colour ramp's 8-bit steps on a slate, a fence, a building's
+  windows - sits at other places or other periods.
+- pixelation: flat blocks of any size 4-32 px at any offset; for every P, the strongest phase
+  against the others (``ratio``, ``step``, ``block``). Pixelation's blocks are flat inside, so
+  the ratio is large; the threshold is high enough that a ramp's steps stay below it.
+
+Natural pictures and well-deblocked video give ratios near 1.
 """
 
 from __future__ import annotations
@@ -32,10 +38,16 @@ def _fold(profile: np.ndarray, period: int) -> tuple[float, float]:
     return float(phases[k]), float(np.median(np.delete(phases, k)))
 
 
-def blockiness(luma: np.ndarray, sizes: range = BLOCK_SIZES) -> tuple[float, float, int]:
-    """(boundary/interior difference ratio, boundary excess in luma levels, block size)."""
+def profiles(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean absolute step between neighbouring columns (dh[j]: columns j, j+1) and rows (dv)."""
     dh = cv2.reduce(cv2.absdiff(luma[:, 1:], luma[:, :-1]), 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
     dv = cv2.reduce(cv2.absdiff(luma[1:, :], luma[:-1, :]), 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
+    return dh, dv
+
+
+def blockiness(dh: np.ndarray, dv: np.ndarray, sizes: range = BLOCK_SIZES) -> tuple[float, float, int]:
+    """(boundary/interior difference ratio, boundary excess in luma levels, block size) of the
+    strongest phase of any block size (pixelation, at any offset)."""
     best = (0.0, 0.0, sizes[0])
     for p in sizes:
         if dh.size < 2 * p or dv.size < 2 * p:
@@ -50,16 +62,40 @@ def blockiness(luma: np.ndarray, sizes: range = BLOCK_SIZES) -> tuple[float, flo
     return best
 
 
+CODEC_BLOCKS = (8, 16)
+
+
+def grid_blockiness(dh: np.ndarray, dv: np.ndarray, sizes: tuple[int, ...] = CODEC_BLOCKS) -> tuple[float, float, int]:
+    """(ratio, step, block) at the codec block grid: the difference across the grid lines (the
+    last phase of each P-pixel period, the crop being aligned to the grid) against the median
+    difference inside the blocks; the weaker of the two directions, the stronger block size."""
+    best = (0.0, 0.0, sizes[0])
+    for p in sizes:
+        if dh.size < 2 * p or dv.size < 2 * p:
+            break
+        ratios, steps = [], []
+        for d in (dh, dv):
+            # d[j] is the step between pixels j and j+1: grid lines are at j = p-1, 2p-1, ...
+            phases = d[: d.size // p * p].reshape(-1, p).mean(axis=0)
+            inside = float(np.median(phases[:-1]))
+            ratios.append(float(phases[-1]) / (inside + 1e-3))
+            steps.append(float(phases[-1]) - inside)
+        if min(ratios) > best[0]:
+            best = (min(ratios), min(steps), p)
+    return best
+
+
 class BlockingConfig(CheckConfig):
     raise_after_s: float = Field(1.5, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
-    min_ratio: float = Field(1.5, gt=1, description="boundary/interior difference ratio that is blocky")
-    # Encoders leave steps of 1-2.5 levels on smooth graphics (a slate's colour ramp): not a fault.
-    min_step: float = Field(2.8, ge=0, description="...with boundary steps at least this many luma levels larger")
-    pixelation_ratio: float = Field(
-        4.0, gt=1, description="flat blocks (pixelation) this clearly bounded are blocky with smaller steps"
+    grid_ratio: float = Field(
+        1.4, gt=1, description="compression: steps across the 8/16-pixel codec grid this x those inside the blocks"
     )
-    pixelation_min_step: float = Field(0.6, ge=0, description="...down to this step")
+    grid_min_step: float = Field(1.0, ge=0, description="...and at least this many luma levels larger")
+    pixelation_ratio: float = Field(
+        4.0, gt=1, description="pixelation: the strongest block size's edges this x its insides (flat blocks)"
+    )
+    pixelation_min_step: float = Field(0.6, ge=0, description="...and at least this many luma levels larger")
     critical_ratio: float = Field(8.0, gt=1)
 
 
@@ -70,10 +106,20 @@ class BlockingCheck(Check):
     config: BlockingConfig
 
     def evaluate(self, view: FrameView) -> CheckResult:
-        ratio, step, block = blockiness(view.native_crop)
         c = self.config
-        active = (ratio >= c.min_ratio and step >= c.min_step) or (
-            ratio >= c.pixelation_ratio and step >= c.pixelation_min_step
-        )
-        severity = "critical" if ratio >= self.config.critical_ratio else "warning"
-        return CheckResult(active, severity, {"ratio": round(ratio, 2), "step": round(step, 2), "block": block})
+        dh, dv = profiles(view.native_crop)
+        g_ratio, g_step, g_block = grid_blockiness(dh, dv)
+        ratio, step, block = blockiness(dh, dv)
+        compressed = g_ratio >= c.grid_ratio and g_step >= c.grid_min_step
+        pixelated = ratio >= c.pixelation_ratio and step >= c.pixelation_min_step
+        severity = "critical" if max(ratio, g_ratio) >= c.critical_ratio else "warning"
+        m: dict[str, object] = {
+            "grid_ratio": round(g_ratio, 2),
+            "grid_step": round(g_step, 2),
+            "ratio": round(ratio, 2),
+            "step": round(step, 2),
+            "block": g_block if compressed else block,
+        }
+        if compressed or pixelated:
+            m["kind"] = "compression" if compressed else "pixelation"
+        return CheckResult(compressed or pixelated, severity, m)
