@@ -102,10 +102,25 @@ def test_a_cut_never_goes_to_the_same_scene_at_another_brightness():
 
 
 def test_a_changed_shot_regenerates_its_clip():
-    import dataclasses
-
     from monitor.demo.corpus import _spec_hash
 
     spec = plan("train", 1, 1000)[0]
     darker = dataclasses.replace(spec, shots=(dataclasses.replace(spec.shots[0], gain=0.3), *spec.shots[1:]))
     assert _spec_hash(darker) != _spec_hash(spec)
+
+
+def test_a_dark_scene_keeps_highlights_one_can_see():
+    """A clean night or film scene must not be a black picture by blackdetect's definition."""
+    import cv2
+
+    from monitor.demo.corpus import render
+
+    spec = next(s for s in plan("train", 10, 1000) if s.fault is None and any(x.gain < 1 for x in s.shots))
+    k = next(i for i, x in enumerate(spec.shots) if x.gain < 1)
+    # The darkest case: the darkest footage (a dusk photo) at the lowest gain drawn (0.15) after an
+    # IR switch (x0.6), for a second.
+    shot = dataclasses.replace(spec.shots[k], start=0.0, gain=0.09, footage="rocket")
+    short = dataclasses.replace(spec, shots=(shot,), events=(), overlays=(), duration=1.0, fault=None)
+    for img in render(short):
+        # Lit well above blackdetect's 10 % over more than the black check's lit fraction.
+        assert np.percentile(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 99.0) >= 40

@@ -43,7 +43,9 @@ from monitor.demo.styles import (
 
 log = logging.getLogger(__name__)
 
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3
+# Luma the brightest parts of a dark (night, film) scene keep: well above blackdetect's 10 %.
+DARK_SCENE_HIGHLIGHT = 45.0
 SPLITS = ("train", "val", "soak", "train_soak")
 SOAK_FOOTAGE = {"soak": "val", "train_soak": "train"}  # long clean splits and whose footage they use
 SEEDS = {"train": 1000, "val": 2000, "soak": 3000, "train_soak": 4000}
@@ -305,6 +307,7 @@ def render(spec: ClipSpec) -> Iterator[np.ndarray]:
     fault = FaultRenderer(spec.fault, spec.width, spec.height, rng) if spec.fault else None
     flakes = rng.uniform(0, 1, (spec.weather, 3))
     cached: dict[int, Shot] = {}
+    highlights: dict[int, float] = {}  # per shot: its brightest luma before any gain
     for i in range(round(spec.duration * spec.fps)):
         t = i / spec.fps
         k = max(j for j, s in enumerate(spec.shots) if s.start <= t)
@@ -323,6 +326,12 @@ def render(spec: ClipSpec) -> Iterator[np.ndarray]:
                 mono, gain = True, gain * ev.params["gain"]
         if mono:
             img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        if gain < 1.0:
+            # A dark scene keeps highlights one can see: one whose brightest parts sit below 10 %
+            # of full scale is a black picture by blackdetect's definition, not a clean clip.
+            if k not in highlights:
+                highlights[k] = float(np.percentile(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 99.0))
+            gain = max(gain, DARK_SCENE_HIGHLIGHT / max(highlights[k], 1.0))
         if gain != 1.0:
             img = cv2.convertScaleAbs(img, alpha=gain)
         for fx, fy, fs in flakes:
