@@ -215,6 +215,13 @@ def test_a_slates_colour_ramp_is_not_blocking():
         assert not any(active(res)), res[-1].measurements
 
 
+def test_colour_bars_with_a_caption_across_them_are_still_bars():
+    bars = colour_bars(W, H)
+    cv2.putText(bars, "VIDEO LOSS", (W // 3, H // 2), cv2.FONT_HERSHEY_DUPLEX, H / 300, (255, 255, 255), 2)
+    r = feed(make("no_signal"), [bars])[0]
+    assert r.active and r.measurements["pattern"] == "bars"
+
+
 def test_no_signal_patterns_and_negatives():
     check = make("no_signal")
     bars = feed(check, [colour_bars(W, H)])[0]
@@ -306,3 +313,21 @@ def test_layout_ignores_cells_crushed_to_black():
     layout.learn(before)
     assert layout.correlation(other) < 0.3
     assert layout.correlation(darker) > 0.95
+
+
+def test_a_no_signal_card_at_576p_through_the_decoder(tmp_path):
+    """The analysis copy of a 704x576 picture is scaled by a non-integer factor and dithered:
+    flatness must be judged on the native pixels, or a plain grey card reads as a picture."""
+    from monitor.capture import open_decoder
+    from monitor.config import CaptureConfig
+    from monitor.demo import encode_frames
+
+    card = np.full((576, 704, 3), 90, np.uint8)
+    cv2.putText(card, "NO SIGNAL", (200, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (235, 235, 235), 2, cv2.LINE_AA)
+    path = encode_frames(tmp_path / "card.mp4", [card] * 10, width=704, height=576, fps=10, crf=25)
+    dec = open_decoder(str(path), "file", CaptureConfig(), False)
+    check, results = make("no_signal"), []
+    for i, raw in enumerate(dec.frames()):
+        results.append(check.evaluate(FrameView(raw.to_frame("t", i, raw.pts_time, 0.0, dec.decode_errors))))
+    dec.close()
+    assert all(r.active and r.measurements["pattern"] == "card" for r in results), results[-1].measurements

@@ -73,6 +73,7 @@ class BaselineCheck(Check):
         self._flagging = False
         self._flagged_since = 0.0
         self._cut_at: float | None = None  # a cut seen since the baseline was learned
+        self._before_cut: Layout | None = None  # the picture just before it
 
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s)
@@ -99,12 +100,19 @@ class BaselineCheck(Check):
             self._flagging = suspect and self._flagging
             return self._flagging, None
         corr = self._previous.correlation(view.thumbnail)
-        self._previous.learn(view.thumbnail)
         if corr is not None and corr < self.config.min_layout_correlation and self._cut_at is None:
             self._cut_at = t
+            self._before_cut = self._previous.copy()
+        elif self._cut_at is not None and self._before_cut is not None:
+            # The picture from before the cut is back: one sample's layout was disturbed (a burst
+            # of noise, a flash), the scene never changed.
+            back = self._before_cut.correlation(view.thumbnail)
+            if back is not None and back >= self.config.min_layout_correlation:
+                self._cut_at = self._before_cut = None
+        self._previous.learn(view.thumbnail)
         established = self._flagging and t - self._flagged_since >= self.config.raise_after_s
         if suspect and (self._cut_at is None or established):
-            self._cut_at = None
+            self._cut_at = self._before_cut = None
             if not self._flagging:
                 self._flagged_since = t
             self._flagging = True
@@ -114,7 +122,7 @@ class BaselineCheck(Check):
             if suspect and t - self._cut_at < HOLD_S:
                 return False, corr
             self._baseline = self.new_baseline()
-            self._cut_at = None
+            self._cut_at = self._before_cut = None
         elif doubtful:
             return False, corr
         self._baseline.update(value, t)

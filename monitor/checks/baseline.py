@@ -117,6 +117,11 @@ class Layout:
                     best = r
         return best
 
+    def copy(self) -> Layout:
+        other = Layout()
+        other._ref = self._ref
+        return other
+
     def learn(self, thumb: np.ndarray) -> None:
         if has_layout(thumb):
             self._ref = thumb.copy()

@@ -1,14 +1,16 @@
 """no_signal: a colour-bar card, a flat single-colour screen, or a flat synthetic card.
 
 Four explainable patterns:
-- bars: in the top 60 % of the picture every column is constant (vertical std ~0) while the
-  columns differ strongly from each other (SMPTE/EBU bars, vertical ramps);
+- bars: in the top 60 % of the picture the typical column is constant (vertical std ~0; a
+  caption may cross some) while the columns differ strongly from each other (SMPTE/EBU bars,
+  vertical ramps);
 - flat: the whole picture is one colour (blue/grey "no signal" screens), but not black;
-- card: most of the picture is *exactly* flat, neighbouring pixels equal (a caption like
-  "NO SIGNAL" on a plain background), and what is not flat is drawn edges, not the small
-  gradients of sensor noise. Real pictures never get there, even a clear sky (at most ~56 %
-  exactly flat in the dev clips; synthetic cards 75-95 %); a lens covered by a flat object
-  still shows a strip of noisy scene, which keeps it an obstruction;
+- card: most of the picture is *exactly* flat at a colour between black and white,
+  neighbouring native pixels equal (a caption like "NO SIGNAL" on a plain background), and what
+  is not flat is drawn edges, not the small gradients of sensor noise. Real pictures never get
+  there, even a clear sky (at most ~56 % exactly flat in the dev clips; synthetic cards
+  75-95 %); a lens covered by a flat object still shows a strip of noisy scene, which keeps it
+  an obstruction; a picture clipped to white is flat too, and overexposed;
 - logo: a flat dark screen with one small graphic that moves (a player's or encoder's idle
   "NO SIGNAL" logo bouncing around). A still graphic on a dark screen is a black picture with
   the camera's clock on it, which the black check reports.
@@ -52,6 +54,22 @@ class NoSignalConfig(CheckConfig):
     logo_min_move: float = Field(0.01, ge=0, description="logo: ...that moves at least this (fraction of width)")
 
 
+def flatness(luma: np.ndarray, dark_limit: float, clip_limit: float) -> tuple[float, float, float]:
+    """(flat, flat and dark, small steps): fractions of the native luma whose right and lower
+    neighbours equal it - at a level between ``dark_limit`` and ``clip_limit`` (a card's colour),
+    or darker (an idle screen's background) - and that are 1-4 levels from them (sensor noise,
+    natural shading). Pixels clipped to white are flat for another reason (overexposure). Native
+    pixels, because the analysis copy's scaler dithers flat areas by a level."""
+    y = luma[:-1, :-1]
+    g = cv2.add(cv2.absdiff(luma[:-1, 1:], y), cv2.absdiff(luma[1:, :-1], y))
+    n = g.size
+    still = g == 0
+    flat = float(np.count_nonzero(still & (y > dark_limit) & (y < clip_limit))) / n
+    dark = float(np.count_nonzero(still & (y <= dark_limit))) / n
+    fine = float(np.count_nonzero((g > 0) & (g <= 4))) / n
+    return flat, dark, fine
+
+
 @register
 class NoSignalCheck(Check):
     name = "no_signal"
@@ -62,17 +80,14 @@ class NoSignalCheck(Check):
         super().__init__(config)
         self._last_box: tuple[float, float] | None = None
 
-    def _graphic(self, view: FrameView) -> str | None:
+    def _graphic(self, view: FrameView, flat: float, dark: float) -> str | None:
         """A digitally flat picture: a card (bright enough not to be black), or a small logo
         moving over a flat, dark screen (a player's or encoder's idle screen)."""
         c = self.config
+        if view.mean_luma < c.graphic_min_luma:
+            flat += dark
         g = view.gradient
-        busy = g > 0
-        flat = 1.0 - float(np.count_nonzero(busy)) / g.size
-        # Natural pictures, even a clear sky or a dark underexposed scene, have small gradients
-        # everywhere; a graphic is exactly flat with a few sharp edges.
-        if float(np.count_nonzero((g > 0) & (g <= 4))) / g.size > c.card_max_fine:
-            flat = 0.0
+        busy = g > 1  # the scaler that made the analysis copy dithers flat areas by one level
         box = None
         if flat >= c.graphic_flat_fraction and np.any(busy):
             ys, xs = np.nonzero(busy)
@@ -97,7 +112,8 @@ class NoSignalCheck(Check):
         top = small[: max(1, int(small.shape[0] * 0.6))].astype(np.float32)
         col_mean = cv2.reduce(top, 0, cv2.REDUCE_AVG)  # 1 x W x 3
         col_sq = cv2.reduce(top * top, 0, cv2.REDUCE_AVG)
-        column_std = float(np.sqrt(np.maximum(col_sq - col_mean * col_mean, 0.0)).mean())
+        # The typical column: a caption across the bars ("VIDEO LOSS") crosses only some of them.
+        column_std = float(np.median(np.sqrt(np.maximum(col_sq - col_mean * col_mean, 0.0)).mean(axis=2)))
         column_contrast = float(col_mean.reshape(-1, 3).std(axis=0).mean())
         gray_std = float(view.gray_f.std())
         mean = view.mean_luma
@@ -106,13 +122,14 @@ class NoSignalCheck(Check):
             pattern = "bars"
         elif gray_std < c.max_flat_std and mean >= c.min_flat_luma:
             pattern = "flat"
-        elif mean >= c.card_min_luma:
-            g = view.gradient
-            exact = float(np.count_nonzero(g == 0)) / g.size
-            fine = float(np.count_nonzero((g > 0) & (g <= 4))) / g.size
-            if exact >= c.card_flat_fraction and fine <= c.card_max_fine:
-                pattern = "card"
-        graphic = self._graphic(view)
+        flat, dark, fine = flatness(view.native_crop, dark_limit=c.min_flat_luma, clip_limit=c.max_card_luma)
+        if fine > c.card_max_fine:
+            # Natural pictures, even a clear sky or a dark underexposed scene, have small steps
+            # everywhere; a graphic is exactly flat with a few sharp edges.
+            flat = dark = 0.0
+        if pattern is None and mean >= c.card_min_luma and flat >= c.card_flat_fraction:
+            pattern = "card"
+        graphic = self._graphic(view, flat, dark)
         pattern = pattern or graphic
         if pattern in ("flat", "card") and mean >= c.max_card_luma:
             pattern = None  # a picture clipped to white is overexposed (a sensor or gain fault), not a card
