@@ -331,3 +331,12 @@ def test_a_no_signal_card_at_576p_through_the_decoder(tmp_path):
         results.append(check.evaluate(FrameView(raw.to_frame("t", i, raw.pts_time, 0.0, dec.decode_errors))))
     dec.close()
     assert all(r.active and r.measurements["pattern"] == "card" for r in results), results[-1].measurements
+
+
+def test_a_frozen_photo_with_a_clear_sky_is_a_freeze_not_a_slate():
+    rng = np.random.default_rng(2)
+    sky = np.linspace(150, 210, H, dtype=np.float32)[:, None, None] * np.ones((1, W, 3), np.float32)
+    img = sky.astype(np.uint8)
+    img[int(H * 0.7) :] = rng.integers(0, 255, (H - int(H * 0.7), W, 3), dtype=np.uint8)  # rooftops
+    res = feed(make("freeze"), [img] * 12)
+    assert all(active(res)[9:]), res[-1].measurements

@@ -51,8 +51,9 @@ class FreezeConfig(CheckConfig):
         6.0, gt=0, description="...and more than this x the typical cell difference (noise-like change)"
     )
     max_change_threshold: float = Field(6.0, gt=0, description="the cell threshold never exceeds this")
+    # Slates and caption cards measure ~95 %; a clean photo with a clear sky ~70 %.
     max_flat_fraction: float = Field(
-        0.6,
+        0.85,
         gt=0,
         le=1,
         description="a still picture this flat (neighbouring pixels within 1 level) is a graphic "
