@@ -93,12 +93,12 @@ def test_labels_record_footage(tmp_path, monkeypatch):
     assert all(set(c["footage"]) <= train_names for c in data["clips"])
 
 
-def test_a_cut_never_goes_to_the_same_scene_at_another_brightness():
-    """That would be an exposure fault inside a clip labelled clean."""
+def test_a_cut_never_goes_to_the_same_scene_at_another_brightness_or_focus():
+    """That would be an exposure or focus fault inside a clip labelled clean."""
     specs = plan("train", 10, 1000) + plan("soak", 0, 3000, soak_hours=0.3)
     pairs = [(a, b) for s in specs for a, b in zip(s.shots, s.shots[1:], strict=False)]
     assert any(a.footage == b.footage for a, b in pairs)  # the case exists in the plan
-    assert all(a.gain == b.gain for a, b in pairs if a.footage == b.footage)
+    assert all((a.gain, a.soft) == (b.gain, b.soft) for a, b in pairs if a.footage == b.footage)
 
 
 def test_a_changed_shot_regenerates_its_clip():

@@ -78,6 +78,23 @@ class BaselineCheck(Check):
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s)
 
+    def track_layout(self, view: FrameView) -> float | None:
+        """Compare this sample's layout with the previous one's and note a cut; for every sample
+        with a layout, including those a check cannot measure (a slate with too little
+        contrast to judge focus on), or the scene after it is compared with a stale one."""
+        corr = self._previous.correlation(view.thumbnail)
+        if corr is not None and corr < self.config.min_layout_correlation and self._cut_at is None:
+            self._cut_at = view.frame.stream_time
+            self._before_cut = self._previous.copy()
+        elif self._cut_at is not None and self._before_cut is not None:
+            # The picture from before the cut is back: one sample's layout was disturbed (a burst
+            # of noise, a flash), the scene never changed.
+            back = self._before_cut.correlation(view.thumbnail)
+            if back is not None and back >= self.config.min_layout_correlation:
+                self._cut_at = self._before_cut = None
+        self._previous.learn(view.thumbnail)
+        return corr
+
     def judge(self, view: FrameView, value: float, suspect: bool, doubtful: bool = False) -> tuple[bool, float | None]:
         """Decide a frame whose ``value`` is ``suspect`` (off the baseline the fault's way), and
         learn from it if it is not flagged. Returns (flagged, layout correlation with the
@@ -99,17 +116,7 @@ class BaselineCheck(Check):
             # scene to compare or to learn: a flagged fault stays flagged, nothing new starts.
             self._flagging = suspect and self._flagging
             return self._flagging, None
-        corr = self._previous.correlation(view.thumbnail)
-        if corr is not None and corr < self.config.min_layout_correlation and self._cut_at is None:
-            self._cut_at = t
-            self._before_cut = self._previous.copy()
-        elif self._cut_at is not None and self._before_cut is not None:
-            # The picture from before the cut is back: one sample's layout was disturbed (a burst
-            # of noise, a flash), the scene never changed.
-            back = self._before_cut.correlation(view.thumbnail)
-            if back is not None and back >= self.config.min_layout_correlation:
-                self._cut_at = self._before_cut = None
-        self._previous.learn(view.thumbnail)
+        corr = self.track_layout(view)
         established = self._flagging and t - self._flagged_since >= self.config.raise_after_s
         if suspect and (self._cut_at is None or established):
             self._cut_at = self._before_cut = None

@@ -166,10 +166,10 @@ def sample_clip(split: str, index: int, fault: str | None, family: str | None, s
                 t = fend + 1.5
                 continue
             shot = new_shot(t)
-            if shot.footage == shots[-1].footage and shot.gain != shots[-1].gain:
-                # The same scene suddenly several times darker is what underexposure looks like,
-                # not a cut to a dark scene: a clean clip must not hold one.
-                shot = dataclasses.replace(shot, gain=shots[-1].gain)
+            if shot.footage == shots[-1].footage:
+                # The same scene suddenly several times darker, or softer, is what underexposure
+                # or a defocus looks like, not a cut: a clean clip must not hold one.
+                shot = dataclasses.replace(shot, gain=shots[-1].gain, soft=shots[-1].soft)
             shots.append(shot)
             t += float(rng.uniform(lo, hi))
     overlays: list[Overlay] = []
