@@ -1,8 +1,8 @@
 """no_signal: a colour-bar card, a flat single-colour screen, or a flat synthetic card.
 
 Four explainable patterns:
-- bars: in the top 60 % of the picture the typical column is constant (vertical std ~0; a
-  caption may cross some) while the columns differ strongly from each other (SMPTE/EBU bars,
+- bars: in the top 45 % of the picture (above a centred caption) every column is constant
+  (vertical std ~0) while the columns differ strongly from each other (SMPTE/EBU bars,
   vertical ramps);
 - flat: the whole picture is one colour (blue/grey "no signal" screens), but not black;
 - card: most of the picture is *exactly* flat at a colour between black and white,
@@ -70,6 +70,9 @@ def flatness(luma: np.ndarray, dark_limit: float, clip_limit: float) -> tuple[fl
     return flat, dark, fine
 
 
+BARS_ROWS = 0.45  # fraction of the height, from the top, where bars are looked for
+
+
 @register
 class NoSignalCheck(Check):
     name = "no_signal"
@@ -109,11 +112,11 @@ class NoSignalCheck(Check):
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
         small = view.small
-        top = small[: max(1, int(small.shape[0] * 0.6))].astype(np.float32)
+        # Above the middle, where a card's caption sits ("VIDEO LOSS" across the bars).
+        top = small[: max(1, int(small.shape[0] * BARS_ROWS))].astype(np.float32)
         col_mean = cv2.reduce(top, 0, cv2.REDUCE_AVG)  # 1 x W x 3
         col_sq = cv2.reduce(top * top, 0, cv2.REDUCE_AVG)
-        # The typical column: a caption across the bars ("VIDEO LOSS") crosses only some of them.
-        column_std = float(np.median(np.sqrt(np.maximum(col_sq - col_mean * col_mean, 0.0)).mean(axis=2)))
+        column_std = float(np.sqrt(np.maximum(col_sq - col_mean * col_mean, 0.0)).mean())
         column_contrast = float(col_mean.reshape(-1, 3).std(axis=0).mean())
         gray_std = float(view.gray_f.std())
         mean = view.mean_luma
