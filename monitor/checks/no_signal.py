@@ -1,7 +1,7 @@
 """no_signal: a colour-bar card, a flat single-colour screen, or a flat synthetic card.
 
 Four explainable patterns:
-- bars: in the top 45 % of the picture (above a centred caption) every column is constant
+- bars: in the top 40 % of the picture (above a centred caption) every column is constant
   (vertical std ~0) while the columns differ strongly from each other (SMPTE/EBU bars,
   vertical ramps);
 - flat: the whole picture is one colour (blue/grey "no signal" screens), but not black;
@@ -70,7 +70,7 @@ def flatness(luma: np.ndarray, dark_limit: float, clip_limit: float) -> tuple[fl
     return flat, dark, fine
 
 
-BARS_ROWS = 0.45  # fraction of the height, from the top, where bars are looked for
+BARS_ROWS = 0.4  # fraction of the height, from the top, where bars are looked for
 
 
 @register
