@@ -9,8 +9,10 @@ there (a baseline, learned slowly and not while flagged).
 A cover arrives over the scene: the cells it takes go featureless while the rest of the picture
 carries on as it was (continuity). A cut or a camera switch to a plainer scene (a table top, a
 wall) takes detail away at once with the rest of the picture changing too; cells that went
-featureless that way are not counted as covered. Only a cover of the whole picture at once (a
-lens cap) leaves nothing to compare, and then no detail at all is left. Obstruction is:
+featureless that way are not counted as covered. The rest is judged away from the cover's edge
+(the cells beside it are partly covered and change with it). Only a cover of the whole picture
+at once (a lens cap) leaves nothing to compare, and then no detail is left outside the graphics
+rows (a camera's clock stays on top of the cover). Obstruction is:
 
 - partial: a large part of the normally detailed cells went featureless while some of them
   keep their detail and brightness (the rest of the scene is still there), or, on a camera
