@@ -1,9 +1,8 @@
 """no_signal: a colour-bar card, a flat single-colour screen, or a flat synthetic card.
 
 Four explainable patterns:
-- bars: in the top 40 % of the picture (above a centred caption) every column is constant
-  (vertical std ~0) while the columns differ strongly from each other (SMPTE/EBU bars,
-  vertical ramps);
+- bars: in the top 60 % of the picture every column is constant (vertical std ~0) while the
+  columns differ strongly from each other (SMPTE/EBU bars, vertical ramps);
 - flat: the whole picture is one colour (blue/grey "no signal" screens), but not black;
 - card: most of the picture is *exactly* flat at a colour between black and white,
   neighbouring native pixels equal (a caption like "NO SIGNAL" on a plain background), and what
@@ -70,9 +69,6 @@ def flatness(luma: np.ndarray, dark_limit: float, clip_limit: float) -> tuple[fl
     return flat, dark, fine
 
 
-BARS_ROWS = 0.4  # fraction of the height, from the top, where bars are looked for
-
-
 @register
 class NoSignalCheck(Check):
     name = "no_signal"
@@ -112,8 +108,7 @@ class NoSignalCheck(Check):
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
         small = view.small
-        # Above the middle, where a card's caption sits ("VIDEO LOSS" across the bars).
-        top = small[: max(1, int(small.shape[0] * BARS_ROWS))].astype(np.float32)
+        top = small[: max(1, int(small.shape[0] * 0.6))].astype(np.float32)
         col_mean = cv2.reduce(top, 0, cv2.REDUCE_AVG)  # 1 x W x 3
         col_sq = cv2.reduce(top * top, 0, cv2.REDUCE_AVG)
         column_std = float(np.sqrt(np.maximum(col_sq - col_mean * col_mean, 0.0)).mean())
