@@ -79,9 +79,8 @@ class BaselineCheck(Check):
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s)
 
     def track_layout(self, view: FrameView) -> float | None:
-        """Compare this sample's layout with the previous one's and note a cut; for every sample
-        with a layout, including those a check cannot measure (a slate with too little
-        contrast to judge focus on), or the scene after it is compared with a stale one."""
+        """Compare this sample's layout with the previous one's and note a cut (every sample with
+        a layout, or the scene after a gap is compared with a stale one)."""
         corr = self._previous.correlation(view.thumbnail)
         if corr is not None and corr < self.config.min_layout_correlation and self._cut_at is None:
             self._cut_at = view.frame.stream_time
@@ -94,6 +93,14 @@ class BaselineCheck(Check):
                 self._cut_at = self._before_cut = None
         self._previous.learn(view.thumbnail)
         return corr
+
+    def unmeasured(self, view: FrameView) -> None:
+        """A sample the check has no value for (a slate with too little contrast to judge focus
+        on): nothing is flagged, so no flag is carried past it, and its layout is still the one
+        the next sample is compared with."""
+        self._flagging = False
+        if has_layout(view.thumbnail):
+            self.track_layout(view)
 
     def judge(self, view: FrameView, value: float, suspect: bool, doubtful: bool = False) -> tuple[bool, float | None]:
         """Decide a frame whose ``value`` is ``suspect`` (off the baseline the fault's way), and

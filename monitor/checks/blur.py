@@ -17,7 +17,6 @@ import numpy as np
 from pydantic import Field
 
 from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult
-from monitor.checks.baseline import has_layout
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -72,12 +71,8 @@ class BlurCheck(BaselineCheck):
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
         sharp = sharpness(view.gray_median)
-        if sharp is None:
-            # Nothing to judge focus on (a slate, deep darkness): not flagged, and a flag from
-            # before is not carried past it.
-            self._flagging = False
-            if has_layout(view.thumbnail):
-                self.track_layout(view)
+        if sharp is None:  # nothing to judge focus on (a slate, deep darkness)
+            self.unmeasured(view)
             return CheckResult(active=False)
         base = self._baseline.value if self._baseline.ready else None
         ratio = self._baseline.ratio(sharp, floor=1.0)

@@ -158,13 +158,17 @@ class ObstructionCheck(Check):
         )
         return cells_changed or layout_changed
 
+    def _went(self, detail: np.ndarray, pdet: np.ndarray) -> np.ndarray:
+        """Cells that went featureless since the last sample (``pdet``: its detail)."""
+        half = self.config.min_detail * 0.5
+        return (detail < half) & (pdet >= half)
+
     def _carries_on(self, detail: np.ndarray, moved: np.ndarray) -> bool:
         """The picture away from the cells that just went featureless is as it was."""
         if self._prev is None:
             return False
-        went = (detail < self.config.min_detail * 0.5) & (self._prev[0] >= self.config.min_detail * 0.5)
         # The cells beside a cover's edge are partly covered and change with it; judge the rest.
-        away = ~_grow(went)
+        away = ~_grow(self._went(detail, self._prev[0]))
         return bool(away.mean() >= 0.1) and float((~moved)[away].mean()) >= self.config.min_continuity
 
     def _onsets(self, t: float, detail: np.ndarray, moved: np.ndarray | None) -> None:
@@ -174,7 +178,7 @@ class ObstructionCheck(Check):
         featureless = detail < c.min_detail * 0.5
         if self._prev is not None and moved is not None:
             pdet, _plum = self._prev
-            went = featureless & (pdet >= c.min_detail * 0.5)
+            went = self._went(detail, pdet)
             newly = went & (t - self._detailed_at <= c.onset_window_s)
             if newly.any():
                 # A cover over (nearly) everything leaves nothing to compare: it is one only if no
