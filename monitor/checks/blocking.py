@@ -30,11 +30,12 @@ from monitor.checks.view import FrameView
 BLOCK_SIZES = range(4, 33)
 
 
-def _fold(profile: np.ndarray, period: int) -> tuple[float, float]:
-    """(boundary, interior): the strongest phase's mean difference and the median of the others."""
+def _fold(profile: np.ndarray, period: int, phase: int | None = None) -> tuple[float, float]:
+    """(boundary, interior): the mean difference at ``phase`` of the period (default: the
+    strongest phase) and the median of the other phases."""
     n = profile.size // period * period
     phases = profile[:n].reshape(-1, period).mean(axis=0)
-    k = int(np.argmax(phases))
+    k = int(np.argmax(phases)) if phase is None else phase
     return float(phases[k]), float(np.median(np.delete(phases, k)))
 
 
@@ -73,15 +74,12 @@ def grid_blockiness(dh: np.ndarray, dv: np.ndarray, sizes: tuple[int, ...] = COD
     for p in sizes:
         if dh.size < 2 * p or dv.size < 2 * p:
             break
-        ratios, steps = [], []
-        for d in (dh, dv):
-            # d[j] is the step between pixels j and j+1: grid lines are at j = p-1, 2p-1, ...
-            phases = d[: d.size // p * p].reshape(-1, p).mean(axis=0)
-            inside = float(np.median(phases[:-1]))
-            ratios.append(float(phases[-1]) / (inside + 1e-3))
-            steps.append(float(phases[-1]) - inside)
-        if min(ratios) > best[0]:
-            best = (min(ratios), min(steps), p)
+        # d[j] is the step between pixels j and j+1: grid lines are at j = p-1, 2p-1, ...
+        bh, ih = _fold(dh, p, phase=p - 1)
+        bv, iv = _fold(dv, p, phase=p - 1)
+        ratio = min(bh / (ih + 1e-3), bv / (iv + 1e-3))
+        if ratio > best[0]:
+            best = (ratio, min(bh - ih, bv - iv), p)
     return best
 
 
