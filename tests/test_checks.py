@@ -179,6 +179,19 @@ def test_a_fade_into_a_cut_to_a_dark_scene_is_not_underexposure():
     assert longest_run(res) * STEP < make("underexposed").config.raise_after_s, res
 
 
+def test_a_washed_out_picture_is_overexposed_though_little_is_clipped():
+    """Contrast squeezed up into the light greys (a lifted black level): nothing reaches white,
+    yet nothing in the picture is dark any more. A bright scene that is like that from the start
+    (a snowfield) is that stream's normal."""
+    imgs, _ = scene(35)
+    washed = [cv2.convertScaleAbs(img, alpha=0.45, beta=130) for img in imgs[20:]]
+    assert max(float(np.mean(cv2.cvtColor(w, cv2.COLOR_BGR2GRAY) >= 250)) for w in washed) < 0.02
+    res = feed(make("overexposed"), imgs[:20] + washed)
+    assert not any(active(res)[:20]) and all(active(res)[21:]), active(res)
+    assert res[-1].measurements["black_level"] >= 130
+    assert not any(active(feed(make("overexposed"), [cv2.convertScaleAbs(i, alpha=0.45, beta=130) for i in imgs])))
+
+
 def test_a_white_out_is_overexposure_not_a_card_or_a_cover():
     """A gain fault that clips the whole picture to white leaves nothing to compare: it is
     overexposed, not a flat "no signal" card and not a covered lens."""

@@ -1,4 +1,9 @@
-"""overexposed: highlights clipped over much of the frame, brighter than this stream normally is."""
+"""overexposed: much brighter than this stream normally is, and either clipped or washed out.
+
+Over-exposure shows one of two ways: highlights clipped to white over much of the frame (too
+much gain), or the whole picture lifted so that nothing in it is dark any more (a washed-out,
+milky picture: a wrong black level, a lens flare's veil, fog on the glass). The second clips
+little, so it is judged by the picture's black level: its darkest 2 % of pixels."""
 
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ class OverexposedConfig(BaselineCheckConfig):
     clear_after_s: float = Field(2.0, ge=0)
     clip_level: int = Field(250, ge=128, le=255, description="luma at or above this counts as clipped")
     min_clipped: float = Field(0.10, gt=0, le=1, description="fraction of clipped pixels that is overexposed")
+    min_black_level: float = Field(
+        100.0, ge=0, le=255, description="...or the darkest 2 % of the picture is this light: washed out"
+    )
     min_mean: float = Field(150.0, ge=0, le=255, description="...with a mean luma at least this high")
     min_rise: float = Field(40.0, ge=0, description="and at least this much brighter than the stream's baseline")
     critical_clipped: float = Field(0.5, gt=0, le=1)
@@ -37,14 +45,15 @@ class OverexposedCheck(BaselineCheck):
         c = self.config
         clipped = float(np.count_nonzero(view.gray >= c.clip_level)) / view.gray.size
         mean = view.mean_luma
-        bright = clipped >= c.min_clipped and mean >= c.min_mean
+        black_level = view.luma_percentile(2.0)
+        bright = (clipped >= c.min_clipped or black_level >= c.min_black_level) and mean >= c.min_mean
         base = self._baseline.value if self._baseline.ready else None
         # The same scene gone brighter than its baseline; a stream that is this bright from the
         # start (snow, a white studio), or a cut or pan to bright content, is its own normal.
         active, corr = self.judge(view, mean, bright and base is not None and mean - base >= c.min_rise)
         # Nothing in a white-out to tell a fault from new content by, and no scene is this white.
         active = active or clipped >= c.whiteout
-        m = {"clipped_fraction": round(clipped, 3), "mean_luma": round(mean, 1)}
+        m = {"clipped_fraction": round(clipped, 3), "mean_luma": round(mean, 1), "black_level": round(black_level)}
         if corr is not None:
             m["layout_correlation"] = round(corr, 2)
         if base is not None:

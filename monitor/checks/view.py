@@ -49,6 +49,16 @@ class FrameView:
         return float(self.gray.mean())
 
     @cached_property
+    def histogram(self) -> np.ndarray:
+        """Cumulative luma histogram of ``gray`` as fractions (256 float32 values)."""
+        h = cv2.calcHist([self.gray], [0], None, [256], [0, 256]).ravel()
+        return np.cumsum(h) / max(1.0, float(h.sum()))
+
+    def luma_percentile(self, percent: float) -> float:
+        """The luma that ``percent`` % of the pixels are at or below."""
+        return float(np.searchsorted(self.histogram, percent / 100.0))
+
+    @cached_property
     def thumbnail(self) -> np.ndarray:
         """16x9 block means of ``gray`` (float32): the coarse picture, free of pixel noise."""
         return cv2.resize(self.gray_f, LAYOUT_SIZE, interpolation=cv2.INTER_AREA)
