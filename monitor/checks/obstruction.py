@@ -161,10 +161,12 @@ class ObstructionCheck(Check):
         )
         return cells_changed or layout_changed
 
+    def _featureless(self, detail: np.ndarray) -> np.ndarray:
+        return detail < self.config.min_detail * 0.5
+
     def _went(self, detail: np.ndarray, pdet: np.ndarray) -> np.ndarray:
         """Cells that went featureless since the last sample (``pdet``: its detail)."""
-        half = self.config.min_detail * 0.5
-        return (detail < half) & (pdet >= half)
+        return self._featureless(detail) & ~self._featureless(pdet)
 
     def _carries_on(self, detail: np.ndarray, moved: np.ndarray) -> bool:
         """The picture away from the cells that just went featureless is as it was."""
@@ -178,7 +180,7 @@ class ObstructionCheck(Check):
         """Track which featureless cells a cover took: a cell that had detail moments ago and
         went featureless while most of the rest of the picture stayed as it was."""
         c = self.config
-        featureless = detail < c.min_detail * 0.5
+        featureless = self._featureless(detail)
         if self._prev is not None and moved is not None:
             pdet, _plum = self._prev
             went = self._went(detail, pdet)

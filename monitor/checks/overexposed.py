@@ -7,7 +7,6 @@ little, so it is judged by the picture's black level: its darkest 2 % of pixels.
 
 from __future__ import annotations
 
-import numpy as np
 from pydantic import Field
 
 from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult
@@ -43,7 +42,7 @@ class OverexposedCheck(BaselineCheck):
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
-        clipped = float(np.count_nonzero(view.gray >= c.clip_level)) / view.gray.size
+        clipped = view.fraction_at_or_above(c.clip_level)
         mean = view.mean_luma
         black_level = view.luma_percentile(2.0)
         bright = (clipped >= c.min_clipped or black_level >= c.min_black_level) and mean >= c.min_mean

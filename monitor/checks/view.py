@@ -50,13 +50,17 @@ class FrameView:
 
     @cached_property
     def histogram(self) -> np.ndarray:
-        """Cumulative luma histogram of ``gray`` as fractions (256 float32 values)."""
-        h = cv2.calcHist([self.gray], [0], None, [256], [0, 256]).ravel()
+        """Cumulative luma histogram of ``gray``: [v] is the fraction of pixels at or below v."""
+        h = cv2.calcHist([self.gray], [0], None, [256], [0, 256]).ravel().astype(np.float64)
         return np.cumsum(h) / max(1.0, float(h.sum()))
 
     def luma_percentile(self, percent: float) -> float:
         """The luma that ``percent`` % of the pixels are at or below."""
         return float(np.searchsorted(self.histogram, percent / 100.0))
+
+    def fraction_at_or_above(self, level: int) -> float:
+        """The fraction of pixels with luma ``level`` or more."""
+        return 1.0 - float(self.histogram[level - 1]) if level > 0 else 1.0
 
     @cached_property
     def thumbnail(self) -> np.ndarray:
