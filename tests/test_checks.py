@@ -135,6 +135,28 @@ def test_freeze_with_a_ticking_clock_and_a_keyframe_refresh():
     assert not all(active(feed(make("freeze"), moving))[5:])
 
 
+def test_a_mover_of_the_same_brightness_but_another_colour_is_life():
+    # A still scene whose only life is a small green object crossing a blue area of the same luma:
+    # invisible to a luma-only comparison, plain to an operator.
+    still = np.empty((H, W, 3), np.uint8)
+    still[:] = (200, 110, 40)  # BGR: a blue sky
+    still[:, : W // 3] = (60, 90, 140)  # and a brown wall: the picture is not a flat card
+    sky_luma = cv2.cvtColor(still[:1, -1:], cv2.COLOR_BGR2GRAY)[0, 0]
+    rng = np.random.default_rng(1)
+    still = np.clip(still + rng.normal(0, 6, still.shape), 0, 255).astype(np.uint8)
+    green = (40, 128, 70)
+    imgs = []
+    for i in range(20):
+        img = still.copy()
+        cv2.circle(img, (W // 2 + 3 * i, H // 2), 6, green, -1)
+        imgs.append(img)
+    green_luma = cv2.cvtColor(np.uint8([[green]]), cv2.COLOR_BGR2GRAY)[0, 0]
+    assert abs(int(green_luma) - int(sky_luma)) <= 3  # same brightness: only its colour differs
+    assert not any(active(feed(make("freeze"), imgs)))
+    # the same picture without the object is a freeze
+    assert all(active(feed(make("freeze"), [still] * 20))[2:])
+
+
 def test_a_still_slate_is_not_a_freeze():
     slate = np.empty((H, W, 3), np.uint8)
     slate[:] = np.linspace(40, 160, W, dtype=np.uint8)[None, :, None]

@@ -47,6 +47,12 @@ class FreezeConfig(CheckConfig):
         0.12, ge=0, le=1, description="change in the graphics bands up to this fraction of all cells is ignored"
     )
     min_change: float = Field(2.5, gt=0, description="a cell changed when its mean moved at least this (luma levels)")
+    min_colour_change: float = Field(
+        6.0,
+        gt=0,
+        description="a cell's colour changed when a colour-difference channel moved at least this "
+        "(an encoder keeps re-coding a still picture's colour more coarsely than its luma)",
+    )
     noise_factor: float = Field(
         6.0, gt=0, description="...and more than this x the typical cell difference (noise-like change)"
     )
@@ -78,17 +84,24 @@ class FreezeCheck(Check):
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
-        g = view.gray_f
-        h, w = g.shape
-        cells = cv2.resize(g, (max(1, w // c.cell_px), max(1, h // c.cell_px)), interpolation=cv2.INTER_AREA)
+        ycc = cv2.cvtColor(view.small, cv2.COLOR_BGR2YCrCb).astype(np.float32)
+        h, w = ycc.shape[:2]
+        cells = cv2.resize(ycc, (max(1, w // c.cell_px), max(1, h // c.cell_px)), interpolation=cv2.INTER_AREA)
         ref, prev = self._ref, self._prev
         self._prev = cells
         if ref is None or prev is None or ref.shape != cells.shape:
             self._ref = cells
             return CheckResult(active=False)
-        typical = float(np.median(cv2.absdiff(cells, prev)))
-        limit = min(c.max_change_threshold, max(c.min_change, c.noise_factor * typical))
-        changed = cv2.absdiff(cells, ref) > limit
+        # Per channel (luma and the two colour differences), each against its own noise: a red car
+        # on a grey road of the same brightness is motion all the same.
+        step, moved = cv2.absdiff(cells, prev), cv2.absdiff(cells, ref)
+        changed = np.zeros(cells.shape[:2], bool)
+        limits = []
+        for ch in range(3):
+            typical = float(np.median(step[..., ch]))
+            limit = min(c.max_change_threshold, max(c.min_change, c.noise_factor * typical))
+            limits.append(limit if ch == 0 else max(c.min_colour_change, limit))
+            changed |= moved[..., ch] > limits[-1]
         rows = changed.shape[0]
         core = core_rows(rows, c.graphics_band)
         inner = changed[core]
@@ -96,7 +109,7 @@ class FreezeCheck(Check):
         n_band = int(np.count_nonzero(changed)) - n_inner
         inner_frac = n_inner / max(1, inner.size)
         band_frac = n_band / changed.size
-        shift = abs(float(cells[core].mean()) - float(ref[core].mean()))
+        shift = abs(float(cells[core, :, 0].mean()) - float(ref[core, :, 0].mean()))
         allowed = c.keyframe_changed if self._frozen and view.frame.keyframe else c.max_changed
         still = inner_frac <= allowed and band_frac <= c.max_band_changed and shift <= c.max_brightness_shift
         if not still:
@@ -109,7 +122,7 @@ class FreezeCheck(Check):
             "changed_fraction": round(inner_frac, 5),
             "graphics_changed": round(band_frac, 4),
             "brightness_shift": round(shift, 2),
-            "cell_threshold": round(limit, 2),
+            "cell_threshold": round(limits[0], 2),
         }
         if still:
             m["flat_fraction"] = round(flat, 3)
