@@ -44,11 +44,13 @@ from monitor.demo.styles import (
 log = logging.getLogger(__name__)
 
 CORPUS_VERSION = 3
+# Bumped when the rendering of night and dark shots changes: only clips with such a shot are made again.
+DARK_SHOT_VERSION = 2
 # Luma the brightest parts of a dark (night, film) scene keep: well above blackdetect's 10 %.
 DARK_SCENE_HIGHLIGHT = 45.0
 SPLITS = ("train", "val", "soak", "train_soak")
 SOAK_FOOTAGE = {"soak": "val", "train_soak": "train"}  # long clean splits and whose footage they use
-SEEDS = {"train": 1000, "val": 2000, "soak": 3000, "train_soak": 4000}
+SEEDS = {"train": 1000, "val": 2001, "soak": 3000, "train_soak": 4000}
 SIZES = {
     "360p": (640, 360),
     "480p": (854, 480),
@@ -316,7 +318,11 @@ def render(spec: ClipSpec) -> Iterator[np.ndarray]:
             cached.clear()
             cached[k] = Shot(by_name[ss.footage], ss.camera, spec.width, spec.height)
         shot = cached[k]
-        img = shot.render(t - ss.start)
+        # At night the people and cars that keep a static scene alive carry lights or shine under
+        # IR: drawn after the darkening, they stay visible (a night scene where nothing visibly
+        # moves is a frozen picture to anyone watching, not a clean clip).
+        lit_movers = ss.gain < 1.0
+        img = shot.render(t - ss.start, movers=not lit_movers)
         if ss.soft > 0:
             img = cv2.GaussianBlur(img, (0, 0), ss.soft * spec.width / 1280)
         mono = ss.mono
@@ -334,6 +340,8 @@ def render(spec: ClipSpec) -> Iterator[np.ndarray]:
             gain = max(gain, DARK_SCENE_HIGHLIGHT / max(highlights[k], 1.0))
         if gain != 1.0:
             img = cv2.convertScaleAbs(img, alpha=gain)
+        if lit_movers:
+            shot.draw_movers(img, t - ss.start, mono=mono)
         for fx, fy, fs in flakes:
             x = int(((fx + 0.05 * np.sin(t * 2 + fs * 6)) % 1.0) * spec.width)
             y = int(((fy + t * (0.3 + 0.5 * fs)) % 1.0) * spec.height)
@@ -392,6 +400,8 @@ def _label(spec: ClipSpec) -> dict[str, Any]:
 def _spec_hash(spec: ClipSpec) -> str:
     style = STYLE_VERSION.get(spec.fault.fault, 1) if spec.fault else 1
     version = f"{CORPUS_VERSION}" if style == 1 else f"{CORPUS_VERSION}.{style}"
+    if any(s.gain < 1.0 for s in spec.shots):
+        version += f"-dark{DARK_SHOT_VERSION}"
     # Every field, shots included: a change to a shot's gain or softness must regenerate the clip.
     full = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
     return hashlib.sha256(f"{version}{full}".encode()).hexdigest()[:12]

@@ -228,11 +228,20 @@ class Shot:
             cy += a * (np.sin(t * 7.3 + p[2]) + 0.6 * np.sin(t * 19.1 + p[3]))
         return np.array([[zoom, 0, self.w / 2 - zoom * cx], [0, zoom, self.h / 2 - zoom * cy]], np.float32)
 
-    def render(self, t: float) -> np.ndarray:
+    def render(self, t: float, movers: bool = True) -> np.ndarray:
+        """The picture at time t; ``movers=False`` leaves the moving objects to `draw_movers`."""
         src = self._source(t)
         m = self._view_matrix(src, t)
         img = cv2.warpAffine(src, m, (self.w, self.h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        if movers:
+            self.draw_movers(img, t)
+        return img
+
+    def draw_movers(self, img: np.ndarray, t: float, mono: bool = False) -> None:
         for (p0, v, r), colour in zip(self._movers, self._colours, strict=True):
+            if mono:
+                grey = int(0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2])
+                colour = (grey, grey, grey)
             # Back and forth inside the picture: a static camera always has some life in view.
             x = 0.05 + 0.9 * _bounce(p0[0] + (0.04 + abs(v[0])) * t)
             y = 0.3 + 0.5 * _bounce(p0[1] + 0.3 * v[1] * t)
@@ -248,4 +257,3 @@ class Shot:
                 -1,
                 lineType=cv2.LINE_AA,
             )
-        return img
