@@ -81,14 +81,14 @@ class BaselineCheck(Check):
     def track_layout(self, view: FrameView) -> float | None:
         """Compare this sample's layout with the previous one's and note a cut (every sample with
         a layout, or the scene after a gap is compared with a stale one)."""
-        corr = self._previous.correlation(view.thumbnail)
+        corr = self._previous.correlation(view.thumbnail, view.layouts)
         if corr is not None and corr < self.config.min_layout_correlation and self._cut_at is None:
             self._cut_at = view.frame.stream_time
             self._before_cut = self._previous.copy()
         elif self._cut_at is not None and self._before_cut is not None:
             # The picture from before the cut is back: one sample's layout was disturbed (a burst
             # of noise, a flash), the scene never changed.
-            back = self._before_cut.correlation(view.thumbnail)
+            back = self._before_cut.correlation(view.thumbnail, view.layouts)
             if back is not None and back >= self.config.min_layout_correlation:
                 self._cut_at = self._before_cut = None
         self._previous.learn(view.thumbnail)

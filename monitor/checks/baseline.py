@@ -97,25 +97,15 @@ class Layout:
     def __init__(self) -> None:
         self._ref: np.ndarray | None = None
 
-    def correlation(self, thumb: np.ndarray) -> float | None:
+    def correlation(self, thumb: np.ndarray, memo: LayoutMemo | None = None) -> float | None:
         """Rank correlation of this frame's thumbnail with the previous one (None: nothing to
-        compare)."""
+        compare). With a ``memo`` (one per sample), checks that compare the same two pictures
+        pay for it once."""
         if self._ref is None or not has_layout(thumb):
             return None
-        best = _rank_correlation(thumb, self._ref)
-        if best is not None and best >= 0.9:
-            return best  # clearly the same scene: no shift could change a decision
-        h, w = thumb.shape
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if dx == dy == 0:
-                    continue
-                cur = thumb[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
-                ref = self._ref[max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
-                r = _rank_correlation(cur, ref)
-                if r is not None and (best is None or r > best):
-                    best = r
-        return best
+        if memo is None:
+            return _best_shift_correlation(thumb, self._ref)
+        return memo.correlation(thumb, self._ref)
 
     def copy(self) -> Layout:
         other = Layout()
@@ -124,4 +114,40 @@ class Layout:
 
     def learn(self, thumb: np.ndarray) -> None:
         if has_layout(thumb):
-            self._ref = thumb.copy()
+            # A read-only thumbnail (a sample's, shared by its checks) is kept as is: every check
+            # then holds the same reference picture, which is what lets the memo find it.
+            self._ref = thumb if not thumb.flags.writeable else thumb.copy()
+
+
+def _best_shift_correlation(thumb: np.ndarray, reference: np.ndarray) -> float | None:
+    best = _rank_correlation(thumb, reference)
+    if best is not None and best >= 0.9:
+        return best  # clearly the same scene: no shift could change a decision
+    h, w = thumb.shape
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dx == dy == 0:
+                continue
+            cur = thumb[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
+            ref = reference[max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
+            r = _rank_correlation(cur, ref)
+            if r is not None and (best is None or r > best):
+                best = r
+    return best
+
+
+class LayoutMemo:
+    """Layout correlations already computed for one sample, by the pair of pictures compared
+    (the very same arrays: identity, not equal values)."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, float | None]] = {}
+
+    def correlation(self, thumb: np.ndarray, ref: np.ndarray) -> float | None:
+        key = (id(thumb), id(ref))
+        hit = self._done.get(key)
+        if hit is not None and hit[0] is thumb and hit[1] is ref:
+            return hit[2]
+        r = _best_shift_correlation(thumb, ref)
+        self._done[key] = (thumb, ref, r)  # holding both keeps their ids from being reused
+        return r

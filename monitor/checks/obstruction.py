@@ -139,7 +139,7 @@ class ObstructionCheck(Check):
         of its own. A cover arriving at once takes detail away, and what detail it leaves is the
         old scene, where it was."""
         c = self.config
-        layout = self._recent.correlation(view.thumbnail)
+        layout = self._recent.correlation(view.thumbnail, view.layouts)
         self._recent.learn(view.thumbnail)
         if moved is None:
             return False

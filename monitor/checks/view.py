@@ -7,7 +7,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from monitor.checks.baseline import LAYOUT_SIZE
+from monitor.checks.baseline import LAYOUT_SIZE, LayoutMemo
 from monitor.frames import Frame
 
 # Native-resolution checks (noise, 8x8 blocking) read a centred crop at most this big,
@@ -64,8 +64,15 @@ class FrameView:
 
     @cached_property
     def thumbnail(self) -> np.ndarray:
-        """16x9 block means of ``gray`` (float32): the coarse picture, free of pixel noise."""
-        return cv2.resize(self.gray_f, LAYOUT_SIZE, interpolation=cv2.INTER_AREA)
+        """16x9 block means of ``gray`` (float32, read-only): the coarse picture, free of pixel noise."""
+        thumb = cv2.resize(self.gray_f, LAYOUT_SIZE, interpolation=cv2.INTER_AREA)
+        thumb.flags.writeable = False
+        return thumb
+
+    @cached_property
+    def layouts(self) -> LayoutMemo:
+        """Layout comparisons made for this sample, shared by the checks that make the same one."""
+        return LayoutMemo()
 
     @cached_property
     def gray_median(self) -> np.ndarray:
