@@ -22,3 +22,9 @@ class RateWindow:
 
     def add(self, t: float) -> None:
         self._times.append(t)
+
+
+def worth_logging(failures: int, every: int = 100) -> bool:
+    """The first failure and every ``every``-th after it: a lasting fault shows in the log
+    without flooding it (the count goes in the message)."""
+    return failures == 1 or failures % every == 0

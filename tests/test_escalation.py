@@ -161,6 +161,18 @@ def test_worker_rate_limits_duplicates_and_queue_bound(vlm):
     assert capped.counters.skipped_rate_limit == 1
 
 
+def test_the_worker_remembers_a_bounded_number_of_escalated_alerts():
+    from monitor.escalation.worker import SENT_IDS_KEPT
+
+    n = SENT_IDS_KEPT + 50
+    w = EscalationWorker(VlmClient("http://127.0.0.1:9/v1", "test-vlm", timeout_s=1), queue_size=n,
+                         min_interval_s=0, max_calls_per_minute=n)  # fmt: skip
+    assert all(w.submit(req(f"a{i}", stream=f"cam{i}")) for i in range(n))
+    assert len(w._sent_ids) == SENT_IDS_KEPT  # a daemon that runs for months does not grow without end
+    assert not w.submit(req(f"a{n - 1}", stream=f"cam{n - 1}"))  # a recent alert is still not sent twice
+    assert w.counters.skipped_duplicate == 1
+
+
 def test_pipeline_publishes_diagnosis_as_update_and_never_waits_for_it(vlm, clips):
     from monitor.config import EscalationConfig
     from monitor.pipeline import StreamSpec

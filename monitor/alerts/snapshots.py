@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from monitor.ratelimit import worth_logging
+
 log = logging.getLogger(__name__)
 
 
@@ -59,7 +61,7 @@ class SnapshotStore:
             path.write_bytes(buf.tobytes())
         except OSError as exc:
             self.write_errors += 1
-            if self.write_errors == 1 or self.write_errors % 100 == 0:
+            if worth_logging(self.write_errors):
                 log.error("cannot write snapshot %s (%s); alerts go on without evidence", path, exc)
             return None
         with self._lock:

@@ -8,7 +8,7 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,8 @@ from monitor.queues import drain
 from monitor.ratelimit import RateWindow
 
 log = logging.getLogger(__name__)
+
+SENT_IDS_KEPT = 4096  # an alert is re-submitted within moments of its raise, never thousands of alerts later
 
 
 @dataclass
@@ -68,7 +70,8 @@ class EscalationWorker:
         self.min_interval_s = min_interval_s
         self.counters = EscalationCounters()
         self._last_call: dict[tuple[str, str], float] = {}
-        self._sent_ids: set[str] = set()
+        # Alerts already escalated, newest last; bounded, since the daemon runs for months.
+        self._sent_ids: OrderedDict[str, None] = OrderedDict()
         self._calls = RateWindow(max_calls_per_minute)
         self._stop_event = threading.Event()
         self._down = False
@@ -94,7 +97,9 @@ class EscalationWorker:
             return False
         self._last_call[key] = now
         self._calls.add(now)
-        self._sent_ids.add(req.alert_id)
+        self._sent_ids[req.alert_id] = None
+        if len(self._sent_ids) > SENT_IDS_KEPT:
+            self._sent_ids.popitem(last=False)
         return True
 
     def drain(self) -> list[EscalationResult]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from monitor.frames import Frame
 from monitor.queues import StreamMux, drain
+from monitor.ratelimit import worth_logging
 from monitor.scoring.clip_iqa import ClipIqa
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class ScoringWorker(threading.Thread):
             scores = self.model.score([f.small for f in batch])
         except Exception as exc:  # a failing session must not take monitoring down
             self.errors += 1
-            if self.errors == 1 or self.errors % 100 == 0:
+            if worth_logging(self.errors):
                 log.error("CLIP scoring failed (%d times so far): %s", self.errors, exc)
             return
         self.batches += 1

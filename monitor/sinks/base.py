@@ -6,6 +6,7 @@ import logging
 from typing import Any, Protocol
 
 from monitor.alerts.events import AlertEvent
+from monitor.ratelimit import worth_logging
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class Fanout:
                 sink.emit(event)
             except Exception as exc:  # one broken sink must not stop the others from getting the alert
                 n = self.failures[sink.name] = self.failures.get(sink.name, 0) + 1
-                if n == 1 or n % 100 == 0:
+                if worth_logging(n):
                     log.error(
                         "sink %s failed to take alert %s (%s failures so far): %s",
                         sink.name,
