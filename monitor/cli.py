@@ -269,16 +269,17 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _video_samples(path: str, every_s: float):
+    """One frame per ``every_s`` seconds, chosen by the daemon's own sampler."""
     from monitor.capture import open_decoder
-    from monitor.config import CaptureConfig
+    from monitor.config import CaptureConfig, SampleConfig
+    from monitor.sampling import Sampler
 
     dec = open_decoder(path, "file", CaptureConfig(), False)
-    next_t = 0.0
+    sampler = Sampler(SampleConfig(every_s=every_s))
     try:
-        for raw in dec.frames():
+        for i, raw in enumerate(dec.frames()):
             t = raw.pts_time or 0.0
-            if t + 1e-6 >= next_t:
-                next_t = t + every_s
+            if sampler.accept(i, t, raw.keyframe):
                 yield f"{path}@{t:.2f}s", raw.full()
     finally:
         dec.close()

@@ -230,6 +230,18 @@ def test_score_cli_json(exported):
     assert 0.0 <= row["quality"] <= 1.0 and {"sharp", "clean", "brisque", "niqe"} <= set(row)
 
 
+def test_score_cli_samples_a_video_with_the_daemons_sampler(exported, clips):
+    r = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "vqmon"), "score", "--json", "--every-s", "1", "--model", str(exported),
+         str(clips["clean"])],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    times = [float(row["input"].rsplit("@", 1)[1].rstrip("s")) for row in json.loads(r.stdout)]
+    assert times == [0.0, 1.0, 2.0, 3.0]  # the 4 s clip, one sample a second
+
+
 def _trained_copy(exported, tmp_path):
     """The same files with the manifest claiming real weights, to exercise the alert path."""
     d = tmp_path / "trained"
