@@ -39,6 +39,13 @@ class BaselineCheckConfig(CheckConfig):
         description="consecutive samples whose layouts correlate less than this are a cut (a camera switch, "
         "new content): the baseline is learned anew; a moving camera keeps its layout from sample to sample",
     )
+    min_cut_change: float = Field(
+        0.06,
+        ge=0,
+        description="...and whose coarse picture (16x9 cell means, each picture divided by its mean brightness) "
+        "changed by at least this on average: a pan over fine, even texture (brick, gravel, foliage) reorders the "
+        "cells by a few percent only",
+    )
 
 
 @dataclass(slots=True)
@@ -82,7 +89,12 @@ class BaselineCheck(Check):
         """Compare this sample's layout with the previous one's and note a cut (every sample with
         a layout, or the scene after a gap is compared with a stale one)."""
         corr = self._previous.correlation(view.thumbnail, view.layouts)
-        if corr is not None and corr < self.config.min_layout_correlation and self._cut_at is None:
+        cut = (
+            corr is not None
+            and corr < self.config.min_layout_correlation
+            and self._previous.change(view.thumbnail) >= self.config.min_cut_change
+        )
+        if cut and self._cut_at is None:
             self._cut_at = view.frame.stream_time
             self._before_cut = self._previous.copy()
         elif self._cut_at is not None and self._before_cut is not None:

@@ -107,6 +107,15 @@ class Layout:
             return _best_shift_correlation(thumb, self._ref)
         return memo.correlation(thumb, self._ref)
 
+    def change(self, thumb: np.ndarray) -> float:
+        """How much the coarse picture changed since the previous one, whatever the exposure: the
+        mean absolute difference of the two thumbnails, each divided by its own mean brightness."""
+        if self._ref is None:
+            return 0.0
+        a = thumb / max(float(thumb.mean()), 1.0)
+        b = self._ref / max(float(self._ref.mean()), 1.0)
+        return float(np.abs(a - b).mean())
+
     def copy(self) -> Layout:
         other = Layout()
         other._ref = self._ref

@@ -1,8 +1,9 @@
 """no_signal: a colour-bar card, a flat single-colour screen, or a flat synthetic card.
 
 Four explainable patterns:
-- bars: in the top 60 % of the picture every column is constant (vertical std ~0) while the
-  columns differ strongly from each other (SMPTE/EBU bars, vertical ramps);
+- bars: in the top 60 % of the picture most columns are constant (vertical std ~0; a "NO
+  SIGNAL" caption or a logo on top of the bars breaks a minority of them) while the columns
+  differ strongly from each other (SMPTE/EBU bars, vertical ramps);
 - flat: the whole picture is one colour (blue/grey "no signal" screens), but not black;
 - card: most of the picture is *exactly* flat at a colour between black and white,
   neighbouring native pixels equal (a caption like "NO SIGNAL" on a plain background), and what
@@ -33,7 +34,9 @@ class NoSignalConfig(CheckConfig):
     # specific diagnosis should win.
     raise_after_s: float = Field(0.6, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
-    max_column_std: float = Field(1.5, ge=0, description="bars: columns vary vertically less than this")
+    max_column_std: float = Field(
+        1.5, ge=0, description="bars: the typical column varies vertically less than this (any channel)"
+    )
     min_column_contrast: float = Field(20.0, ge=0, description="bars: ...and differ from each other this much")
     max_flat_std: float = Field(2.0, ge=0, description="flat: luma std below this")
     min_flat_luma: float = Field(16.0, ge=0, description="flat: brighter than this (darker is black)")
@@ -111,7 +114,8 @@ class NoSignalCheck(Check):
         top = small[: max(1, int(small.shape[0] * 0.6))].astype(np.float32)
         col_mean = cv2.reduce(top, 0, cv2.REDUCE_AVG)  # 1 x W x 3
         col_sq = cv2.reduce(top * top, 0, cv2.REDUCE_AVG)
-        column_std = float(np.sqrt(np.maximum(col_sq - col_mean * col_mean, 0.0)).mean())
+        # The typical column (median), not the mean: a caption over the bars breaks a few columns.
+        column_std = float(np.median(np.sqrt(np.maximum(col_sq - col_mean * col_mean, 0.0)).max(axis=2)))
         column_contrast = float(col_mean.reshape(-1, 3).std(axis=0).mean())
         gray_std = float(view.gray_f.std())
         mean = view.mean_luma
