@@ -258,6 +258,13 @@ def test_no_signal_patterns_and_negatives():
     captioned = colour_bars(W, H)
     cv2.putText(captioned, "VIDEO LOSS", (W // 3, H // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
     assert feed(make("no_signal"), [captioned])[0].measurements.get("pattern") == "bars"
+    # ...but a product shot on a white background (most columns plain white, a few crossed by
+    # sweets) is a picture: its steady columns are all alike
+    sweets = np.full((H, W, 3), 250, np.uint8)
+    for x, colour in ((60, (40, 200, 60)), (150, (30, 90, 230)), (250, (200, 80, 40))):
+        cv2.circle(sweets, (x, 40), 22, colour, -1)
+        cv2.circle(sweets, (x + 30, 140), 22, colour, -1)
+    assert not any(active(feed(make("no_signal"), [sweets] * 5)))
     flat = feed(check, [np.full((H, W, 3), (160, 60, 20), np.uint8)])[0]
     assert flat.active and flat.measurements["pattern"] == "flat"
     card = np.full((H, W, 3), (140, 40, 10), np.uint8)

@@ -2,8 +2,9 @@
 
 Four explainable patterns:
 - bars: in the top 60 % of the picture most columns are constant (vertical std ~0; a "NO
-  SIGNAL" caption or a logo on top of the bars breaks a minority of them) while the columns
-  differ strongly from each other (SMPTE/EBU bars, vertical ramps);
+  SIGNAL" caption or a logo on top of the bars breaks a minority of them) and those constant
+  columns differ strongly from each other (SMPTE/EBU bars, vertical ramps; a photo on a plain
+  white background has constant columns too, all alike);
 - flat: the whole picture is one colour (blue/grey "no signal" screens), but not black;
 - card: most of the picture is *exactly* flat at a colour between black and white,
   neighbouring native pixels equal (a caption like "NO SIGNAL" on a plain background), and what
@@ -115,8 +116,12 @@ class NoSignalCheck(Check):
         col_mean = cv2.reduce(top, 0, cv2.REDUCE_AVG)  # 1 x W x 3
         col_sq = cv2.reduce(top * top, 0, cv2.REDUCE_AVG)
         # The typical column (median), not the mean: a caption over the bars breaks a few columns.
-        column_std = float(np.median(np.sqrt(np.maximum(col_sq - col_mean * col_mean, 0.0)).max(axis=2)))
-        column_contrast = float(col_mean.reshape(-1, 3).std(axis=0).mean())
+        col_std = np.sqrt(np.maximum(col_sq - col_mean * col_mean, 0.0)).max(axis=2).ravel()
+        column_std = float(np.median(col_std))
+        # Contrast among the steady columns only: a photo on a white background has mostly steady
+        # (white) columns too, and its contrast comes from the columns that are not steady.
+        steady = col_mean.reshape(-1, 3)[col_std < c.max_column_std]
+        column_contrast = float(steady.std(axis=0).mean()) if len(steady) >= 2 else 0.0
         gray_std = float(view.gray_f.std())
         mean = view.mean_luma
         pattern = None
