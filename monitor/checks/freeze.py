@@ -4,8 +4,9 @@ The picture is compared with a reference frame: the first frame of the current s
 Comparing with the reference rather than the previous sample lets slow real change (drifting
 clouds, a dimming light) add up until it shows, while a frozen picture never drifts.
 
-Change is judged on 8x8-pixel cell means of the analysis copy, against a threshold that
-scales with the typical cell difference of this frame pair: fresh sensor noise on a frozen
+Change is judged on 8x8-pixel cell means of the analysis copy, in luma and in both colour
+differences (a red car on a grey road of the same brightness is motion too), each against a
+threshold that scales with the typical cell difference of this frame pair: fresh sensor noise on a frozen
 picture (which some encoders and cameras keep sending) moves every cell a little and no cell
 much, while real motion moves some cells a lot. Two kinds of change do not count:
 - on-screen graphics: a ticking clock, a camera name, a news ticker or a logo live in the top
