@@ -68,6 +68,7 @@ class StreamAnalyzer:
         self.alerts = StreamAlerts(spec.name, spec.source, AlertPolicy(a.cooldown_s, a.max_raises_per_minute))
         self.root_causes = tuple(a.root_causes)
         self._root_rank = {f: i for i, f in enumerate(self.root_causes)}
+        self._observed_roots: set[str] = set()  # root causes seen on the latest checked frame
         self.snapshots = snapshots
         self.checks: list[Check] = []
         for name, cls in all_checks().items():
@@ -79,15 +80,9 @@ class StreamAnalyzer:
     def process(self, frame: Frame) -> list[AlertEvent]:
         view = FrameView(frame)
         results = [(check, check.evaluate(view)) for check in self.checks]
-        # A root cause (black picture, no-signal card, dead stream) explains every other symptom:
-        # a black picture is also "frozen" and "underexposed". Root causes are listed by
-        # priority, so an earlier one also explains a later one (black explains a "covered" lens).
-        present_roots = {c.name for c, r in results if r.active and c.name in self.root_causes}
-        present_roots.update(f for f in self.root_causes if self.alerts.is_active(f))
-        rank = self._root_rank
+        self._observed_roots = {c.name for c, r in results if r.active and c.name in self.root_causes}
         events = []
         for check, result in results:
-            own_rank = rank.get(check.name, len(rank))
             ev = self.alerts.observe(
                 check.name,
                 Timing(check.config.raise_after_s, check.config.clear_after_s),
@@ -96,7 +91,7 @@ class StreamAnalyzer:
                 result.severity,
                 result.measurements,
                 frame.wall_time,
-                explained=any(rank[r] < own_rank for r in present_roots),
+                explained=self._explained(check.name),
             )
             if ev is not None:
                 if ev.event == "raise":
@@ -121,13 +116,23 @@ class StreamAnalyzer:
             "warning",
             dict(result.scores),
             result.wall_time,
-            explained=any(self.alerts.is_active(r) for r in self.root_causes),
+            explained=self._explained(QUALITY),
         )
         if ev is None:
             return []
         if ev.event == "raise":
             self._add_evidence(ev, result.frame, FrameView(result.frame))
         return [ev]
+
+    def _explained(self, fault: str) -> bool:
+        """The one root-cause rule: a root cause (black picture, no-signal card, dead stream)
+        explains every other symptom - a black picture is also "frozen" and "underexposed" - while
+        it is seen on the latest checked frame or its alert is active. Root causes are listed by
+        priority, so an earlier one also explains a later one (black explains a "covered" lens);
+        a fault that is no root cause (the CLIP quality score) is explained by any of them."""
+        rank = self._root_rank
+        own = rank.get(fault, len(rank))
+        return any(rank[r] < own and (r in self._observed_roots or self.alerts.is_active(r)) for r in self.root_causes)
 
     def _add_evidence(self, ev: AlertEvent, frame: Frame, view: FrameView) -> None:
         if self.escalate is not None:

@@ -32,6 +32,25 @@ def test_ranked_root_causes():
     assert analyzer.root_causes.index("black") < analyzer.root_causes.index("obstruction")
 
 
+def test_one_root_cause_rule_for_checks_and_clip_scores():
+    """A black picture seen on the latest frame explains a low CLIP quality score as it explains
+    the checks' symptoms, before its own alert is raised (one rule, not two)."""
+    from monitor.config import ScoringConfig
+    from monitor.scoring.worker import ScoreResult
+
+    settings = stream_settings(checks={"black": {"raise_after_s": 30.0}})
+    analyzer = StreamAnalyzer(StreamSpec("cam", "cam.mp4", settings))
+    analyzer.scoring = ScoringConfig(model_dir="unused", raise_after_s=0.0)
+    black = np.full((180, 320, 3), 3, np.uint8)
+    for i in range(3):
+        frame = Frame.from_image(black, stream="cam", index=i, stream_time=i * 0.2)
+        assert analyzer.process(frame) == []  # black seen, not raised yet
+        result = ScoreResult("cam", i * 0.2, 0.0, {"quality": 0.05}, frame)
+        assert analyzer.on_scores(result, alerts_allowed=True) == []
+    assert analyzer.alerts.suppressed.get("quality", 0) == 3
+    assert not analyzer.alerts.is_active("black")
+
+
 def test_an_explained_condition_waits_without_restarting_its_timer():
     """A root cause seen on single frames (a static night scene that looks frozen for a moment)
     must not keep restarting another fault's wait; a lasting root cause keeps it hidden, and
