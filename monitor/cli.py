@@ -104,18 +104,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from monitor.bench import bench_checks, bench_clip, bench_decode
+    from benchmarks.bench import bench_checks, bench_clip, bench_decode
 
     cfg = _config(args.config)
     _setup_logging(args.log_level or "warning", daemon=False)
     if args.what == "mqtt":
-        from monitor.bench import bench_mqtt
+        from benchmarks.bench import bench_mqtt
 
         result = bench_mqtt()
         print(json.dumps(result.as_dict(), indent=1) if args.json else result.report())
         return 0
     if args.what == "scorer":
-        from monitor.bench import bench_scorer
+        from benchmarks.bench import bench_scorer
 
         result = bench_scorer(cfg.state_dir, arch=args.arch, rounds=args.repeats)
         print(json.dumps(result.as_dict(), indent=1) if args.json else result.report())

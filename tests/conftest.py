@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,18 +13,13 @@ from pathlib import Path
 import av
 import pytest
 
+from benchmarks.broker import Mosquitto, free_port
 from monitor.demo import FaultSpan, write_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
 RTSP_SCRIPT = ROOT / "tests" / "rtsp_server.py"
 VQMON = [sys.executable, "-m", "monitor"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
@@ -171,36 +164,6 @@ def stream_settings(**overrides):
     return cfg.streams[0]
 
 
-class Mosquitto:
-    """A real Mosquitto broker in the foreground on a free loopback port, with a generated config."""
-
-    def __init__(self, tmp: Path, extra_conf: str = "") -> None:
-        self.port = free_port()
-        self.conf = tmp / f"mosquitto-{self.port}.conf"
-        # As root, mosquitto drops to its own user, which cannot read pytest's private tmp dirs.
-        user = "user root\n" if os.geteuid() == 0 else ""
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n{user}{extra_conf}"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)  # fmt: skip
-
-        def listening() -> bool:
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", self.port)) == 0
-
-        if not wait_for(listening, 20):
-            pytest.fail("mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
 @pytest.fixture
 def mosquitto(tmp_path: Path):
     """A factory: mosquitto(extra_conf="") -> started broker; all are stopped at teardown."""
@@ -212,7 +175,10 @@ def mosquitto(tmp_path: Path):
 
     def make(extra_conf: str = "") -> Mosquitto:
         b = Mosquitto(tmp_path, extra_conf)
-        b.start()
+        try:
+            b.start()
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
         brokers.append(b)
         return b
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from monitor.bench import bench_decode
+from benchmarks.bench import bench_decode
 from monitor.config import parse_config
 from monitor.demo import DEMO_FAULTS, colour_bars
 from tests.conftest import ROOT, VQMON

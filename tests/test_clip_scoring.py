@@ -348,7 +348,7 @@ def test_static_int8_calibrated_on_a_clip(clips, tmp_path):
 
 
 def test_scorer_bench_reports_every_runtime(tmp_path):
-    from monitor.bench import CPU_BATCHES, EAGER, ORT_FP32, ORT_INT8, bench_scorer
+    from benchmarks.bench import CPU_BATCHES, EAGER, ORT_FP32, ORT_INT8, bench_scorer
 
     result = bench_scorer(str(tmp_path), arch=ARCH, seconds=0.05, rounds=2)
     assert {(r["runtime"], r["batch"]) for r in result.rows} >= {

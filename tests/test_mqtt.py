@@ -268,7 +268,7 @@ def test_tls_with_verified_broker_certificate(mosquitto, tmp_path, caplog):
 
 
 def test_bench_mqtt_bookkeeping():
-    from monitor.bench import bench_mqtt
+    from benchmarks.bench import bench_mqtt
 
     r = bench_mqtt(count=300)  # numbers only: speed is the benchmark's business, not a test's
     assert r.events == 300 and r.raw_per_s > 0 and r.outbox_per_s > 0 and r.replay_per_s > 0

@@ -1,4 +1,6 @@
-"""`vqmon bench decode`: what the pipeline costs on top of raw decoding, measured in one run."""
+"""The benchmarks behind `vqmon bench` (decode, checks, scorer, mqtt): each measures a
+production path and prints it as a ratio against a baseline measured in the same run (`decode`:
+what the pipeline costs on top of raw decoding)."""
 
 from __future__ import annotations
 
@@ -369,34 +371,13 @@ class MqttBench:
         )
 
 
-def _local_broker(tmp: Path):
-    import shutil
-    import socket
-    import subprocess
-
-    if shutil.which("mosquitto") is None:
-        raise ValueError("the MQTT benchmark starts a local Mosquitto: apt-get install mosquitto")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        time.sleep(0.05)
-    proc.kill()
-    raise ValueError("mosquitto did not start")
-
-
 def bench_mqtt(count: int = 5000) -> MqttBench:
     import tempfile
     import threading
 
     import paho.mqtt.client as mqtt
 
+    from benchmarks.broker import Mosquitto
     from monitor.alerts import AlertEvent
     from monitor.config import MqttConfig
     from monitor.publish.mqtt import MqttSink
@@ -407,7 +388,12 @@ def bench_mqtt(count: int = 5000) -> MqttBench:
     ]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        proc, port = _local_broker(tmp)
+        try:
+            broker = Mosquitto(tmp)
+            broker.start()
+        except RuntimeError as exc:
+            raise ValueError(f"the MQTT benchmark starts a local Mosquitto: {exc}") from exc
+        port = broker.port
         try:
             # Baseline: paho alone, QoS 1, until every PUBACK is in.
             acked = threading.Semaphore(0)
@@ -450,6 +436,5 @@ def bench_mqtt(count: int = 5000) -> MqttBench:
             replay = count / (time.perf_counter() - t0)
             sink.close()
         finally:
-            proc.kill()
-            proc.wait(5)
+            broker.stop()
     return MqttBench(count, raw, outbox, replay)
