@@ -50,15 +50,21 @@ class StreamAnalyzer:
     """Runs the enabled checks on each sampled frame of one stream and tracks its alerts."""
 
     def __init__(
-        self, spec: StreamSpec, snapshots: SnapshotStore | None = None, quality: QualityConfig | None = None
+        self,
+        spec: StreamSpec,
+        snapshots: SnapshotStore | None = None,
+        quality: QualityConfig | None = None,
+        scoring: ScoringConfig | None = None,
+        escalate: Callable[[AlertEvent, Frame], None] | None = None,
     ) -> None:
+        """``scoring``: this stream's CLIP scoring settings when a scorer runs and the stream
+        takes part; ``escalate``: hands a raise and its frame to the VLM escalation."""
         self.spec = spec
         self.quality = quality
         self.latest_quality: dict[str, Any] = {}
-        self.escalate: Callable[[AlertEvent, Frame], None] | None = None  # set by the pipeline
-        # Set by the pipeline when a CLIP scorer runs and this stream takes part.
-        self.scoring: ScoringConfig | None = None
-        self.score_interval: Interval | None = None
+        self.escalate = escalate
+        self.scoring = scoring
+        self.score_interval = Interval(scoring.every_s) if scoring is not None else None
         self._report_interval = (
             Interval(quality.report_every_s, first_due_at_start=False)
             if quality is not None and quality.report_every_s
@@ -198,7 +204,21 @@ class Pipeline:
         self.mux: StreamMux[Frame] = StreamMux(queue_size, block_when_full=offline)
         if quality is not None:
             configure_quality(quality.brisque, quality.niqe, quality.brisque_model_dir)
-        self.analyzers = {s.name: StreamAnalyzer(s, snapshots, quality) for s in specs}
+        self.scorer = self._load_scorer(scoring) if scoring is not None and scoring.model_dir else None
+        self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
+        self.escalation = self._load_escalation(escalation) if escalation is not None and escalation.enabled else None
+        self.analyzers = {
+            s.name: StreamAnalyzer(
+                s,
+                snapshots,
+                quality,
+                scoring=scoring.for_stream(s.settings.scoring)
+                if self.scorer is not None and scoring is not None
+                else None,
+                escalate=self._escalate if self.escalation is not None else None,
+            )
+            for s in specs
+        }
         self.workers = {
             s.name: CaptureWorker(s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not offline)
             for s in specs
@@ -206,17 +226,6 @@ class Pipeline:
         self.events_emitted = 0
         self._last_status: dict[str, tuple[str, str]] = {}
         self._stop = threading.Event()
-        self.scorer = self._load_scorer(scoring) if scoring is not None and scoring.model_dir else None
-        self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
-        if self.scorer is not None and scoring is not None:
-            for analyzer in self.analyzers.values():
-                analyzer.scoring = scoring.for_stream(analyzer.spec.settings.scoring)
-                if analyzer.scoring is not None:
-                    analyzer.score_interval = Interval(analyzer.scoring.every_s)
-        self.escalation = self._load_escalation(escalation) if escalation is not None and escalation.enabled else None
-        if self.escalation is not None:
-            for analyzer in self.analyzers.values():
-                analyzer.escalate = self._escalate
 
     def _load_escalation(self, cfg: EscalationConfig) -> EscalationWorker | None:
         from pathlib import Path

@@ -39,8 +39,8 @@ def test_one_root_cause_rule_for_checks_and_clip_scores():
     from monitor.scoring.worker import ScoreResult
 
     settings = stream_settings(checks={"black": {"raise_after_s": 30.0}})
-    analyzer = StreamAnalyzer(StreamSpec("cam", "cam.mp4", settings))
-    analyzer.scoring = ScoringConfig(model_dir="unused", raise_after_s=0.0)
+    scoring = ScoringConfig(model_dir="unused", raise_after_s=0.0)
+    analyzer = StreamAnalyzer(StreamSpec("cam", "cam.mp4", settings), scoring=scoring)
     black = np.full((180, 320, 3), 3, np.uint8)
     for i in range(3):
         frame = Frame.from_image(black, stream="cam", index=i, stream_time=i * 0.2)
