@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import BaselineCheckConfig, Check, CheckResult
+from monitor.checks.base import Check, CheckConfig, CheckResult
 from monitor.checks.baseline import Layout
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
@@ -43,7 +43,8 @@ GRID = (12, 16)  # rows, columns
 GRAPHICS_ROWS = GRID[0] // 6  # top and bottom rows where a camera's clock or a ticker sits
 
 
-class ObstructionConfig(BaselineCheckConfig):
+class ObstructionConfig(CheckConfig):
+    # Its own cut rule (below), not the baseline checks' layout one: only their learning times.
     # A cover stays; content that merely looks featureless for a moment (a cross-fade, a slate)
     # does not.
     raise_after_s: float = Field(4.0, ge=0)
@@ -77,7 +78,10 @@ class ObstructionConfig(BaselineCheckConfig):
     )
     min_luma: float = Field(12.0, ge=0, description="darker pictures are black, not covered")
     max_luma: float = Field(245.0, ge=0, le=255, description="brighter pictures are clipped white: overexposed")
-    baseline_tau_s: float = Field(20.0, gt=0)
+    baseline_tau_s: float = Field(20.0, gt=0, description="time constant of the per-cell detail baseline")
+    warmup_s: float = Field(
+        1.0, ge=0, description="stream time (after a start or a cut) before the baseline is trusted"
+    )
 
 
 def cell_stats(view: FrameView) -> tuple[np.ndarray, np.ndarray]:
