@@ -6,6 +6,8 @@ scene, or a lit object in a night scene (a floodlit mast) that covers a sliver o
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pydantic import Field
 
@@ -50,7 +52,7 @@ class BlackCheck(Check):
         gray = view.gray
         limit = c.pixel_threshold * 255.0
         core = core_rows(gray.shape[0])
-        dark_all = float(np.count_nonzero(gray < limit)) / gray.size
+        dark_all = 1.0 - view.fraction_at_or_above(math.ceil(limit))  # luma < limit, from the shared histogram
         dark = float(np.count_nonzero(gray[core] < limit)) / gray[core].size
         active = dark >= c.min_fraction and dark_all >= c.min_fraction_all
         m = {"dark_fraction": round(dark, 4), "mean_luma": round(view.mean_luma, 2)}
