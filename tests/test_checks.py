@@ -416,3 +416,31 @@ def test_a_cut_in_the_middle_of_a_fade_to_a_darker_scene_is_still_a_cut():
     res = feed(make("underexposed"), a[:8] + fade + darker)
     # (the fade itself is flagged for a moment, far shorter than the 2 s it takes to raise)
     assert not any(active(res)[13:]), [r.measurements for r in res]
+
+
+def _panning(canvas: np.ndarray, n: int, step_px: int = 12) -> list[np.ndarray]:
+    """A camera panning across ``canvas`` and back (a patrol), W x H views with sensor noise."""
+    rng = np.random.default_rng(11)
+    span = canvas.shape[1] - W
+    out = []
+    for i in range(n):
+        x = (i * step_px) % (2 * span)
+        x = x if x <= span else 2 * span - x
+        view = canvas[:, x : x + W].astype(np.float32) + rng.normal(0, 2.0, (H, W, 1))
+        out.append(np.clip(view, 0, 255).astype(np.uint8))
+    return out
+
+
+def _wide_photo() -> np.ndarray:
+    """A photograph twice the picture's width, with a camera's full detail (rendered large)."""
+    r = SceneRenderer(8 * W, 4 * H, 25, seed=4, style=SceneStyle(moving=False, noise=0.0))
+    return cv2.resize(r.render(0.0), (2 * W, H), interpolation=cv2.INTER_AREA)
+
+
+def test_a_pan_onto_a_plain_wall_is_not_an_obstruction():
+    """Detail leaves the picture as a plain wall comes into view: it moved, nothing covered it."""
+    canvas = _wide_photo()
+    wall = np.linspace(110, 140, W, dtype=np.float32)[None, :, None] * np.ones((H, 1, 3), np.float32)
+    canvas[:, W:] = wall.astype(np.uint8)
+    res = feed(make("obstruction"), _panning(canvas, 60, step_px=8))
+    assert not any(active(res)), [x.measurements for x in res if x.active]

@@ -7,10 +7,15 @@ scene keeps its detail in proportion. Each cell remembers whether the scene norm
 there (a baseline, learned slowly and not while flagged).
 
 A cover arrives over the scene: the cells it takes go featureless while the rest of the picture
-carries on as it was (continuity). A cut or a camera switch to a plainer scene (a table top, a
-wall) takes detail away at once with the rest of the picture changing too; cells that went
-featureless that way are not counted as covered. The rest is judged away from the cover's edge
-(the cells beside it are partly covered and change with it). Only a cover of the whole picture
+carries on as it was (continuity). On a camera that moves (a pan, a patrol, shake), "as it was"
+means as the scene was where the camera's motion (phase correlation of coarse copies) brought it
+from, and a cell only went featureless if what moved into it had detail: a plain wall or sky
+coming into view is no loss of detail. Nor is a plain area growing across a zoom: the cell
+takes the colour a plain neighbour had, where a cover brings its own. A cut or a camera
+switch to a plainer scene (a table top, a wall) takes detail away at once with the rest of the
+picture changing too; cells that went featureless that way are not counted as covered. The
+rest is judged away from the cover's edge (the cells beside it are partly covered and change
+with it). Only a cover of the whole picture
 at once (a lens cap) leaves nothing to compare, and then no detail is left outside the graphics
 rows (a camera's clock stays on top of the cover). Obstruction is:
 
@@ -27,6 +32,8 @@ Two things that also take detail away are not a cover:
 """
 
 from __future__ import annotations
+
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -84,22 +91,146 @@ class ObstructionConfig(CheckConfig):
     )
 
 
-def cell_stats(view: FrameView) -> tuple[np.ndarray, np.ndarray]:
-    """Per cell: detail (mean gradient of the denoised picture over brightness) and mean luma."""
+# The picture the camera's own motion (a pan, a patrol, shake) is estimated on: coarse enough to
+# be cheap (~0.2 ms), fine enough for a fraction of a cell.
+MOTION_SIZE = (96, 54)
+MIN_MOTION_RESPONSE = 0.2  # weaker phase-correlation peaks are no estimate: assume no motion
+MIN_MOTION_PX = 2
+
+
+class Cells:
+    """One sample's grid: per cell the detail (mean gradient of the denoised picture over
+    brightness), mean luma and mean colour. Sub-cell means are kept so the same sample can be
+    read again on a grid moved with the camera."""
+
+    def __init__(self, view: FrameView) -> None:
+        rows, cols = GRID
+        # Detail at a scale above pixel noise: the sensor noise on a cover is not detail.
+        m = cv2.GaussianBlur(view.gray_median, (0, 0), 1.2)
+        self._h, self._w = m.shape
+        self._ch, self._cw = self._h // rows, self._w // cols
+        grad = np.zeros(m.shape, np.float32)
+        grad[:, :-1] += cv2.absdiff(m[:, 1:], m[:, :-1])
+        grad[:-1, :] += cv2.absdiff(m[1:, :], m[:-1, :])
+        self._gray, self._small = view.gray_f, view.small
+        self._hh, self._ww = self._ch * rows, self._cw * cols
+        # Means over sub-cells: a cell is the mean of its sub-cells, and a grid moved with the
+        # camera is read from them at once (to a sub-cell: 10-11 px at 480x270). Whole pixels
+        # per sub-cell keep the resize on OpenCV's fast path.
+        self._sub = (_divisions(self._ch), _divisions(self._cw))
+        fine = (cols * self._sub[1], rows * self._sub[0])
+        self._fine_lum = cv2.resize(self._gray[: self._hh, : self._ww], fine, interpolation=cv2.INTER_AREA)
+        self._fine_grad = cv2.resize(grad[: self._hh, : self._ww], fine, interpolation=cv2.INTER_AREA)
+        self.lum = _cell_means(self._fine_lum)
+        self.detail = _cell_means(self._fine_grad) / np.maximum(self.lum, 20.0)
+
+    @cached_property
+    def colour(self) -> np.ndarray:
+        """Mean colour per cell from 8x8 interpolated samples: enough for the plain cells it is
+        asked about, at a fraction of a full area mean's cost."""
+        rows, cols = GRID
+        samples = cv2.resize(self._small[: self._hh, : self._ww], (cols * 8, rows * 8), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(samples, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+    @cached_property
+    def motion(self) -> np.ndarray:
+        return cv2.resize(self._gray, MOTION_SIZE, interpolation=cv2.INTER_AREA)
+
+    def read(self, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Detail and luma per cell on the grid moved by about (dx, dy) pixels (whole sub-cells),
+        and whether each moved cell still lies inside the picture (outside, the edge repeats)."""
+        rows, cols = GRID
+        sub_y, sub_x = self._sub
+        sx, sy = round(dx * sub_x / self._cw), round(dy * sub_y / self._ch)
+        pad = max(abs(sx), abs(sy))
+        fine_h, fine_w = self._fine_lum.shape
+
+        def moved(a: np.ndarray) -> np.ndarray:
+            a = np.pad(a, pad, mode="edge") if pad else a
+            return _cell_means(a[pad + sy : pad + sy + fine_h, pad + sx : pad + sx + fine_w])
+
+        y0 = np.arange(rows)[:, None] * sub_y + sy
+        x0 = np.arange(cols)[None, :] * sub_x + sx
+        inside = (y0 >= 0) & (y0 + sub_y <= fine_h) & (x0 >= 0) & (x0 + sub_x <= fine_w)
+        lum = moved(self._fine_lum)
+        return moved(self._fine_grad) / np.maximum(lum, 20.0), lum, np.broadcast_to(inside, GRID)
+
+
+def _divisions(cell_px: int) -> int:
+    """Sub-cells per cell side: the most, up to 4, that split it into whole pixels."""
+    return next(k for k in (4, 3, 2, 1) if cell_px % k == 0)
+
+
+def _cell_means(fine: np.ndarray) -> np.ndarray:
     rows, cols = GRID
-    # Detail at a scale above pixel noise: the sensor noise on a cover is not detail.
-    m = cv2.GaussianBlur(view.gray_median, (0, 0), 1.2)
-    h, w = m.shape
-    hh, ww = h // rows * rows, w // cols * cols
-    grad = np.zeros(m.shape, np.float32)
-    grad[:, :-1] += cv2.absdiff(m[:, 1:], m[:, :-1])
-    grad[:-1, :] += cv2.absdiff(m[1:, :], m[:-1, :])
+    return cv2.resize(np.ascontiguousarray(fine), (cols, rows), interpolation=cv2.INTER_AREA)
 
-    def means(a: np.ndarray) -> np.ndarray:  # INTER_AREA on an exact multiple is the cell mean
-        return cv2.resize(a[:hh, :ww], (cols, rows), interpolation=cv2.INTER_AREA)
 
-    lum = means(view.gray_f)
-    return means(grad) / np.maximum(lum, 20.0), lum
+_window: np.ndarray | None = None
+
+
+def camera_motion(prev: Cells, cur: Cells) -> tuple[int, int]:
+    """How far (pixels of the analysis copy) the scene moved from ``prev`` to ``cur``."""
+    global _window
+    if prev.motion.shape != cur.motion.shape:
+        return 0, 0
+    if _window is None:
+        _window = cv2.createHanningWindow(MOTION_SIZE, cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(prev.motion, cur.motion, _window)
+    dx, dy = round(dx * cur._w / MOTION_SIZE[0]), round(dy * cur._h / MOTION_SIZE[1])
+    # A pixel or so is jitter of the estimate (a cover growing on a still camera pulls it).
+    if response < MIN_MOTION_RESPONSE or max(abs(dx), abs(dy)) < MIN_MOTION_PX:
+        return 0, 0
+    return dx, dy
+
+
+class Change:
+    """How each cell changed since the last sample: compared with what was there before and,
+    on a moving camera, with the part of the scene that moved into it. The camera's motion is
+    estimated only when a cell changed where it is."""
+
+    def __init__(self, prev: Cells, cur: Cells, featureless: float) -> None:
+        self._prev, self._cur, self._featureless = prev, cur, featureless
+        self.moved_here = _moved(cur.detail, cur.lum, prev.detail, prev.lum)
+        self._went_here = (cur.detail < featureless) & (prev.detail >= featureless)
+        # Detail, luma and inside (see Cells.read) of what moved into each cell with the camera.
+        self._moved_in: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @cached_property
+    def _shift(self) -> tuple[int, int]:
+        """The camera's motion - only if it explains the scene's detailed cells better than no
+        motion does. Otherwise what moved is in front of a still camera (a cover sliding in)."""
+        shift = camera_motion(self._prev, self._cur)
+        if shift == (0, 0):
+            return shift
+        cur, prev = self._cur, self._prev
+        pdet, plum, inside = prev.read(-shift[0], -shift[1])
+        scene = inside & (cur.detail >= 2 * self._featureless)
+        with_camera = int(np.count_nonzero(_moved(cur.detail, cur.lum, pdet, plum) & scene))
+        still = int(np.count_nonzero(self.moved_here & scene))
+        if with_camera >= still:
+            return 0, 0
+        self._moved_in = (pdet, plum, inside)
+        return shift
+
+    @cached_property
+    def moved(self) -> np.ndarray:
+        """Changed a lot, both where it is and against what moved into it."""
+        if not self.moved_here.any() or self._shift == (0, 0):
+            return self.moved_here
+        assert self._moved_in is not None
+        pdet, plum, inside = self._moved_in
+        return self.moved_here & (~inside | _moved(self._cur.detail, self._cur.lum, pdet, plum))
+
+    @cached_property
+    def went(self) -> np.ndarray:
+        """Went featureless: what was here had detail, and so did the part of the scene that
+        moved here (a plain wall or sky coming into view on a pan is no loss of detail)."""
+        if not self._went_here.any() or self._shift == (0, 0):
+            return self._went_here
+        assert self._moved_in is not None
+        pdet, _plum, inside = self._moved_in
+        return self._went_here & (~inside | (pdet >= self._featureless))
 
 
 def _moved(detail: np.ndarray, lum: np.ndarray, pdet: np.ndarray, plum: np.ndarray) -> np.ndarray:
@@ -112,6 +243,27 @@ def _moved(detail: np.ndarray, lum: np.ndarray, pdet: np.ndarray, plum: np.ndarr
 def _grow(mask: np.ndarray) -> np.ndarray:
     """The cells of ``mask`` and their eight neighbours."""
     return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+_NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+
+
+def _matches_neighbour(cells: np.ndarray, colour: np.ndarray, plain: np.ndarray, pcolour: np.ndarray) -> np.ndarray:
+    """Per cell of ``cells``: its colour now matches what a ``plain`` neighbour showed before."""
+    out = np.zeros(cells.shape, bool)
+    ys, xs = np.nonzero(cells)
+    if ys.size == 0:
+        return out
+    # Padded by one cell, so each cell's eight neighbours are at +1 +- 1.
+    nb_y = ys[None, :] + _NEIGHBOURS[:, :1] + 1
+    nb_x = xs[None, :] + _NEIGHBOURS[:, 1:] + 1
+    nb_plain = np.pad(plain, 1)[nb_y, nb_x]
+    nb_colour = np.pad(pcolour, ((1, 1), (1, 1), (0, 0)))[nb_y, nb_x]
+    own = colour[ys, xs]
+    tol = 6.0 + 0.06 * own.max(axis=1)
+    close = np.abs(nb_colour - own[None]).max(axis=2) <= tol[None]
+    out[ys, xs] = (nb_plain & close).any(axis=0)
+    return out
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -133,26 +285,29 @@ class ObstructionCheck(Check):
         self._lum: np.ndarray | None = None
         self._first_t = 0.0
         self._last_t: float | None = None
-        self._prev: tuple[np.ndarray, np.ndarray] | None = None
+        self._prev: Cells | None = None
         self._recent = Layout()  # the previous sample's layout
         self._covered = np.zeros(GRID, bool)  # cells that went featureless the way a cover does
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
 
-    def _cut(self, view: FrameView, detail: np.ndarray, moved: np.ndarray | None) -> bool:
+    def _cut(self, view: FrameView, cells: Cells, change: Change | None) -> bool:
         """A cut or a camera switch: the picture changed at once and the new one brings detail
         of its own. A cover arriving at once takes detail away, and what detail it leaves is the
         old scene, where it was."""
         c = self.config
         layout = self._recent.correlation(view.thumbnail, view.layouts)
         self._recent.learn(view.thumbnail)
-        if moved is None:
+        if change is None:
             return False
-        detailed = detail >= c.min_detail
+        detailed = cells.detail >= c.min_detail
         n_detailed = int(np.count_nonzero(detailed))
         cells_changed = (
-            float(moved.mean()) >= c.cut_fraction
-            and n_detailed >= c.cut_detail * detail.size
-            and int(np.count_nonzero(detailed & moved)) >= 0.5 * n_detailed
+            # Nearly every cell changed where it is, and also against what the camera brought
+            # into it (a pan changes cells where they are, not the scene).
+            float(change.moved_here.mean()) >= c.cut_fraction
+            and float(change.moved.mean()) >= c.cut_fraction
+            and n_detailed >= c.cut_detail * detailed.size
+            and int(np.count_nonzero(detailed & change.moved)) >= 0.5 * n_detailed
         )
         # ...or its layout (rank correlation of thumbnails) no longer matches the last sample's,
         # and much of the new picture has detail - detail that is not the old scene carrying on
@@ -160,56 +315,60 @@ class ObstructionCheck(Check):
         layout_changed = (
             layout is not None
             and layout < c.cut_correlation
-            and n_detailed >= 0.25 * detail.size
-            and not self._carries_on(detail, moved)
+            and n_detailed >= 0.25 * detailed.size
+            and not self._carries_on(change)
         )
         return cells_changed or layout_changed
 
     def _featureless(self, detail: np.ndarray) -> np.ndarray:
-        return detail < self.config.min_detail * 0.5
+        return detail < self._featureless_below
 
-    def _went(self, detail: np.ndarray, pdet: np.ndarray) -> np.ndarray:
-        """Cells that went featureless since the last sample (``pdet``: its detail)."""
-        return self._featureless(detail) & ~self._featureless(pdet)
+    @property
+    def _featureless_below(self) -> float:
+        return self.config.min_detail * 0.5
 
-    def _carries_on(self, detail: np.ndarray, moved: np.ndarray) -> bool:
+    def _carries_on(self, change: Change) -> bool:
         """The picture away from the cells that just went featureless is as it was."""
-        if self._prev is None:
-            return False
         # The cells beside a cover's edge are partly covered and change with it; judge the rest.
-        away = ~_grow(self._went(detail, self._prev[0]))
-        return bool(away.mean() >= 0.1) and float((~moved)[away].mean()) >= self.config.min_continuity
+        away = ~_grow(change.went)
+        return bool(away.mean() >= 0.1) and float((~change.moved)[away].mean()) >= self.config.min_continuity
 
-    def _onsets(self, t: float, detail: np.ndarray, moved: np.ndarray | None) -> None:
+    def _onsets(self, t: float, cells: Cells, change: Change | None) -> None:
         """Track which featureless cells a cover took: a cell that had detail moments ago and
         went featureless while most of the rest of the picture stayed as it was."""
         c = self.config
-        featureless = self._featureless(detail)
-        if self._prev is not None and moved is not None:
-            pdet, _plum = self._prev
-            went = self._went(detail, pdet)
-            newly = went & (t - self._detailed_at <= c.onset_window_s)
+        detail = cells.detail
+        if self._prev is not None and change is not None:
+            pdet = self._prev.detail
+            newly = change.went & (t - self._detailed_at <= c.onset_window_s)
             if newly.any():
                 # A cover over (nearly) everything leaves nothing to compare: it is one only if no
                 # detail is left outside the graphics rows, where a camera's clock or a ticker
                 # sits on top of whatever covers the lens.
                 core = detail[GRAPHICS_ROWS:-GRAPHICS_ROWS] >= c.min_detail
-                if not core.any() and went.sum() >= 0.5 * max(1, int((pdet >= c.min_detail).sum())):
+                if not core.any() and change.went.sum() >= 0.5 * max(1, int((pdet >= c.min_detail).sum())):
                     onset = True
                 else:
-                    onset = self._carries_on(detail, moved)
-                self._covered[newly] = onset
-        self._covered &= featureless
+                    onset = self._carries_on(change)
+                # A plain area growing (a zoom onto sky or a wall): the cell now shows what a
+                # plain, uncovered neighbour showed. A cover brings its own colour.
+                plain = self._featureless(pdet) & ~self._covered
+                if self._detail is not None:  # plain in the scene, not where detail just went
+                    plain &= self._featureless(self._detail)
+                grows = _matches_neighbour(newly, cells.colour, plain, self._prev.colour)
+                self._covered[newly] = onset & ~grows[newly]
+        self._covered &= self._featureless(detail)
         self._detailed_at[detail >= c.min_detail] = t
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
         t = view.frame.stream_time
-        detail, lum = cell_stats(view)
-        moved = None if self._prev is None else _moved(detail, lum, *self._prev)
-        self._onsets(t, detail, moved)
-        cut = self._cut(view, detail, moved)
-        self._prev = (detail, lum)
+        cells = Cells(view)
+        detail, lum = cells.detail, cells.lum
+        change = None if self._prev is None else Change(self._prev, cells, self._featureless_below)
+        self._onsets(t, cells, change)
+        cut = self._cut(view, cells, change)
+        self._prev = cells
         if cut:
             self._covered[:] = False
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
