@@ -193,32 +193,28 @@ class Change:
         self._prev, self._cur, self._featureless = prev, cur, featureless
         self.moved_here = _moved(cur.detail, cur.lum, prev.detail, prev.lum)
         self._went_here = (cur.detail < featureless) & (prev.detail >= featureless)
-        # Detail, luma and inside (see Cells.read) of what moved into each cell with the camera.
-        self._moved_in: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @cached_property
-    def _shift(self) -> tuple[int, int]:
-        """The camera's motion - only if it explains the scene's detailed cells better than no
-        motion does. Otherwise what moved is in front of a still camera (a cover sliding in)."""
-        shift = camera_motion(self._prev, self._cur)
-        if shift == (0, 0):
-            return shift
-        cur, prev = self._cur, self._prev
-        pdet, plum, inside = prev.read(-shift[0], -shift[1])
+    def _moved_in(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Detail, luma and inside (see Cells.read) of what the camera's motion brought into
+        each cell; None without motion, or when the motion does not explain the scene's detailed
+        cells better than no motion does (then what moved is in front of a still camera: a
+        cover sliding in)."""
+        dx, dy = camera_motion(self._prev, self._cur)
+        if dx == dy == 0:
+            return None
+        cur = self._cur
+        pdet, plum, inside = self._prev.read(-dx, -dy)
         scene = inside & (cur.detail >= 2 * self._featureless)
         with_camera = int(np.count_nonzero(_moved(cur.detail, cur.lum, pdet, plum) & scene))
         still = int(np.count_nonzero(self.moved_here & scene))
-        if with_camera >= still:
-            return 0, 0
-        self._moved_in = (pdet, plum, inside)
-        return shift
+        return (pdet, plum, inside) if with_camera < still else None
 
     @cached_property
     def moved(self) -> np.ndarray:
         """Changed a lot, both where it is and against what moved into it."""
-        if not self.moved_here.any() or self._shift == (0, 0):
+        if not self.moved_here.any() or self._moved_in is None:
             return self.moved_here
-        assert self._moved_in is not None
         pdet, plum, inside = self._moved_in
         return self.moved_here & (~inside | _moved(self._cur.detail, self._cur.lum, pdet, plum))
 
@@ -226,9 +222,8 @@ class Change:
     def went(self) -> np.ndarray:
         """Went featureless: what was here had detail, and so did the part of the scene that
         moved here (a plain wall or sky coming into view on a pan is no loss of detail)."""
-        if not self._went_here.any() or self._shift == (0, 0):
+        if not self._went_here.any() or self._moved_in is None:
             return self._went_here
-        assert self._moved_in is not None
         pdet, _plum, inside = self._moved_in
         return self._went_here & (~inside | (pdet >= self._featureless))
 
