@@ -107,8 +107,8 @@ class Cells:
         rows, cols = GRID
         # Detail at a scale above pixel noise: the sensor noise on a cover is not detail.
         m = cv2.GaussianBlur(view.gray_median, (0, 0), 1.2)
-        self._h, self._w = m.shape
-        self._ch, self._cw = self._h // rows, self._w // cols
+        self.height, self.width = m.shape  # of the analysis copy
+        self._ch, self._cw = self.height // rows, self.width // cols
         grad = np.zeros(m.shape, np.float32)
         grad[:, :-1] += cv2.absdiff(m[:, 1:], m[:, :-1])
         grad[:-1, :] += cv2.absdiff(m[1:, :], m[:-1, :])
@@ -177,7 +177,7 @@ def camera_motion(prev: Cells, cur: Cells) -> tuple[int, int]:
     if _window is None:
         _window = cv2.createHanningWindow(MOTION_SIZE, cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(prev.motion, cur.motion, _window)
-    dx, dy = round(dx * cur._w / MOTION_SIZE[0]), round(dy * cur._h / MOTION_SIZE[1])
+    dx, dy = round(dx * cur.width / MOTION_SIZE[0]), round(dy * cur.height / MOTION_SIZE[1])
     # A pixel or so is jitter of the estimate (a cover growing on a still camera pulls it).
     if response < MIN_MOTION_RESPONSE or max(abs(dx), abs(dy)) < MIN_MOTION_PX:
         return 0, 0
