@@ -166,17 +166,14 @@ def _cell_means(fine: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(fine), (cols, rows), interpolation=cv2.INTER_AREA)
 
 
-_window: np.ndarray | None = None
+_MOTION_WINDOW = cv2.createHanningWindow(MOTION_SIZE, cv2.CV_32F)
 
 
 def camera_motion(prev: Cells, cur: Cells) -> tuple[int, int]:
     """How far (pixels of the analysis copy) the scene moved from ``prev`` to ``cur``."""
-    global _window
     if prev.motion.shape != cur.motion.shape:
         return 0, 0
-    if _window is None:
-        _window = cv2.createHanningWindow(MOTION_SIZE, cv2.CV_32F)
-    (dx, dy), response = cv2.phaseCorrelate(prev.motion, cur.motion, _window)
+    (dx, dy), response = cv2.phaseCorrelate(prev.motion, cur.motion, _MOTION_WINDOW)
     dx, dy = round(dx * cur.width / MOTION_SIZE[0]), round(dy * cur.height / MOTION_SIZE[1])
     # A pixel or so is jitter of the estimate (a cover growing on a still camera pulls it).
     if response < MIN_MOTION_RESPONSE or max(abs(dx), abs(dy)) < MIN_MOTION_PX:
@@ -196,27 +193,28 @@ class Change:
 
     @cached_property
     def _moved_in(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Detail, luma and inside (see Cells.read) of what the camera's motion brought into
-        each cell; None without motion, or when the motion does not explain the scene's detailed
-        cells better than no motion does (then what moved is in front of a still camera: a
-        cover sliding in)."""
+        """For what the camera's motion brought into each cell: its detail, whether the cell
+        changed a lot against it, and whether it came from inside the picture (see Cells.read).
+        None without motion, or when the motion does not explain the scene's detailed cells
+        better than no motion does (then what moved is in front of a still camera: a cover
+        sliding in)."""
         dx, dy = camera_motion(self._prev, self._cur)
         if dx == dy == 0:
             return None
         cur = self._cur
         pdet, plum, inside = self._prev.read(-dx, -dy)
+        moved = _moved(cur.detail, cur.lum, pdet, plum)
         scene = inside & (cur.detail >= 2 * self._featureless)
-        with_camera = int(np.count_nonzero(_moved(cur.detail, cur.lum, pdet, plum) & scene))
         still = int(np.count_nonzero(self.moved_here & scene))
-        return (pdet, plum, inside) if with_camera < still else None
+        return (pdet, moved, inside) if int(np.count_nonzero(moved & scene)) < still else None
 
     @cached_property
     def moved(self) -> np.ndarray:
         """Changed a lot, both where it is and against what moved into it."""
         if not self.moved_here.any() or self._moved_in is None:
             return self.moved_here
-        pdet, plum, inside = self._moved_in
-        return self.moved_here & (~inside | _moved(self._cur.detail, self._cur.lum, pdet, plum))
+        _pdet, moved, inside = self._moved_in
+        return self.moved_here & (~inside | moved)
 
     @cached_property
     def went(self) -> np.ndarray:
@@ -224,7 +222,7 @@ class Change:
         moved here (a plain wall or sky coming into view on a pan is no loss of detail)."""
         if not self._went_here.any() or self._moved_in is None:
             return self._went_here
-        pdet, _plum, inside = self._moved_in
+        pdet, _moved_too, inside = self._moved_in
         return self._went_here & (~inside | (pdet >= self._featureless))
 
 
