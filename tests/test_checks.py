@@ -12,6 +12,7 @@ import pytest
 
 from monitor.checks import FrameView, all_checks
 from monitor.demo import SceneRenderer, SceneStyle, apply_fault, colour_bars
+from monitor.demo.footage import CATALOGUE, load_photo
 from monitor.frames import Frame
 
 W, H, STEP = 320, 180, 0.2
@@ -212,6 +213,31 @@ def test_a_washed_out_picture_is_overexposed_though_little_is_clipped():
     assert not any(active(res)[:20]) and all(active(res)[21:]), active(res)
     assert res[-1].measurements["black_level"] >= 130
     assert not any(active(feed(make("overexposed"), [cv2.convertScaleAbs(i, alpha=0.45, beta=130) for i in imgs])))
+
+
+def _textured(seed: int, gain: float, n: int) -> list[np.ndarray]:
+    """A scene of cells with their own brightness and fine texture of their own contrast, under
+    ``gain`` (clipped to white): clipping lowers a busy cell's mean more than a smooth one's, so
+    the near-white cells' order shuffles."""
+    rng = np.random.default_rng(seed)
+    rows, cols = 9, 16
+    yy, xx = np.mgrid[0:H, 0:W]
+    cell = (yy * rows // H, xx * cols // W)
+    checker = np.where((yy // 2 + xx // 2) % 2 == 0, 1.0, -1.0)
+    base = rng.uniform(60, 170, (rows, cols))[cell] + rng.uniform(0, 70, (rows, cols))[cell] * checker
+    frames = [np.clip(gain * (base + rng.normal(0, 2, base.shape)), 0, 255).astype(np.uint8) for _ in range(n)]
+    return [cv2.cvtColor(f, cv2.COLOR_GRAY2BGR) for f in frames]
+
+
+def test_a_gain_step_that_clips_most_of_a_textured_scene_is_overexposed_not_a_cut():
+    """x3 gain clips 70 % of the picture: the rank correlation of the layout drops to a cut's
+    (0.54), yet every pair of cells the two pictures still tell apart keeps its order - the
+    same scene, re-toned. A cut to bright, other content is its own normal."""
+    res = feed(make("overexposed"), _textured(1, 1.0, 20) + _textured(1, 3.0, 10))
+    assert res[20].measurements["layout_correlation"] < make("overexposed").config.min_layout_correlation
+    assert not any(active(res)[:20]) and all(active(res)[21:]), active(res)
+    cut = feed(make("overexposed"), _textured(1, 1.0, 20) + _textured(2, 3.0, 15))
+    assert not any(active(cut)), active(cut)
 
 
 def test_a_white_out_is_overexposure_not_a_card_or_a_cover():
@@ -444,3 +470,25 @@ def test_a_pan_onto_a_plain_wall_is_not_an_obstruction():
     canvas[:, W:] = wall.astype(np.uint8)
     res = feed(make("obstruction"), _panning(canvas, 60, step_px=8))
     assert not any(active(res)), [x.measurements for x in res if x.active]
+
+
+def _corner_cover(frames: list[np.ndarray], start: int, level: float = 27.0) -> list[np.ndarray]:
+    """A dark, soft-edged cover over the lens's lower-left 70 % from frame ``start`` on."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    mask = np.clip((0.85 - np.hypot(xx / W, (yy - H) / W)) / 0.15, 0, 1)[..., None]
+    return frames[:start] + [(f * (1 - mask) + level * mask).astype(np.uint8) for f in frames[start:]]
+
+
+def test_a_cover_over_a_panning_camera_on_sparse_texture_is_an_obstruction():
+    """A camera panning along a soft brick wall: its cells' detail hovers at the threshold, so the
+    baseline holds few of them as detailed. The cells the cover took had detail until it came,
+    and the wall beside it carries on: that is a scene with detail to lose."""
+    brick = next(f for f in CATALOGUE if f.name == "brick").path()
+    assert brick is not None, "scikit-image's sample photos are missing (the dev extra installs them)"
+    tile = cv2.resize(load_photo(brick), None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
+    wall = np.tile(tile, (2, 2, 1))[:H, : 2 * W]
+    wall = cv2.GaussianBlur(np.ascontiguousarray(wall), (0, 0), 2.0)
+    pan = _panning(wall, 50, step_px=8)
+    assert not any(active(feed(make("obstruction"), pan)))
+    res = active(feed(make("obstruction"), _corner_cover(pan, 25)))
+    assert not any(res[:25]) and all(res[30:]), res

@@ -39,6 +39,13 @@ class BaselineCheckConfig(CheckConfig):
         description="consecutive samples whose layouts correlate less than this are a cut (a camera switch, "
         "new content): the baseline is learned anew; a moving camera keeps its layout from sample to sample",
     )
+    min_tone_concordance: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="...unless their cells keep their order at least this well where both pictures tell them "
+        "apart (see Layout.concordance): the same scene re-toned, not a cut. None: not used",
+    )
     min_cut_change: float = Field(
         0.06,
         ge=0,
@@ -89,10 +96,12 @@ class BaselineCheck(Check):
         """Compare this sample's layout with the previous one's and note a cut (every sample with
         a layout, or the scene after a gap is compared with a stale one)."""
         corr = self._previous.correlation(view.thumbnail, view.layouts)
+        c = self.config
         cut = (
             corr is not None
-            and corr < self.config.min_layout_correlation
-            and self._previous.change(view.thumbnail) >= self.config.min_cut_change
+            and corr < c.min_layout_correlation
+            and self._previous.change(view.thumbnail) >= c.min_cut_change
+            and not self._retoned(view)
         )
         if cut and self._cut_at is None:
             self._cut_at = view.frame.stream_time
@@ -105,6 +114,15 @@ class BaselineCheck(Check):
                 self._cut_at = self._before_cut = None
         self._previous.learn(view.thumbnail)
         return corr
+
+    def _retoned(self, view: FrameView) -> bool:
+        """The same scene with its tones changed (brighter, darker, clipped): its cells kept
+        their order wherever both pictures still tell them apart."""
+        least = self.config.min_tone_concordance
+        if least is None:
+            return False
+        concordance = self._previous.concordance(view.thumbnail)
+        return concordance is not None and concordance >= least
 
     def unmeasured(self, view: FrameView) -> None:
         """A sample the check has no value for (a slate with too little contrast to judge focus

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -84,6 +86,30 @@ def _rank_correlation(x: np.ndarray, y: np.ndarray) -> float | None:
     return float((a * b).sum() / den) if den > 1e-6 else None
 
 
+# Pairs of cells closer than this (luma levels, or this share of the picture's 5-95 % range) are
+# ties: pixel noise and compression, not order.
+_TIE_LEVELS, _TIE_SHARE = 4.0, 0.03
+_MIN_PAIRS = 0.5  # of all pairs must differ clearly in both pictures for their order to tell
+
+
+def _tie_margin(x: np.ndarray) -> float:
+    lo, hi = np.percentile(x, (5.0, 95.0))
+    return max(_TIE_LEVELS, _TIE_SHARE * float(hi - lo))
+
+
+def _concordance(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Kendall's concordance of two pictures' cells over the pairs that differ clearly in both
+    (+1: every such pair keeps its order, 0: order at random). None when too few pairs differ in
+    both (a flat card, black, a picture clipped nearly all over): no order left to judge by."""
+    x, y = x.ravel().astype(np.float64), y.ravel().astype(np.float64)
+    dx, dy = x[:, None] - x[None, :], y[:, None] - y[None, :]
+    clear = (np.abs(dx) > _tie_margin(x)) & (np.abs(dy) > _tie_margin(y))
+    n = int(np.count_nonzero(clear))
+    if n < _MIN_PAIRS * (clear.size - x.size):
+        return None
+    return float((np.sign(dx[clear]) * np.sign(dy[clear])).sum() / n)
+
+
 class Layout:
     """The previous sample's picture layout: tells "the same scene, only darker / brighter /
     softer / noisier" (an exposure, focus or noise fault) and "the same scene, moved a little"
@@ -107,6 +133,15 @@ class Layout:
             return _best_shift_correlation(thumb, self._ref)
         return memo.correlation(thumb, self._ref)
 
+    def concordance(self, thumb: np.ndarray) -> float | None:
+        """How well this frame's cells keep the previous one's order, the best over shifts of up
+        to one cell (see _concordance): unlike the rank correlation, ties are no evidence either
+        way, so a picture re-toned (gain, gamma, clipped to white or crushed to black over much of
+        it) still reads as the same scene. Only computed for a suspected cut."""
+        if self._ref is None:
+            return None
+        return _best_shift(thumb, self._ref, _concordance, good_enough=1.0)
+
     def change(self, thumb: np.ndarray) -> float:
         """How much the coarse picture changed since the previous one, whatever the exposure: the
         mean absolute difference of the two thumbnails, each divided by its own mean brightness."""
@@ -129,9 +164,20 @@ class Layout:
 
 
 def _best_shift_correlation(thumb: np.ndarray, reference: np.ndarray) -> float | None:
-    best = _rank_correlation(thumb, reference)
-    if best is not None and best >= 0.9:
-        return best  # clearly the same scene: no shift could change a decision
+    # Above 0.9 it is clearly the same scene: no shift could change a decision.
+    return _best_shift(thumb, reference, _rank_correlation, good_enough=0.9)
+
+
+def _best_shift(
+    thumb: np.ndarray,
+    reference: np.ndarray,
+    measure: Callable[[np.ndarray, np.ndarray], float | None],
+    good_enough: float,
+) -> float | None:
+    """The best of ``measure`` over shifts of up to one cell, unshifted first."""
+    best = measure(thumb, reference)
+    if best is not None and best >= good_enough:
+        return best
     h, w = thumb.shape
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
@@ -139,7 +185,7 @@ def _best_shift_correlation(thumb: np.ndarray, reference: np.ndarray) -> float |
                 continue
             cur = thumb[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
             ref = reference[max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
-            r = _rank_correlation(cur, ref)
+            r = measure(cur, ref)
             if r is not None and (best is None or r > best):
                 best = r
     return best

@@ -371,9 +371,13 @@ class ObstructionCheck(Check):
         normally = self._detail >= c.min_detail  # cells where the scene has detail
         n = int(normally.sum())
         covered_frac = float((self._covered & normally).sum()) / max(1, n)
-        # Live: the rest of the scene as it was, detailed and as bright (after a cut it is not).
+        # Live: the rest of the scene as it was, detailed and as bright (after a cut it is not),
+        # wherever it shows: on a camera that moves over sparse texture (a brick wall) the
+        # baseline holds few cells as detailed, yet the part beside a cover carries on.
         kept = np.abs(lum - self._lum) < 0.3 * np.maximum(self._lum, 20.0)
-        live_frac = float(((detail >= c.min_detail) & kept & normally).sum()) / max(1, n)
+        live_frac = min(1.0, float(((detail >= c.min_detail) & kept & ~self._covered).sum()) / max(1, n))
+        # A scene with detail to lose: detailed in the baseline, or detailed until a cover took it.
+        lost_from = int(np.count_nonzero(normally | self._covered))
         layout = _correlation(lum, self._lum)
         # Partly: the rest of the scene is still there, or (a panning camera, whose scene does
         # not stay put) the covered part took on the cover's own brightness.
@@ -381,7 +385,7 @@ class ObstructionCheck(Check):
         fully = covered_frac >= c.full_cover and layout < c.max_layout_correlation
         active = (
             ready
-            and n >= 0.25 * detail.size  # a scene with detail to lose
+            and lost_from >= 0.25 * detail.size
             and (partly or fully)
             and c.min_luma <= view.mean_luma < c.max_luma
         )
