@@ -202,6 +202,29 @@ def test_a_fade_into_a_cut_to_a_dark_scene_is_not_underexposure():
     assert longest_run(res) * STEP < make("underexposed").config.raise_after_s, res
 
 
+def _photo(name: str, n: int, gain: float = 1.0, seed: int = 0) -> list[np.ndarray]:
+    """n noisy frames of one of the demo's photographs, at ``gain``."""
+    path = next(f for f in CATALOGUE if f.name == name).path()
+    assert path is not None, f"{name}: footage missing (the dev extra installs it)"
+    photo = cv2.resize(load_photo(path), (W, H), interpolation=cv2.INTER_AREA).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    return [np.clip(gain * photo + rng.normal(0, 2, photo.shape), 0, 255).astype(np.uint8) for _ in range(n)]
+
+
+def test_a_fade_just_after_a_cut_to_a_bright_scene_is_not_overexposure():
+    """A cut to a bright scene, then a fade through black within the first second: the warm-up
+    must learn the scene, not the fade, or the scene's return reads as overexposed for as long
+    as it lasts."""
+    for delay, length in ((1, 7), (2, 10), (3, 10)):  # samples (0.2 s) after the cut; fade length
+        bright = _photo("building", 60, gain=1.5)
+        for k in range(length):
+            depth = 0.94 * (1 - abs(2 * k / (length - 1) - 1))
+            bright[delay + k] = cv2.convertScaleAbs(bright[delay + k], alpha=1 - depth)
+        for name in ("overexposed", "underexposed"):
+            res = active(feed(make(name), _photo("rocket", 25) + bright))
+            assert not any(res), (name, delay, length, res)
+
+
 def test_a_washed_out_picture_is_overexposed_though_little_is_clipped():
     """Contrast squeezed up into the light greys (a lifted black level): nothing reaches white,
     yet nothing in the picture is dark any more. A bright scene that is like that from the start
@@ -238,6 +261,18 @@ def test_a_gain_step_that_clips_most_of_a_textured_scene_is_overexposed_not_a_cu
     assert not any(active(res)[:20]) and all(active(res)[21:]), active(res)
     cut = feed(make("overexposed"), _textured(1, 1.0, 20) + _textured(2, 3.0, 15))
     assert not any(active(cut)), active(cut)
+
+
+def test_an_overexposed_spell_does_not_become_the_focus_baseline():
+    """Clipping makes a picture read sharper (hard edges where it clips, less contrast left to
+    divide by). A x3.2 gain step is the same scene re-toned, not new content: blur keeps its
+    baseline through it, so the picture's return is not measured against the clipped one's
+    sharpness (which read it as half as sharp: a defocus)."""
+    imgs = _photo("chelsea", 90)
+    frames = imgs[:25] + [cv2.convertScaleAbs(i, alpha=3.2) for i in imgs[25:65]] + imgs[65:]
+    res = feed(make("blur"), frames)
+    assert not any(active(res))
+    assert min(r.measurements["ratio"] for r in res[65:70]) > 0.7, [r.measurements for r in res[64:70]]
 
 
 def test_a_white_out_is_overexposure_not_a_card_or_a_cover():

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+_STEADY_FLOOR = 16.0  # below this, changes are judged against this (a dark picture's small steps)
+
 
 class Baseline:
     """What is normal for one measurement of a stream: the median of the warm-up's samples (one
@@ -17,9 +19,13 @@ class Baseline:
     so a fault does not teach the baseline that the fault is normal.
     """
 
-    def __init__(self, tau_s: float, warmup_s: float) -> None:
+    def __init__(self, tau_s: float, warmup_s: float, steady: float | None = None) -> None:
         self.tau_s = tau_s
         self.warmup_s = warmup_s
+        # With ``steady``, the warm-up only counts a steady picture: a sample this far (relative)
+        # from the warm-up's median starts it again. A fade or a camera's auto-exposure settling
+        # right after a cut would otherwise become the new scene's normal.
+        self.steady = steady
         self.value: float | None = None
         self._first_t: float | None = None
         self._last_t: float | None = None
@@ -41,6 +47,9 @@ class Baseline:
         dt = t - self._last_t
         self._last_t = t
         if self._warmup:
+            if self.steady is not None and abs(x - self.value) > self.steady * max(abs(self.value), _STEADY_FLOOR):
+                self.value, self._first_t, self._warmup = x, t, [x]
+                return
             self._warmup.append(x)
             self.value = float(np.median(self._warmup))
             if t - self._first_t >= self.warmup_s:

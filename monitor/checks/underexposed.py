@@ -23,9 +23,8 @@ class UnderexposedConfig(BaselineCheckConfig):
     # Clipping to white / crushing to black ties much of the picture, which shuffles the ranks
     # the layout is compared by: only a bigger jump is a cut.
     min_layout_correlation: float = Field(0.6, ge=-1, le=1)
-    # A gain or gamma step clips or crushes most of a picture at once: its cells' order, where
-    # they still differ, is the same scene's (0.79-0.86 on train's exposure steps; cuts 0.71 and below).
-    min_tone_concordance: float | None = Field(0.75, ge=-1, le=1)
+    # A fade through black (or white) just after a cut must not become the new scene's normal.
+    warmup_steady: float | None = Field(0.25, gt=0)
 
 
 @register
