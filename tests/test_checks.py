@@ -225,6 +225,17 @@ def test_a_fade_just_after_a_cut_to_a_bright_scene_is_not_overexposure():
             assert not any(res), (name, delay, length, res)
 
 
+def test_a_fade_through_black_to_a_dark_flat_scene_is_not_underexposure():
+    """An edit fades out, cuts at the bottom (black) and fades in on a dark brick wall whose
+    layout is flat (one even texture): no layout to tell a cut by, yet the picture came up out
+    of black - a new picture, not the old one still darkened."""
+    rocket, brick = _photo("rocket", 25), _photo("brick", 25, gain=0.25)
+    fade = [cv2.convertScaleAbs(rocket[-1], alpha=a) for a in (0.45, 0.1)]
+    fade += [cv2.convertScaleAbs(brick[0], alpha=a) for a in (0.2, 0.7)]
+    res = active(feed(make("underexposed"), rocket + fade + brick))
+    assert longest_run(res) * STEP < make("underexposed").config.raise_after_s, res
+
+
 def test_a_washed_out_picture_is_overexposed_though_little_is_clipped():
     """Contrast squeezed up into the light greys (a lifted black level): nothing reaches white,
     yet nothing in the picture is dark any more. A bright scene that is like that from the start

@@ -13,6 +13,9 @@ from monitor.checks.view import FrameView
 
 Severity = Literal["warning", "critical"]
 HOLD_S = 0.5  # how long a baseline check waits before taking an abrupt, off-baseline change as new content
+# A flat picture this much brighter than the darkest one in the same run of flat pictures (mean
+# luma: x ratio + levels) has come up out of black: a fade-in.
+FADE_IN_RATIO, FADE_IN_LEVELS = 2.0, 8.0
 
 
 class CheckConfig(BaseModel):
@@ -97,6 +100,7 @@ class BaselineCheck(Check):
         self._flagged_since = 0.0
         self._cut_at: float | None = None  # a cut seen since the baseline was learned
         self._before_cut: Layout | None = None  # the picture just before it
+        self._darkest_flat: float | None = None  # mean luma of the darkest flat picture in a row of them
 
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s, self.config.warmup_steady)
@@ -159,9 +163,19 @@ class BaselineCheck(Check):
         t = view.frame.stream_time
         if not has_layout(view.thumbnail):
             # A flat picture (black, a card, the bottom of a fade, a featureless scene) shows no
-            # scene to compare or to learn: a flagged fault stays flagged, nothing new starts.
+            # scene to compare or to learn: a flagged fault stays flagged, nothing new starts...
+            luma = view.mean_luma
+            self._darkest_flat = luma if self._darkest_flat is None else min(self._darkest_flat, luma)
+            if luma >= FADE_IN_RATIO * self._darkest_flat + FADE_IN_LEVELS:
+                # ...unless the picture comes up out of black again: a fade-in, and an edit that
+                # fades through black cuts at the bottom. What was flagged was the old picture's.
+                if self._cut_at is None:
+                    self._cut_at, self._before_cut = t, None
+                self._flagging = False
+                return False, None
             self._flagging = suspect and self._flagging
             return self._flagging, None
+        self._darkest_flat = None
         corr = self.track_layout(view)
         established = self._flagging and t - self._flagged_since >= self.config.raise_after_s
         if suspect and (self._cut_at is None or established):
