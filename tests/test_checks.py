@@ -286,6 +286,22 @@ def test_an_overexposed_spell_does_not_become_the_focus_baseline():
     assert min(r.measurements["ratio"] for r in res[65:70]) > 0.7, [r.measurements for r in res[64:70]]
 
 
+def test_a_scene_several_times_as_bright_as_its_normal_is_overexposed_though_little_clips():
+    """A dark scene gained x2.8 clips under 10 % and keeps some dark pixels, yet it is 2.6x as
+    bright as its normal: no scene does that and stays normal. An IR switch or auto-exposure
+    hunting (x1.5 here) does not."""
+    rocket = _photo("rocket", 35)
+    res = feed(make("overexposed"), rocket[:20] + [cv2.convertScaleAbs(i, alpha=2.8) for i in rocket[20:]])
+    m = res[-1].measurements
+    assert m["clipped_fraction"] < 0.1 and m["black_level"] < 100, m
+    assert not any(active(res)[:20]) and all(active(res)[20:]), active(res)
+    cat = _photo("chelsea", 35)
+    res = feed(make("overexposed"), cat[:20] + [cv2.convertScaleAbs(i, alpha=1.5) for i in cat[20:]])
+    m = res[-1].measurements
+    assert m["mean_luma"] >= 150 and m["clipped_fraction"] < 0.1 and m["black_level"] < 100, m
+    assert not any(active(res)), [r.measurements for r in res[19:22]]
+
+
 def test_a_white_out_is_overexposure_not_a_card_or_a_cover():
     """A gain fault that clips the whole picture to white leaves nothing to compare: it is
     overexposed, not a flat "no signal" card and not a covered lens."""

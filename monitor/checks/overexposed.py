@@ -1,9 +1,11 @@
-"""overexposed: much brighter than this stream normally is, and either clipped or washed out.
+"""overexposed: much brighter than this stream normally is, and clipped, washed out or gained.
 
-Over-exposure shows one of two ways: highlights clipped to white over much of the frame (too
-much gain), or the whole picture lifted so that nothing in it is dark any more (a washed-out,
-milky picture: a wrong black level, a lens flare's veil, fog on the glass). The second clips
-little, so it is judged by the picture's black level: its darkest 2 % of pixels."""
+Over-exposure shows three ways: highlights clipped to white over much of the frame (too much
+gain), the whole picture lifted so that nothing in it is dark any more (a washed-out, milky
+picture: a wrong black level, a lens flare's veil, fog on the glass; it clips little, so it is
+judged by the picture's black level, its darkest 2 % of pixels), or a scene several times as
+bright as its normal, which neither clips much nor loses all its darks (a dark scene gained
+up, a partial lift)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ class OverexposedConfig(BaselineCheckConfig):
     min_clipped: float = Field(0.10, gt=0, le=1, description="fraction of clipped pixels that is overexposed")
     min_black_level: float = Field(
         100.0, ge=0, le=255, description="...or the darkest 2 % of the picture is this light: washed out"
+    )
+    min_gain: float = Field(
+        1.8, gt=1, description="...or the same scene is this many times as bright as its baseline, nothing else"
     )
     min_mean: float = Field(150.0, ge=0, le=255, description="...with a mean luma at least this high")
     min_rise: float = Field(40.0, ge=0, description="and at least this much brighter than the stream's baseline")
@@ -47,8 +52,11 @@ class OverexposedCheck(BaselineCheck):
         clipped = view.fraction_at_or_above(c.clip_level)
         mean = view.mean_luma
         black_level = view.luma_percentile(2.0)
-        bright = (clipped >= c.min_clipped or black_level >= c.min_black_level) and mean >= c.min_mean
         base = self._baseline.value if self._baseline.ready else None
+        # A lifted or brightened picture need not clip much: a scene cannot double its brightness
+        # and stay normal (an IR switch or auto-exposure hunting moves it by well under 1.5x).
+        gained = base is not None and mean >= c.min_gain * max(base, 1.0)
+        bright = (clipped >= c.min_clipped or black_level >= c.min_black_level or gained) and mean >= c.min_mean
         # The same scene gone brighter than its baseline; a stream that is this bright from the
         # start (snow, a white studio), or a cut or pan to bright content, is its own normal.
         active, corr = self.judge(view, mean, bright and base is not None and mean - base >= c.min_rise)
