@@ -134,7 +134,7 @@ class BaselineCheck(Check):
         least = self.config.min_tone_concordance
         if least is None:
             return False
-        concordance = self._previous.concordance(view.thumbnail)
+        concordance = self._previous.concordance(view.thumbnail, view.layouts)
         return concordance is not None and concordance >= least
 
     def unmeasured(self, view: FrameView) -> None:

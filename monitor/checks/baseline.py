@@ -142,14 +142,17 @@ class Layout:
             return _best_shift_correlation(thumb, self._ref)
         return memo.correlation(thumb, self._ref)
 
-    def concordance(self, thumb: np.ndarray) -> float | None:
+    def concordance(self, thumb: np.ndarray, memo: LayoutMemo | None = None) -> float | None:
         """How well this frame's cells keep the previous one's order, the best over shifts of up
         to one cell (see _concordance): unlike the rank correlation, ties are no evidence either
         way, so a picture re-toned (gain, gamma, clipped to white or crushed to black over much of
-        it) still reads as the same scene. Only computed for a suspected cut."""
+        it) still reads as the same scene. Only computed for a suspected cut; with a ``memo``,
+        once per sample for every check that compares the same two pictures."""
         if self._ref is None:
             return None
-        return _best_shift(thumb, self._ref, _concordance, good_enough=1.0)
+        if memo is None:
+            return _best_shift_concordance(thumb, self._ref)
+        return memo.concordance(thumb, self._ref)
 
     def change(self, thumb: np.ndarray) -> float:
         """How much the coarse picture changed since the previous one, whatever the exposure: the
@@ -177,6 +180,10 @@ def _best_shift_correlation(thumb: np.ndarray, reference: np.ndarray) -> float |
     return _best_shift(thumb, reference, _rank_correlation, good_enough=0.9)
 
 
+def _best_shift_concordance(thumb: np.ndarray, reference: np.ndarray) -> float | None:
+    return _best_shift(thumb, reference, _concordance, good_enough=1.0)
+
+
 def _best_shift(
     thumb: np.ndarray,
     reference: np.ndarray,
@@ -201,17 +208,29 @@ def _best_shift(
 
 
 class LayoutMemo:
-    """Layout correlations already computed for one sample, by the pair of pictures compared
-    (the very same arrays: identity, not equal values)."""
+    """Layout comparisons already made for one sample, by measure and by the pair of pictures
+    compared (the very same arrays: identity, not equal values)."""
 
     def __init__(self) -> None:
-        self._done: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, float | None]] = {}
+        self._done: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray, float | None]] = {}
 
     def correlation(self, thumb: np.ndarray, ref: np.ndarray) -> float | None:
-        key = (id(thumb), id(ref))
+        return self._once("correlation", thumb, ref, _best_shift_correlation)
+
+    def concordance(self, thumb: np.ndarray, ref: np.ndarray) -> float | None:
+        return self._once("concordance", thumb, ref, _best_shift_concordance)
+
+    def _once(
+        self,
+        measure: str,
+        thumb: np.ndarray,
+        ref: np.ndarray,
+        compute: Callable[[np.ndarray, np.ndarray], float | None],
+    ) -> float | None:
+        key = (measure, id(thumb), id(ref))
         hit = self._done.get(key)
         if hit is not None and hit[0] is thumb and hit[1] is ref:
             return hit[2]
-        r = _best_shift_correlation(thumb, ref)
+        r = compute(thumb, ref)
         self._done[key] = (thumb, ref, r)  # holding both keeps their ids from being reused
         return r
