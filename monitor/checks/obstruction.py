@@ -83,6 +83,13 @@ class ObstructionConfig(CheckConfig):
     onset_window_s: float = Field(
         2.0, gt=0, description="a cell counts as newly covered when it had detail this recently (paint builds up)"
     )
+    max_tone_concordance: float = Field(
+        0.75,
+        ge=-1,
+        le=1,
+        description="a whole picture losing its detail while its cells keep their order this well is re-toned "
+        "(washed out, darkened), not covered",
+    )
     min_luma: float = Field(12.0, ge=0, description="darker pictures are black, not covered")
     max_luma: float = Field(245.0, ge=0, le=255, description="brighter pictures are clipped white: overexposed")
     baseline_tau_s: float = Field(20.0, gt=0, description="time constant of the per-cell detail baseline")
@@ -326,10 +333,11 @@ class ObstructionCheck(Check):
         away = ~_grow(change.went)
         return bool(away.mean() >= 0.1) and float((~change.moved)[away].mean()) >= self.config.min_continuity
 
-    def _onsets(self, t: float, cells: Cells, change: Change | None) -> None:
+    def _onsets(self, view: FrameView, cells: Cells, change: Change | None) -> None:
         """Track which featureless cells a cover took: a cell that had detail moments ago and
         went featureless while most of the rest of the picture stayed as it was."""
         c = self.config
+        t = view.frame.stream_time
         detail = cells.detail
         if self._prev is not None and change is not None:
             pdet = self._prev.detail
@@ -340,7 +348,11 @@ class ObstructionCheck(Check):
                 # sits on top of whatever covers the lens.
                 core = detail[GRAPHICS_ROWS:-GRAPHICS_ROWS] >= c.min_detail
                 if not core.any() and change.went.sum() >= 0.5 * max(1, int((pdet >= c.min_detail).sum())):
-                    onset = True
+                    # ...and the scene's layout is gone with it: a picture washed out or darkened
+                    # as a whole loses detail relative to its brightness too, but its cells keep
+                    # their order (re-toned, see Layout.concordance). A cap or a palm has its own.
+                    order = self._recent.concordance(view.thumbnail, view.layouts)
+                    onset = order is None or order < c.max_tone_concordance
                 else:
                     onset = self._carries_on(change)
                 # A plain area growing (a zoom onto sky or a wall): the cell now shows what a
@@ -359,7 +371,7 @@ class ObstructionCheck(Check):
         cells = Cells(view)
         detail, lum = cells.detail, cells.lum
         change = None if self._prev is None else Change(self._prev, cells, self._featureless_below)
-        self._onsets(t, cells, change)
+        self._onsets(view, cells, change)
         cut = self._cut(view, cells, change)
         self._prev = cells
         if cut:
