@@ -83,12 +83,12 @@ class ObstructionConfig(CheckConfig):
     onset_window_s: float = Field(
         2.0, gt=0, description="a cell counts as newly covered when it had detail this recently (paint builds up)"
     )
-    max_tone_concordance: float = Field(
+    min_tone_concordance: float = Field(
         0.75,
         ge=-1,
         le=1,
-        description="a whole picture losing its detail while its cells keep their order this well is re-toned "
-        "(washed out, darkened), not covered",
+        description="a whole picture losing its detail while its cells keep their order at least this well "
+        "(see Layout.concordance) is re-toned (washed out, darkened), not covered",
     )
     min_luma: float = Field(12.0, ge=0, description="darker pictures are black, not covered")
     max_luma: float = Field(245.0, ge=0, le=255, description="brighter pictures are clipped white: overexposed")
@@ -352,7 +352,7 @@ class ObstructionCheck(Check):
                     # as a whole loses detail relative to its brightness too, but its cells keep
                     # their order (re-toned, see Layout.concordance). A cap or a palm has its own.
                     order = self._recent.concordance(view.thumbnail, view.layouts)
-                    onset = order is None or order < c.max_tone_concordance
+                    onset = order is None or order < c.min_tone_concordance
                 else:
                     onset = self._carries_on(change)
                 # A plain area growing (a zoom onto sky or a wall): the cell now shows what a
