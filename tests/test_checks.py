@@ -202,11 +202,16 @@ def test_a_fade_into_a_cut_to_a_dark_scene_is_not_underexposure():
     assert longest_run(res) * STEP < make("underexposed").config.raise_after_s, res
 
 
-def _photo(name: str, n: int, gain: float = 1.0, seed: int = 0) -> list[np.ndarray]:
-    """n noisy frames of one of the demo's photographs, at ``gain``."""
+def _footage(name: str) -> np.ndarray:
+    """One of the corpus's photographs (BGR, native size)."""
     path = next(f for f in CATALOGUE if f.name == name).path()
     assert path is not None, f"{name}: footage missing (the dev extra installs it)"
-    photo = cv2.resize(load_photo(path), (W, H), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return load_photo(path)
+
+
+def _photo(name: str, n: int, gain: float = 1.0, seed: int = 0) -> list[np.ndarray]:
+    """n noisy frames of one of the demo's photographs, at ``gain``."""
+    photo = cv2.resize(_footage(name), (W, H), interpolation=cv2.INTER_AREA).astype(np.float32)
     rng = np.random.default_rng(seed)
     return [np.clip(gain * photo + rng.normal(0, 2, photo.shape), 0, 255).astype(np.uint8) for _ in range(n)]
 
@@ -545,9 +550,7 @@ def test_a_cover_over_a_panning_camera_on_sparse_texture_is_an_obstruction():
     """A camera panning along a soft brick wall: its cells' detail hovers at the threshold, so the
     baseline holds few of them as detailed. The cells the cover took had detail until it came,
     and the wall beside it carries on: that is a scene with detail to lose."""
-    brick = next(f for f in CATALOGUE if f.name == "brick").path()
-    assert brick is not None, "scikit-image's sample photos are missing (the dev extra installs them)"
-    tile = cv2.resize(load_photo(brick), None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
+    tile = cv2.resize(_footage("brick"), None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
     wall = np.tile(tile, (2, 2, 1))[:H, : 2 * W]
     wall = cv2.GaussianBlur(np.ascontiguousarray(wall), (0, 0), 2.0)
     pan = _panning(wall, 50, step_px=8)

@@ -55,7 +55,8 @@ class OverexposedCheck(BaselineCheck):
         base = self._baseline.value if self._baseline.ready else None
         # A lifted or brightened picture need not clip much: a scene cannot double its brightness
         # and stay normal (an IR switch or auto-exposure hunting moves it by well under 1.5x).
-        gained = base is not None and mean >= c.min_gain * max(base, 1.0)
+        ratio = self._baseline.ratio(mean, floor=1.0)
+        gained = ratio is not None and ratio >= c.min_gain
         bright = (clipped >= c.min_clipped or black_level >= c.min_black_level or gained) and mean >= c.min_mean
         # The same scene gone brighter than its baseline; a stream that is this bright from the
         # start (snow, a white studio), or a cut or pan to bright content, is its own normal.
