@@ -52,9 +52,8 @@ GRAPHICS_ROWS = GRID[0] // 6  # top and bottom rows where a camera's clock or a 
 
 class ObstructionConfig(CheckConfig):
     # Its own cut rule (below), not the baseline checks' layout one: only their learning times.
-    # A cover stays; content that merely looks featureless for a moment (a cross-fade, a slate)
-    # does not.
-    raise_after_s: float = Field(4.0, ge=0)
+    # Raised after the usual 2 s: a cross-fade or a slate that looks featureless for a moment
+    # changes the whole picture (a cut here), it does not arrive over a scene that carries on.
     clear_after_s: float = Field(2.0, ge=0)
     min_detail: float = Field(
         0.04, gt=0, description="a cell has detail when its denoised mean gradient is this x its brightness"
@@ -97,6 +96,10 @@ class ObstructionConfig(CheckConfig):
         1.0, ge=0, description="stream time (after a start or a cut) before the baseline is trusted"
     )
 
+
+# Fewer covered cells than this say too little about the layout under a cover: the whole
+# picture's is compared instead.
+MIN_LAYOUT_CELLS = 8
 
 # The picture the camera's own motion (a pan, a patrol, shake) is estimated on: coarse enough to
 # be cheap (~0.2 ms), fine enough for a fraction of a cell.
@@ -390,7 +393,14 @@ class ObstructionCheck(Check):
         live_frac = min(1.0, float(((detail >= c.min_detail) & kept & ~self._covered).sum()) / max(1, n))
         # A scene with detail to lose: detailed in the baseline, or detailed until a cover took it.
         lost_from = int(np.count_nonzero(normally | self._covered))
-        layout = _correlation(lum, self._lum)
+        # Judged where the cover is: the uncovered rest of the scene keeps its layout, and with a
+        # narrow strip left its extremes would outweigh a flat cover over the rest.
+        where = self._covered & normally
+        layout = (
+            _correlation(lum[where], self._lum[where])
+            if where.sum() >= MIN_LAYOUT_CELLS
+            else _correlation(lum, self._lum)
+        )
         # Partly: the rest of the scene is still there, or (a panning camera, whose scene does
         # not stay put) the covered part took on the cover's own brightness.
         partly = covered_frac >= c.min_covered and (live_frac >= c.min_live or layout < c.max_layout_correlation)
