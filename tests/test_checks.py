@@ -562,6 +562,18 @@ def _corner_cover(frames: list[np.ndarray], start: int, level: float = 27.0) -> 
     return frames[:start] + [(f * (1 - mask) + level * mask).astype(np.uint8) for f in frames[start:]]
 
 
+def test_a_patrol_washing_out_is_not_an_obstruction():
+    """A patrol camera's gain ramps to 3x: cell after cell clips to white and loses its detail
+    while the rest of the picture carries on, as under a cover arriving. Clipped is overexposed,
+    not covered."""
+    canvas = cv2.resize(_footage("home"), (2 * W, H), interpolation=cv2.INTER_AREA)
+    pan = _panning(canvas, 60, step_px=4)
+    gains = [min(3.0, 1 + 0.1 * max(0, i - 19)) for i in range(60)]
+    frames = [np.clip(f * g, 0, 255).astype(np.uint8) for f, g in zip(pan, gains, strict=True)]
+    res = feed(make("obstruction"), frames)
+    assert not any(active(res)), [r.measurements for r in res]
+
+
 def test_a_cover_over_a_panning_camera_on_sparse_texture_is_an_obstruction():
     """A camera panning along a soft brick wall: its cells' detail hovers at the threshold, so the
     baseline holds few of them as detailed. The cells the cover took had detail until it came,

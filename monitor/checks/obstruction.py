@@ -97,6 +97,11 @@ class ObstructionConfig(CheckConfig):
     )
 
 
+# A cell a quarter clipped to white lost its detail to exposure (a washout, a gain ramp): a
+# cover is out of focus, not saturated.
+CLIPPED_WHITE = 250
+MAX_CLIPPED = 0.25
+
 # Fewer covered cells than this say too little about the layout under a cover: the whole
 # picture's is compared instead.
 MIN_LAYOUT_CELLS = 8
@@ -141,6 +146,13 @@ class Cells:
         rows, cols = GRID
         samples = cv2.resize(self._small[: self._hh, : self._ww], (cols * 8, rows * 8), interpolation=cv2.INTER_LINEAR)
         return cv2.resize(samples, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+    @cached_property
+    def clipped(self) -> np.ndarray:
+        """Per cell, the fraction of its pixels clipped to white."""
+        rows, cols = GRID
+        white = (self._gray[: self._hh, : self._ww] >= CLIPPED_WHITE).astype(np.float32)
+        return cv2.resize(white, (cols, rows), interpolation=cv2.INTER_AREA)
 
     @cached_property
     def motion(self) -> np.ndarray:
@@ -364,7 +376,9 @@ class ObstructionCheck(Check):
                 if self._detail is not None:  # plain in the scene, not where detail just went
                     plain &= self._featureless(self._detail)
                 grows = _matches_neighbour(newly, cells.colour, plain, self._prev.colour)
-                self._covered[newly] = onset & ~grows[newly]
+                # Detail lost to clipping is overexposure's (see MAX_CLIPPED).
+                washed = cells.clipped >= MAX_CLIPPED
+                self._covered[newly] = onset & ~grows[newly] & ~washed[newly]
         self._covered &= self._featureless(detail)
         self._detailed_at[detail >= c.min_detail] = t
 
