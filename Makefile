@@ -37,6 +37,7 @@ eval: $(VENV)/.stamp-dev apt-test-deps
 lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff check monitor tests exporters benchmarks
 	$(VENV)/bin/ruff format --check monitor tests exporters benchmarks
+	$(VENV)/bin/mypy
 
 venv: $(VENV)/.stamp-base
 dev-venv: $(VENV)/.stamp-dev

@@ -273,7 +273,7 @@ def _images_per_s(fn, batch: np.ndarray, seconds: float) -> float:
 
 def _gpu_rows(torch, model, model_dir: Path, inputs: np.ndarray, seconds: float) -> tuple[str | None, list, list]:
     """torch fp16 eager and ORT CUDA / TensorRT (fp16) at batch 1, 32 and 256, where there is a GPU."""
-    from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
+    from monitor.scoring.clip_iqa import ClipIqa, Device, Precision, SessionOptions
 
     if not torch.cuda.is_available():
         return None, [], []
@@ -289,7 +289,8 @@ def _gpu_rows(torch, model, model_dir: Path, inputs: np.ndarray, seconds: float)
 
     for b in GPU_BATCHES:
         rows.append(_row("torch eager fp16", "gpu", b, _images_per_s(torch_fp16, big[:b], seconds)))
-    for device, precision in (("cuda", "fp16"), ("tensorrt", "fp32")):  # TensorRT builds its own fp16 engine
+    engines: tuple[tuple[Device, Precision], ...] = (("cuda", "fp16"), ("tensorrt", "fp32"))
+    for device, precision in engines:  # TensorRT builds its own fp16 engine
         options = SessionOptions(device=device, precision=precision, trt_cache_dir=str(model_dir / "trt-cache"))
         scorer = ClipIqa(model_dir, options)
         if scorer.provider == "CPUExecutionProvider":

@@ -77,7 +77,9 @@ def analyze_files(
     progress: bool = False,
 ) -> AnalyzeResult:
     settings = offline_settings(cfg, profile)
-    errors, specs, taken = [], [], set()
+    errors: list[str] = []
+    specs: list[StreamSpec] = []
+    taken: set[str] = set()
     for path in paths:
         problem = preflight(path, settings)
         if problem:
@@ -133,11 +135,11 @@ class ProgressBar:
 
 def format_table(events: list[AlertEvent]) -> str:
     """One row per alert episode: when it was raised and cleared, in stream time."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     open_rows: dict[str, dict[str, Any]] = {}
     for e in events:
         if e.event == "raise":
-            row = {
+            row: dict[str, Any] = {
                 "stream": e.stream,
                 "fault": e.fault,
                 "severity": e.severity,

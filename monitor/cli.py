@@ -111,14 +111,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "mqtt":
         from benchmarks.bench import bench_mqtt
 
-        result = bench_mqtt()
-        print(json.dumps(result.as_dict(), indent=1) if args.json else result.report())
+        mqtt = bench_mqtt()
+        print(json.dumps(mqtt.as_dict(), indent=1) if args.json else mqtt.report())
         return 0
     if args.what == "scorer":
         from benchmarks.bench import bench_scorer
 
-        result = bench_scorer(cfg.state_dir, arch=args.arch, rounds=args.repeats)
-        print(json.dumps(result.as_dict(), indent=1) if args.json else result.report())
+        scorer = bench_scorer(cfg.state_dir, arch=args.arch, rounds=args.repeats)
+        print(json.dumps(scorer.as_dict(), indent=1) if args.json else scorer.report())
         return 0
     from monitor.analyze import preflight
 

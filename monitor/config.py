@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from monitor.checks import registry as check_registry
 from monitor.errors import ConfigError
@@ -130,24 +131,27 @@ class StreamScoringConfig(Strict):
     clear_after_s: float | None = Field(None, ge=0)
 
 
-def _stream_settings_model() -> type[BaseModel]:
-    return create_model(
-        "StreamSettings",
-        __base__=Strict,
-        profile=(str, "default"),
-        sample=(SampleConfig, Field(default_factory=SampleConfig)),
-        capture=(CaptureConfig, Field(default_factory=CaptureConfig)),
-        checks=(checks_config_model(), Field(default_factory=checks_config_model())),
-        stream_down=(StreamDownConfig, Field(default_factory=StreamDownConfig)),
-        alerts=(AlertsConfig, Field(default_factory=AlertsConfig)),
-        scoring=(StreamScoringConfig, Field(default_factory=StreamScoringConfig)),
-    )
+if typing.TYPE_CHECKING:
+    # One field per registered check, known only once the registry has loaded: read by name
+    # (getattr(settings.checks, name)), as the pipeline does.
+    ChecksConfig = BaseModel
+else:
+    ChecksConfig = checks_config_model()
 
 
-StreamSettings = _stream_settings_model()
+class StreamSettings(Strict):
+    """Everything a stream's analysis is configured by, after layering (see the module doc)."""
+
+    profile: str = "default"
+    sample: SampleConfig = Field(default_factory=SampleConfig)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    stream_down: StreamDownConfig = Field(default_factory=StreamDownConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    scoring: StreamScoringConfig = Field(default_factory=StreamScoringConfig)
 
 
-class StreamConfig(StreamSettings):  # type: ignore[misc, valid-type]
+class StreamConfig(StreamSettings):
     name: str = Field(pattern=NAME_RE, description="unique; used in events, topics and file names")
     url: str = Field(min_length=1, description="rtsp://, rtsps://, http(s)://, a file path or /dev/videoN")
     enabled: bool = True
@@ -256,7 +260,7 @@ class Config(Strict):
     state_dir: str = "state"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     defaults: dict[str, Any] = Field(default_factory=dict)
-    streams: list[StreamConfig] = Field(default_factory=list)  # type: ignore[valid-type]
+    streams: list[StreamConfig] = Field(default_factory=list)
     sinks: SinksConfig = SinksConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()
     quality: QualityConfig = QualityConfig()
@@ -264,7 +268,7 @@ class Config(Strict):
     escalation: EscalationConfig = EscalationConfig()
     stats_interval_s: float = Field(30.0, gt=0, description="how often per-stream counters are logged")
 
-    def stream_settings(self, profile: str | None = None) -> BaseModel:
+    def stream_settings(self, profile: str | None = None) -> StreamSettings:
         """Settings for a stream that is not in the config (files given to `vqmon analyze`)."""
         stream_raw = {"profile": profile} if profile else {}
         return _validate(StreamSettings, _layer(stream_raw, self.defaults), "defaults")
@@ -365,7 +369,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
-def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
+def _describe(err: ErrorDetails, model: type[BaseModel]) -> str:
     kind, ctx = err["type"], err.get("ctx") or {}
     given = err.get("input")
     if kind == "extra_forbidden":
@@ -395,7 +399,10 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     return msg
 
 
-def _validate(model: type[BaseModel], data: Any, prefix: str) -> Any:
+ModelT = typing.TypeVar("ModelT", bound=BaseModel)
+
+
+def _validate(model: type[ModelT], data: Any, prefix: str) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -82,7 +82,12 @@ def run_daemon(cfg: Config, stop: threading.Event | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-    threading.Thread(target=lambda: (stop.wait(), pipeline.stop()), name="stop-watch", daemon=True).start()
+
+    def stop_when_asked() -> None:
+        stop.wait()
+        pipeline.stop()
+
+    threading.Thread(target=stop_when_asked, name="stop-watch", daemon=True).start()
     pipeline.start()
     try:
         pipeline.run()

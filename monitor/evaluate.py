@@ -226,11 +226,11 @@ def score(clips: list[LabelledClip], events: list[dict[str, Any]], tol: float = 
     per_clip: list[list[dict[str, Any]]] = [[] for _ in clips]
     unmatched = 0
     for ev in events:
-        k = next((lookup[n] for key in ("source", "stream") for n in _names(ev.get(key)) if n in lookup), None)
-        if k is None:
+        clip = next((lookup[n] for key in ("source", "stream") for n in _names(ev.get(key)) if n in lookup), None)
+        if clip is None:
             unmatched += 1
         else:
-            per_clip[k].append(ev)
+            per_clip[clip].append(ev)
     faults = sorted(
         {s.fault for c in clips for s in c.segments}
         | {e["fault"] for evs in per_clip for e in evs if e["event"] == "raise"}

@@ -387,7 +387,7 @@ def test_a_hand_over_all_but_a_bright_strip_is_an_obstruction():
     """A palm slides over 90 % of the lens, leaving a bright window at the edge. Across the whole
     picture the window's extremes keep the brightness layout matching the scene's; under the
     palm it matches nothing, and that is where a cover is judged."""
-    yy, xx = np.mgrid[0:H, 0:W]
+    xx = np.arange(W)[None, :]
     cover = np.full((H, W, 3), 105, np.float32) * np.array([0.75, 0.9, 1.15], np.float32)
     for name in ("coffee", "fruits", "baboon"):
         window = [np.where(xx[..., None] > 0.9 * W, f // 4 + 190, f).astype(np.uint8) for f in _photo(name, 40)]

@@ -52,4 +52,4 @@ class AlertEvent:
     def from_dict(cls, d: dict[str, Any]) -> AlertEvent:
         if d.get("schema") != SCHEMA:
             raise ValueError(f"not a {SCHEMA} event: schema={d.get('schema')!r}")
-        return cls(**{k: d[k] for k in cls.__slots__ if k in d})  # type: ignore[attr-defined]
+        return cls(**{k: d[k] for k in cls.__slots__ if k in d})

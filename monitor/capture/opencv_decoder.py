@@ -34,8 +34,8 @@ class OpenCVDecoder:
         self.cfg = cfg
         self.decode_errors = 0
         self._where = os.path.basename(file_path(url)) if kind == "file" else mask_credentials(url)
-        target = file_path(url) if kind == "file" else url
-        if kind == "file" and not os.path.isfile(target):
+        target: str | int = file_path(url) if kind == "file" else url
+        if kind == "file" and not os.path.isfile(file_path(url)):
             raise SourceError(f"{target}: file not found (check the path)")
         if kind == "v4l2":
             target = int(url.removeprefix("/dev/video"))

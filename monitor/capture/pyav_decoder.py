@@ -60,7 +60,7 @@ def _full_bgr(f: av.VideoFrame) -> np.ndarray:
 
 def _y_plane(f: av.VideoFrame) -> np.ndarray:
     plane = f.planes[0]
-    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    return np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
 
 
 _Y_FORMATS = ("yuv", "yuvj", "nv12", "nv21", "gray")

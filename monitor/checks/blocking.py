@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.base import Check, CheckConfig, CheckResult, Severity
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -119,7 +119,7 @@ class BlockingCheck(Check):
         ratio, step, block = blockiness(dh, dv)
         compressed = g_ratio >= c.grid_ratio and g_step >= c.grid_min_step
         pixelated = ratio >= c.pixelation_ratio and step >= c.pixelation_min_step
-        severity = "critical" if max(ratio, g_ratio) >= c.critical_ratio else "warning"
+        severity: Severity = "critical" if max(ratio, g_ratio) >= c.critical_ratio else "warning"
         m: dict[str, object] = {
             "grid_ratio": round(g_ratio, 2),
             "grid_step": round(g_step, 2),

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult
+from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult, Severity
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -76,15 +76,16 @@ class BlurCheck(BaselineCheck):
             return CheckResult(active=False)
         base = self._baseline.value if self._baseline.ready else None
         ratio = self._baseline.ratio(sharp, floor=1.0)
-        judged = base is not None and base >= c.min_baseline and ratio is not None
+        # The ratio the picture is judged by; None on a stream too soft to judge (or not yet).
+        judged = ratio if base is not None and base >= c.min_baseline else None
         active, corr = self.judge(
             view,
             # Learn upward only gradually: noise inflates the Laplacian, and a noisy spell must
             # not make the clean picture after it look blurred.
             sharp if base is None else min(sharp, 2.0 * base),
             # Hysteresis: a defocus hovering around the threshold is one episode, not several.
-            suspect=judged and ratio < (c.hold_ratio if self._flagging else c.max_ratio),
-            doubtful=judged and ratio < c.doubt_ratio,
+            suspect=judged is not None and judged < (c.hold_ratio if self._flagging else c.max_ratio),
+            doubtful=judged is not None and judged < c.doubt_ratio,
         )
         m = {"sharpness": round(sharp, 1)}
         if base is not None:
@@ -93,5 +94,5 @@ class BlurCheck(BaselineCheck):
             m["ratio"] = round(ratio, 3)
         if corr is not None:
             m["layout_correlation"] = round(corr, 2)
-        severity = "critical" if ratio is not None and ratio < c.critical_ratio else "warning"
+        severity: Severity = "critical" if ratio is not None and ratio < c.critical_ratio else "warning"
         return CheckResult(active=active, severity=severity, measurements=m)

@@ -6,7 +6,7 @@ from collections import deque
 
 from pydantic import Field
 
-from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.base import Check, CheckConfig, CheckResult, Severity
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -38,5 +38,5 @@ class DecodeErrorsCheck(Check):
         while len(h) > 1 and t - h[1][0] >= self.config.window_s:
             h.popleft()
         recent = total - h[0][1]
-        severity = "critical" if recent >= self.config.critical_errors else "warning"
+        severity: Severity = "critical" if recent >= self.config.critical_errors else "warning"
         return CheckResult(recent >= self.config.min_errors, severity, {"errors_in_window": recent})

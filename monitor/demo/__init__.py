@@ -80,11 +80,22 @@ def _photos() -> list[np.ndarray]:
     images = []
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".jpg"):
-            data = np.frombuffer(entry.read_bytes(), np.uint8)
-            images.append(cv2.imdecode(data, cv2.IMREAD_COLOR))
+            img = cv2.imdecode(np.frombuffer(entry.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+            if img is None:
+                raise RuntimeError(f"{entry}: not a readable JPEG (reinstall the package)")
+            images.append(img)
     if not images:
         raise RuntimeError("demo assets missing from the installed package (monitor/demo/assets/*.jpg)")
     return images
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    """The picture after JPEG compression at ``quality`` (1-100): blocking as a codec makes it."""
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    out = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+    if out is None:
+        raise RuntimeError("OpenCV could not round-trip a JPEG")
+    return out
 
 
 def colour_bars(width: int, height: int) -> np.ndarray:
@@ -183,10 +194,10 @@ class SceneRenderer:
 def _obstruct(img: np.ndarray, coverage: float, t: float) -> np.ndarray:
     """A dark, out-of-focus object over ``coverage`` of the frame, from the left, wobbling."""
     h, w = img.shape[:2]
-    mask = np.zeros((h, w), np.float32)
+    edge_mask = np.zeros((h, w), np.float32)
     edge = int(w * coverage + 0.02 * w * np.sin(t * 3))
-    mask[:, :edge] = 1.0
-    mask = cv2.GaussianBlur(mask, (0, 0), max(2.0, w / 60))
+    edge_mask[:, :edge] = 1.0
+    mask = cv2.GaussianBlur(edge_mask, (0, 0), max(2.0, w / 60))
     cover = np.full_like(img, 25)
     out = img.astype(np.float32) * (1 - mask[..., None]) + cover.astype(np.float32) * mask[..., None]
     return out.astype(np.uint8)
@@ -215,8 +226,7 @@ def apply_fault(
             n = int(-q)
             small = cv2.resize(img, (max(1, w // n), max(1, h // n)), interpolation=cv2.INTER_AREA)
             return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-        _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
-        return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        return jpeg_roundtrip(img, int(q))
     if kind == "no_signal":
         return colour_bars(w, h)
     if kind == "obstruction":

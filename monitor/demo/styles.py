@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from monitor.demo import colour_bars
+from monitor.demo import colour_bars, jpeg_roundtrip
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "black": ("cut", "fade", "osd", "crushed"),
@@ -186,7 +186,7 @@ class FaultRenderer:
         self._texture = cv2.GaussianBlur(
             rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), max(3.0, width / 15)
         )
-        self._texture *= 6.0 / max(1e-3, float(self._texture.std()))
+        self._texture = self._texture * np.float32(6.0 / max(1e-3, float(self._texture.std())))
 
     def envelope(self, t: float) -> float:
         s = self.s
@@ -261,12 +261,10 @@ class FaultRenderer:
     def _blocky(self, img: np.ndarray) -> np.ndarray:
         p, fam, (h, w) = self.s.params, self.s.family, img.shape[:2]
         if fam == "jpeg":
-            _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, p["quality"]])
-            return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            return jpeg_roundtrip(img, p["quality"])
         if fam == "macroblock":
             small = cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-            _ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, p["quality"]])
-            return cv2.resize(cv2.imdecode(buf, cv2.IMREAD_COLOR), (w, h), interpolation=cv2.INTER_NEAREST)
+            return cv2.resize(jpeg_roundtrip(small, p["quality"]), (w, h), interpolation=cv2.INTER_NEAREST)
         block = max(2, round(p["block"] * (w / 1280 if fam == "mosaic" else 1)))
         ox, oy = p["offset"]
         padded = cv2.copyMakeBorder(img, oy, block, ox, block, cv2.BORDER_REFLECT)
@@ -343,7 +341,7 @@ def apply_event(img: np.ndarray, ev: Event, t: float) -> np.ndarray:
         return _blend(img, np.full_like(img, 255), p["strength"])
     if ev.kind == "whip":
         shift = int(p["direction"] * w * 0.6 * np.sin(np.pi * u))
-        m = np.float32([[1, 0, shift], [0, 1, 0]])
+        m = np.array([[1, 0, shift], [0, 1, 0]], np.float32)
         moved = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
         k = max(3, int(w * 0.08 * np.sin(np.pi * u)) | 1)
         return cv2.blur(moved, (k, 1))

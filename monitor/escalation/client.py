@@ -173,14 +173,14 @@ class VlmClient:
     def diagnose(self, image: np.ndarray, context: dict[str, Any], question: str | None = None) -> dict[str, Any]:
         """A validated diagnosis; one repair request when the first answer is not valid JSON."""
         text = question or "Diagnose this frame."
-        user = {
+        user: dict[str, Any] = {
             "role": "user",
             "content": [
                 {"type": "text", "text": f"{text}\nContext: {json.dumps(context, default=str)}"},
                 {"type": "image_url", "image_url": {"url": jpeg_data_uri(image, self.image_size)}},
             ],
         }
-        messages = [{"role": "system", "content": self.system_prompt}, user]
+        messages: list[dict[str, Any]] = [{"role": "system", "content": self.system_prompt}, user]
         answer = self._ask(messages)
         try:
             return validate(json.loads(answer))

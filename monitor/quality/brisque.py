@@ -44,7 +44,8 @@ class Brisque:
     def score(self, image: np.ndarray) -> float:
         alg = getattr(self._local, "alg", None)
         if alg is None:
-            alg = self._local.alg = cv2.quality.QualityBRISQUE_create(self.model, self.range)
+            # opencv-contrib's stubs leave out the quality module
+            alg = self._local.alg = cv2.quality.QualityBRISQUE_create(self.model, self.range)  # type: ignore[attr-defined]
         return float(alg.compute(image)[0])
 
 
