@@ -381,7 +381,7 @@ def bench_mqtt(count: int = 5000) -> MqttBench:
     from benchmarks.broker import Mosquitto
     from monitor.alerts import AlertEvent
     from monitor.config import MqttConfig
-    from monitor.publish.mqtt import MqttSink
+    from monitor.sinks.mqtt import MqttSink
 
     events = [
         AlertEvent(f"id-{i}", "cam", "cam.mp4", "blur", "raise", "warning", float(i), time.time(), {"i": i})

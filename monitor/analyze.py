@@ -17,7 +17,7 @@ from monitor.pipeline import Pipeline, StreamSpec
 from monitor.sinks import Fanout, JsonlSink, Sink
 
 
-class CollectSink:
+class CollectSink(Sink):
     name = "collect"
 
     def __init__(self) -> None:
@@ -25,9 +25,6 @@ class CollectSink:
 
     def emit(self, event: AlertEvent) -> None:
         self.events.append(event)
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass

@@ -27,6 +27,9 @@ from monitor.checks import registry as check_registry
 from monitor.errors import ConfigError
 from monitor.scoring.clip_iqa import Device, Precision
 
+if typing.TYPE_CHECKING:
+    from monitor.sinks import Sink
+
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 ATOMIC_SECTIONS = ("sample",)
 
@@ -157,14 +160,35 @@ class StreamConfig(StreamSettings):
     enabled: bool = True
 
 
-class ConsoleSinkConfig(Strict):
+class SinkConfig(Strict):
+    """One sink's section under ``sinks:``. ``build`` makes the sink; it imports the sink's
+    module only then, so a disabled sink's libraries are never loaded (and the sinks, which
+    read their config models from here, do not import in a circle)."""
+
     enabled: bool = True
+
+    def build(self, state_dir: str) -> Sink:
+        raise NotImplementedError
+
+
+class ConsoleSinkConfig(SinkConfig):
     target: Literal["stdout", "stderr"] = "stdout"
 
+    def build(self, state_dir: str) -> Sink:
+        import sys
 
-class JsonlSinkConfig(Strict):
-    enabled: bool = True
+        from monitor.sinks.console import ConsoleSink
+
+        return ConsoleSink(sys.stderr if self.target == "stderr" else None)
+
+
+class JsonlSinkConfig(SinkConfig):
     path: str = "alerts.jsonl"
+
+    def build(self, state_dir: str) -> Sink:
+        from monitor.sinks.jsonl import JsonlSink
+
+        return JsonlSink(self.path)
 
 
 class QualityConfig(Strict):
@@ -215,7 +239,7 @@ class HomeAssistantConfig(Strict):
     discovery_prefix: str = "homeassistant"
 
 
-class MqttConfig(Strict):
+class MqttConfig(SinkConfig):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
@@ -231,6 +255,11 @@ class MqttConfig(Strict):
     outbox_max_messages: int = Field(100_000, ge=10)
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
     publish_snapshots: bool = Field(False, description="JPEG of the latest raise on <prefix>/<stream>/snapshot")
+
+    def build(self, state_dir: str) -> Sink:
+        from monitor.sinks.mqtt import MqttSink
+
+        return MqttSink(self, state_dir)
 
 
 class EscalationConfig(Strict):
@@ -251,9 +280,15 @@ class EscalationConfig(Strict):
 
 
 class SinksConfig(Strict):
+    """A new sink: its module under monitor/sinks/, its SinkConfig here, one field below."""
+
     console: ConsoleSinkConfig = ConsoleSinkConfig()
     jsonl: JsonlSinkConfig = JsonlSinkConfig(enabled=False)
     mqtt: MqttConfig = MqttConfig()
+
+    def enabled(self) -> list[SinkConfig]:
+        sections = (getattr(self, name) for name in type(self).model_fields)
+        return [s for s in sections if isinstance(s, SinkConfig) and s.enabled]
 
 
 class Config(Strict):

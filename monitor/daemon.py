@@ -12,23 +12,13 @@ from monitor.capture.urls import classify
 from monitor.config import Config
 from monitor.errors import SourceError, VqmonError
 from monitor.pipeline import Pipeline, StreamSpec
-from monitor.sinks import ConsoleSink, Fanout, JsonlSink, Sink
+from monitor.sinks import Fanout
 
 log = logging.getLogger(__name__)
 
 
 def build_sinks(cfg: Config) -> Fanout:
-    sinks: list[Sink] = []
-    if cfg.sinks.console.enabled:
-        import sys
-
-        sinks.append(ConsoleSink(sys.stderr if cfg.sinks.console.target == "stderr" else None))
-    if cfg.sinks.jsonl.enabled:
-        sinks.append(JsonlSink(cfg.sinks.jsonl.path))
-    if cfg.sinks.mqtt.enabled:
-        from monitor.publish.mqtt import MqttSink
-
-        sinks.append(MqttSink(cfg.sinks.mqtt, cfg.state_dir))
+    sinks = [section.build(cfg.state_dir) for section in cfg.sinks.enabled()]
     if not sinks:
         log.warning("no sinks enabled: alerts will only be logged")
     return Fanout(sinks)

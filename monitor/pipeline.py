@@ -8,6 +8,7 @@ no locks. Live mode drops the oldest frames of a stream whose checks fall behind
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from monitor.quality.scorer import configure as configure_quality
 from monitor.quality.scorer import shared_scorer
 from monitor.queues import StreamMux
 from monitor.scoring.worker import ScoreResult, ScoringWorker
-from monitor.sinks import Fanout
+from monitor.sinks import Ack, Command, Sink
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ class Pipeline:
     def __init__(
         self,
         specs: list[StreamSpec],
-        sink: Fanout,
+        sink: Sink,
         *,
         offline: bool = False,
         stats_interval_s: float = 30.0,
@@ -226,6 +227,9 @@ class Pipeline:
         self.events_emitted = 0
         self._last_status: dict[str, tuple[str, str]] = {}
         self._stop = threading.Event()
+        # Operators' commands arrive on the sinks' own threads; the loop applies them.
+        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self.sink.subscribe(self._commands.put)
 
     def _load_escalation(self, cfg: EscalationConfig) -> EscalationWorker | None:
         from pathlib import Path
@@ -429,18 +433,26 @@ class Pipeline:
 
     def _publish_status(self) -> None:
         """Operator acknowledgements in; changed stream states (retained status topics) out."""
-        for stream, alert_id in self.sink.take_acks():
-            analyzer = self.analyzers.get(stream)
-            if analyzer is not None and analyzer.alerts.acknowledge(alert_id):
-                log.info("%s: alert %s acknowledged by an operator", stream, alert_id)
-            else:
-                log.warning("ack for %s/%s: no such active alert", stream, alert_id)
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(command, Ack):
+                self._acknowledge(command)
         for name in self.workers:
             status = self._status(name)
             key = (status["state"], str(status["active_alerts"]))
             if self._last_status.get(name) != key:
                 self._last_status[name] = key
                 self.sink.status(name, status)
+
+    def _acknowledge(self, ack: Ack) -> None:
+        analyzer = self.analyzers.get(ack.stream)
+        if analyzer is not None and analyzer.alerts.acknowledge(ack.alert_id):
+            log.info("%s: alert %s acknowledged by an operator", ack.stream, ack.alert_id)
+        else:
+            log.warning("ack for %s/%s: no such active alert", ack.stream, ack.alert_id)
 
     def _log_stats(self, snapshot: dict[str, dict[str, Any]]) -> None:
         for name, s in snapshot.items():

@@ -11,8 +11,8 @@ import paho.mqtt.client as mqtt
 
 from monitor.alerts import AlertEvent
 from monitor.config import MqttConfig
-from monitor.publish.mqtt import MqttSink
-from monitor.publish.outbox import Outbox
+from monitor.sinks.mqtt import MqttSink
+from monitor.sinks.outbox import Outbox
 from tests.conftest import wait_for
 
 

@@ -1,7 +1,7 @@
-"""Sinks: where alert events go (console, JSONL file; MQTT later)."""
+"""Sinks: every outbound channel (console, JSONL file, MQTT), one kind (see base.py)."""
 
-from monitor.sinks.base import Fanout, Sink
+from monitor.sinks.base import Ack, Command, Fanout, Sink
 from monitor.sinks.console import ConsoleSink, format_event
 from monitor.sinks.jsonl import JsonlSink
 
-__all__ = ["ConsoleSink", "Fanout", "JsonlSink", "Sink", "format_event"]
+__all__ = ["Ack", "Command", "ConsoleSink", "Fanout", "JsonlSink", "Sink", "format_event"]

@@ -1,9 +1,15 @@
-"""A sink receives every alert event. Fanout isolates sinks from each other's failures."""
+"""One kind for every outbound channel (console, JSONL, MQTT, ...): what the pipeline may call on
+a sink, and the commands a sink that listens (MQTT) hands back to the pipeline.
+
+Fanout is itself a Sink: it isolates the sinks from each other's failures."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from monitor.alerts.events import AlertEvent
 from monitor.ratelimit import worth_logging
@@ -11,15 +17,46 @@ from monitor.ratelimit import worth_logging
 log = logging.getLogger(__name__)
 
 
-class Sink(Protocol):
-    name: str
+@dataclass(frozen=True)
+class Ack:
+    """An operator acknowledged an active alert of a stream (MQTT ``<prefix>/<stream>/ack``)."""
 
+    stream: str
+    alert_id: str
+
+
+# What operators can send in through a sink. One kind today; a new one is a dataclass here and a
+# branch where the pipeline handles commands.
+Command = Ack
+
+
+class Sink(ABC):
+    """An outbound channel. ``emit`` gets every alert event; the rest is optional (a file sink
+    has no use for status), so it defaults to nothing."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
     def emit(self, event: AlertEvent) -> None: ...
 
-    def close(self) -> None: ...
+    # The optional hooks below do nothing unless a sink overrides them (B027: on purpose).
+    def status(self, stream: str, status: dict[str, Any]) -> None:  # noqa: B027
+        """A stream's state changed (up/down, active alerts, acknowledgements)."""
+
+    def stats(self, snapshot: dict[str, dict[str, Any]]) -> None:  # noqa: B027
+        """Periodic per-stream counters and quality scores."""
+
+    def subscribe(self, deliver: Callable[[Command], None]) -> None:  # noqa: B027
+        """Hand operators' commands to ``deliver`` from now on (called from the sink's own
+        thread: ``deliver`` must be thread-safe). Sinks that cannot receive ignore it."""
+
+    def close(self) -> None:  # noqa: B027
+        """Flush and release; called once at shutdown."""
 
 
-class Fanout:
+class Fanout(Sink):
+    name = "fanout"
+
     def __init__(self, sinks: list[Sink]) -> None:
         self.sinks = sinks
         self.failures: dict[str, int] = {}
@@ -39,34 +76,21 @@ class Fanout:
                         exc,
                     )
 
-    def _each(self, method: str, *args: Any) -> list[Any]:
-        """Call an optional sink method (status, stats, take_acks) on the sinks that have it."""
-        out = []
+    def _each(self, what: str, call: Callable[[Sink], None]) -> None:
         for sink in self.sinks:
-            fn = getattr(sink, method, None)
-            if fn is None:
-                continue
             try:
-                out.append(fn(*args))
+                call(sink)
             except Exception as exc:
-                log.error("sink %s failed in %s: %s", sink.name, method, exc)
-        return out
+                log.error("sink %s failed in %s: %s", sink.name, what, exc)
 
     def status(self, stream: str, status: dict[str, Any]) -> None:
-        """A stream's state changed (up/down, active alerts, acknowledgements)."""
-        self._each("status", stream, status)
+        self._each("status", lambda sink: sink.status(stream, status))
 
     def stats(self, snapshot: dict[str, dict[str, Any]]) -> None:
-        """Periodic per-stream counters and quality scores."""
-        self._each("stats", snapshot)
+        self._each("stats", lambda sink: sink.stats(snapshot))
 
-    def take_acks(self) -> list[tuple[str, str]]:
-        """(stream, alert id) acknowledgements that operators sent since the last call."""
-        return [a for acks in self._each("take_acks") for a in acks]
+    def subscribe(self, deliver: Callable[[Command], None]) -> None:
+        self._each("subscribe", lambda sink: sink.subscribe(deliver))
 
     def close(self) -> None:
-        for sink in self.sinks:
-            try:
-                sink.close()
-            except Exception as exc:
-                log.error("sink %s did not close cleanly: %s", sink.name, exc)
+        self._each("close", lambda sink: sink.close())

@@ -8,6 +8,7 @@ import time
 from typing import TextIO
 
 from monitor.alerts.events import AlertEvent
+from monitor.sinks.base import Sink
 
 
 def format_event(e: AlertEvent) -> str:
@@ -19,7 +20,7 @@ def format_event(e: AlertEvent) -> str:
     ).rstrip()
 
 
-class ConsoleSink:
+class ConsoleSink(Sink):
     name = "console"
 
     def __init__(self, out: TextIO | None = None) -> None:
@@ -31,6 +32,3 @@ class ConsoleSink:
         with self._lock:
             out.write(format_event(event) + "\n")
             out.flush()
-
-    def close(self) -> None:
-        pass

@@ -9,9 +9,10 @@ from typing import TextIO
 
 from monitor.alerts.events import AlertEvent
 from monitor.errors import ConfigError
+from monitor.sinks.base import Sink
 
 
-class JsonlSink:
+class JsonlSink(Sink):
     name = "jsonl"
 
     def __init__(self, path: str | os.PathLike[str] | None = None, stream: TextIO | None = None) -> None:

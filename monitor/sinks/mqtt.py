@@ -26,21 +26,25 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
 from monitor.alerts.events import AlertEvent
 from monitor.config import MqttConfig
-from monitor.publish.outbox import Outbox
+from monitor.sinks.base import Ack, Command, Sink
+from monitor.sinks.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 WINDOW = 200  # messages handed to paho and not yet acknowledged (paho sends 20 at a time)
 PAHO_INFLIGHT = 20
+# Commands (acks) kept for the pipeline until it subscribes; a flood before then is dropped.
+MAX_EARLY_COMMANDS = 1000
 
 
-class MqttSink:
+class MqttSink(Sink):
     name = "mqtt"
 
     def __init__(self, cfg: MqttConfig, state_dir: str | Path) -> None:
@@ -58,7 +62,8 @@ class MqttSink:
         self._last_sent = 0
         self._last_error: str | None = None
         self._status: dict[str, bytes] = {}  # latest retained status per stream, re-sent on reconnect
-        self._acks: list[tuple[str, str]] = []
+        self._deliver: Callable[[Command], None] | None = None
+        self._early_commands: list[Command] = []  # arrived before anyone subscribed
         self._announced: set[str] = set()  # streams announced to Home Assistant
         protocol = mqtt.MQTTv5 if cfg.protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=protocol)
@@ -170,10 +175,11 @@ class MqttSink:
             if s.get("quality"):
                 self.client.publish(self.topic(stream, "quality"), json.dumps(s["quality"], default=str), qos=0)
 
-    def take_acks(self) -> list[tuple[str, str]]:
+    def subscribe(self, deliver: Callable[[Command], None]) -> None:
         with self._lock:
-            acks, self._acks = self._acks, []
-        return acks
+            self._deliver, early, self._early_commands = deliver, self._early_commands, []
+        for command in early:
+            deliver(command)
 
     def close(self, drain_timeout_s: float = 5.0) -> None:
         deadline = time.monotonic() + drain_timeout_s
@@ -257,8 +263,15 @@ class MqttSink:
         except (ValueError, KeyError):
             alert_id = text
         if alert_id:
-            with self._lock:
-                self._acks.append((parts[-2], alert_id))
+            self._command(Ack(parts[-2], alert_id))
+
+    def _command(self, command: Command) -> None:
+        with self._lock:
+            deliver = self._deliver
+            if deliver is None and len(self._early_commands) < MAX_EARLY_COMMANDS:
+                self._early_commands.append(command)
+        if deliver is not None:
+            deliver(command)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         # Runs in paho's network thread while paho holds its own locks: never wait for
