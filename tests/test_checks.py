@@ -383,22 +383,6 @@ def test_obstruction_partial_and_full_but_not_blur_or_darkness():
         assert not any(active(feed(make("obstruction"), faulted(kind, 20, 10, strength)))), kind
 
 
-def test_a_hand_over_all_but_a_bright_strip_is_an_obstruction():
-    """A palm slides over 90 % of the lens, leaving a bright window at the edge. Across the whole
-    picture the window's extremes keep the brightness layout matching the scene's; under the
-    palm it matches nothing, and that is where a cover is judged."""
-    xx = np.arange(W)[None, :]
-    cover = np.full((H, W, 3), 105, np.float32) * np.array([0.75, 0.9, 1.15], np.float32)
-    for name in ("coffee", "fruits", "baboon"):
-        window = [np.where(xx[..., None] > 0.9 * W, f // 4 + 190, f).astype(np.uint8) for f in _photo(name, 40)]
-        masks = [np.clip((min(0.9, 0.3 * (i + 1)) * W - xx) / 8.0 + 0.5, 0, 1)[..., None] for i in range(20)]
-        frames = window[:20] + [
-            np.clip(f * (1 - m) + cover * m, 0, 255).astype(np.uint8) for f, m in zip(window[20:], masks, strict=True)
-        ]
-        res = feed(make("obstruction"), frames)
-        assert not any(active(res)[:20]) and all(active(res)[23:]), (name, [r.measurements for r in res[20:]])
-
-
 def test_a_cut_to_a_slate_is_not_an_obstruction():
     imgs, _ = scene(20)
     slate = np.empty((H, W, 3), np.uint8)

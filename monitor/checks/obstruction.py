@@ -102,10 +102,6 @@ class ObstructionConfig(CheckConfig):
 CLIPPED_WHITE = 250
 MAX_CLIPPED = 0.25
 
-# Fewer covered cells than this say too little about the layout under a cover: the whole
-# picture's is compared instead.
-MIN_LAYOUT_CELLS = 8
-
 # The picture the camera's own motion (a pan, a patrol, shake) is estimated on: coarse enough to
 # be cheap (~0.2 ms), fine enough for a fraction of a cell.
 MOTION_SIZE = (96, 54)
@@ -407,14 +403,7 @@ class ObstructionCheck(Check):
         live_frac = min(1.0, float(((detail >= c.min_detail) & kept & ~self._covered).sum()) / max(1, n))
         # A scene with detail to lose: detailed in the baseline, or detailed until a cover took it.
         lost_from = int(np.count_nonzero(normally | self._covered))
-        # Judged where the cover is: the uncovered rest of the scene keeps its layout, and with a
-        # narrow strip left its extremes would outweigh a flat cover over the rest.
-        where = self._covered & normally
-        layout = (
-            _correlation(lum[where], self._lum[where])
-            if where.sum() >= MIN_LAYOUT_CELLS
-            else _correlation(lum, self._lum)
-        )
+        layout = _correlation(lum, self._lum)
         # Partly: the rest of the scene is still there, or (a panning camera, whose scene does
         # not stay put) the covered part took on the cover's own brightness.
         partly = covered_frac >= c.min_covered and (live_frac >= c.min_live or layout < c.max_layout_correlation)
