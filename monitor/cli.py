@@ -236,10 +236,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     import cv2
 
+    from monitor.quality.scorer import QualityScorer
     from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
 
     _setup_logging(args.log_level or "warning", daemon=False)
     model = ClipIqa(args.model, SessionOptions(device=args.device, precision=args.precision))
+    iqa = QualityScorer()  # BRISQUE/NIQE beside the CLIP scores
     rows = []
     for path in args.inputs:
         images = []
@@ -257,7 +259,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             images = list(_video_samples(path, args.every_s))
         scores = model.score([im for _, im in images])
         for (name, im), sc in zip(images, scores, strict=True):
-            rows.append({"input": name, **sc, **_classical(im)})
+            rows.append({"input": name, **sc, **iqa.score(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY))})
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
@@ -283,14 +285,6 @@ def _video_samples(path: str, every_s: float):
                 yield f"{path}@{t:.2f}s", raw.full()
     finally:
         dec.close()
-
-
-def _classical(image) -> dict[str, float]:
-    import cv2
-
-    from monitor.quality.scorer import shared_scorer
-
-    return shared_scorer().score(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

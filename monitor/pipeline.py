@@ -23,8 +23,7 @@ from monitor.clock import Interval
 from monitor.config import EscalationConfig, QualityConfig, ScoringConfig
 from monitor.escalation.worker import EscalationRequest, EscalationWorker
 from monitor.frames import Frame
-from monitor.quality.scorer import configure as configure_quality
-from monitor.quality.scorer import shared_scorer
+from monitor.quality.scorer import QualityScorer
 from monitor.queues import StreamMux
 from monitor.scoring.worker import ScoreResult, ScoringWorker
 from monitor.sinks import Ack, Command, Sink
@@ -57,11 +56,14 @@ class StreamAnalyzer:
         quality: QualityConfig | None = None,
         scoring: ScoringConfig | None = None,
         escalate: Callable[[AlertEvent, Frame], None] | None = None,
+        iqa: QualityScorer | None = None,
     ) -> None:
         """``scoring``: this stream's CLIP scoring settings when a scorer runs and the stream
-        takes part; ``escalate``: hands a raise and its frame to the VLM escalation."""
+        takes part; ``escalate``: hands a raise and its frame to the VLM escalation; ``iqa``:
+        the BRISQUE/NIQE scorer shared by all streams (a default one if not given)."""
         self.spec = spec
         self.quality = quality
+        self.iqa = iqa if iqa is not None else QualityScorer()
         self.latest_quality: dict[str, Any] = {}
         self.escalate = escalate
         self.scoring = scoring
@@ -81,7 +83,7 @@ class StreamAnalyzer:
         for name, cls in all_checks().items():
             cfg = getattr(spec.settings.checks, name)
             if cfg.enabled:
-                self.checks.append(cls(cfg))
+                self.checks.append(cls.build(cfg, self.iqa))
         self.frames_checked = 0
 
     def process(self, frame: Frame) -> list[AlertEvent]:
@@ -147,7 +149,7 @@ class StreamAnalyzer:
         if self.snapshots is not None:
             ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time)
         if self.quality is not None and self.quality.on_raise:
-            scores = shared_scorer().score(view.native_crop)
+            scores = self.iqa.score(view.native_crop)
             if scores:
                 ev.measurements["iqa"] = scores  # BRISQUE/NIQE; "quality" is the CLIP-IQA score
 
@@ -156,7 +158,7 @@ class StreamAnalyzer:
         t = view.frame.stream_time
         if self._report_interval is None or not self._report_interval.due(t):
             return
-        self.latest_quality["iqa"] = {"stream_time": round(t, 2), **shared_scorer().score(view.native_crop)}
+        self.latest_quality["iqa"] = {"stream_time": round(t, 2), **self.iqa.score(view.native_crop)}
 
     def watchdog(self, stats: CaptureStats, now: float) -> AlertEvent | None:
         """stream_down, on the wall clock: the source failed, or no frame for stall_timeout_s."""
@@ -203,8 +205,9 @@ class Pipeline:
         self.stats_interval_s = stats_interval_s
         queue_size = max(s.settings.capture.queue_size for s in specs)
         self.mux: StreamMux[Frame] = StreamMux(queue_size, block_when_full=offline)
-        if quality is not None:
-            configure_quality(quality.brisque, quality.niqe, quality.brisque_model_dir)
+        q = quality if quality is not None else QualityConfig()
+        # One scorer for every stream: BRISQUE's model is loaded once.
+        self.iqa = QualityScorer(q.brisque, q.niqe, q.brisque_model_dir)
         self.scorer = self._load_scorer(scoring) if scoring is not None and scoring.model_dir else None
         self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
         self.escalation = self._load_escalation(escalation) if escalation is not None and escalation.enabled else None
@@ -217,6 +220,7 @@ class Pipeline:
                 if self.scorer is not None and scoring is not None
                 else None,
                 escalate=self._escalate if self.escalation is not None else None,
+                iqa=self.iqa,
             )
             for s in specs
         }

@@ -91,3 +91,28 @@ def test_periodic_quality_report(clips):
     result = analyze_files([str(clips["clean"])], cfg)
     report = result.stats["clean"]["quality"]["iqa"]
     assert report["stream_time"] >= 2.0 and "brisque" in report  # first one after one interval
+
+
+def test_each_pipeline_scores_with_its_own_quality_settings(clips):
+    """The scorer is made from a pipeline's config and handed to its streams and checks: a
+    second pipeline in the same process (analyze beside a daemon, two test runs) with other
+    settings does not change the first one's scores."""
+    if not available():
+        pytest.fail(BRISQUE_MISSING)
+    from monitor.config import QualityConfig
+    from monitor.pipeline import Pipeline, StreamSpec
+    from monitor.sinks import Fanout
+    from tests.conftest import stream_settings
+
+    settings = stream_settings(checks={"low_quality": {"enabled": True}})
+    no_brisque = Pipeline(
+        [StreamSpec("a", str(clips["black"]), settings)], Fanout([]), quality=QualityConfig(brisque=False)
+    )
+    default = Pipeline([StreamSpec("b", str(clips["black"]), settings)], Fanout([]), quality=QualityConfig())
+    luma = cv2.cvtColor(photo(), cv2.COLOR_BGR2GRAY)
+    assert set(no_brisque.analyzers["a"].iqa.score(luma)) == {"niqe"}
+    assert set(default.analyzers["b"].iqa.score(luma)) == {"brisque", "niqe"}
+    # ...and the low_quality check of the first stream judges by the first pipeline's scores
+    (check,) = [c for c in no_brisque.analyzers["a"].checks if c.name == "low_quality"]
+    result = check.evaluate(FrameView(Frame.from_image(cv2.GaussianBlur(photo(), (0, 0), 6), stream_time=0.0)))
+    assert "brisque" not in result.measurements and not result.active

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.checks.baseline import Baseline, Layout, has_layout
 from monitor.checks.view import FrameView
+
+if TYPE_CHECKING:
+    from monitor.quality.scorer import QualityScorer
 
 Severity = Literal["warning", "critical"]
 HOLD_S = 0.5  # how long a baseline check waits before taking an abrupt, off-baseline change as new content
@@ -79,6 +82,12 @@ class Check(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type[CheckConfig]] = CheckConfig
+
+    @classmethod
+    def build(cls, config: CheckConfig, iqa: QualityScorer) -> Check:
+        """The check for one stream, given what the pipeline shares between streams (the
+        BRISQUE/NIQE scorer, its model loaded once); most checks need only their config."""
+        return cls(config)
 
     def __init__(self, config: CheckConfig) -> None:
         self.config = config

@@ -8,13 +8,15 @@ specific checks say *what* is wrong; this one catches what they do not name.
 
 from __future__ import annotations
 
+from typing import cast
+
 from pydantic import Field
 
 from monitor.checks.base import Check, CheckConfig, CheckResult
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 from monitor.clock import Interval
-from monitor.quality.scorer import shared_scorer
+from monitor.quality.scorer import QualityScorer
 
 
 class LowQualityConfig(CheckConfig):
@@ -32,15 +34,21 @@ class LowQualityCheck(Check):
     Config = LowQualityConfig
     config: LowQualityConfig
 
-    def __init__(self, config: LowQualityConfig) -> None:
+    def __init__(self, config: LowQualityConfig, iqa: QualityScorer | None = None) -> None:
+        """``iqa``: the pipeline's scorer (its BRISQUE model loaded once); a default one otherwise."""
         super().__init__(config)
+        self._iqa = iqa if iqa is not None else QualityScorer()
         self._interval = Interval(config.every_s)
         self._last = CheckResult(False)
+
+    @classmethod
+    def build(cls, config: CheckConfig, iqa: QualityScorer) -> Check:
+        return cls(cast(LowQualityConfig, config), iqa)
 
     def evaluate(self, view: FrameView) -> CheckResult:
         if not self._interval.due(view.frame.stream_time):
             return self._last
-        scores = shared_scorer().score(view.native_crop)
+        scores = self._iqa.score(view.native_crop)
         c = self.config
         bad = (c.max_brisque is not None and scores.get("brisque", 0.0) > c.max_brisque) or (
             c.max_niqe is not None and scores.get("niqe", 0.0) > c.max_niqe

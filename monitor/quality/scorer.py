@@ -1,11 +1,11 @@
-"""One place that computes the no-reference scores, shared by the low_quality check, the
-scores attached to raised alerts, and the periodic per-stream quality report."""
+"""One place that computes the no-reference scores (BRISQUE, NIQE). The pipeline makes one
+QualityScorer from the config's ``quality`` section and hands it to what needs it: the
+low_quality check, the scores attached to raised alerts, the periodic per-stream report."""
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
 
 import numpy as np
 
@@ -40,23 +40,3 @@ class QualityScorer:
             if math.isfinite(value):
                 out["niqe"] = round(value, 2)
         return out
-
-
-_lock = threading.Lock()
-_shared: QualityScorer | None = None
-
-
-def configure(brisque: bool = True, niqe_enabled: bool = True, brisque_model_dir: str | None = None) -> QualityScorer:
-    global _shared
-    with _lock:
-        _shared = QualityScorer(brisque, niqe_enabled, brisque_model_dir)
-        return _shared
-
-
-def shared_scorer() -> QualityScorer:
-    """The process-wide scorer (BRISQUE's model is loaded once); default settings if not configured."""
-    global _shared
-    with _lock:
-        if _shared is None:
-            _shared = QualityScorer()
-        return _shared
