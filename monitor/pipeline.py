@@ -21,12 +21,14 @@ from monitor.capture import CaptureStats, CaptureWorker, source_label
 from monitor.checks import Check, FrameView, all_checks
 from monitor.clock import Interval
 from monitor.config import EscalationConfig, QualityConfig, ScoringConfig
-from monitor.escalation.worker import EscalationRequest, EscalationWorker
+from monitor.escalation.worker import EscalationRequest, EscalationResult, EscalationWorker
 from monitor.frames import Frame
 from monitor.quality.scorer import QualityScorer
 from monitor.queues import StreamMux
 from monitor.scoring.worker import ScoreResult, ScoringWorker
 from monitor.sinks import Ack, Command, Sink
+
+Incoming = ScoreResult | EscalationResult | Command
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +207,13 @@ class Pipeline:
         self.stats_interval_s = stats_interval_s
         queue_size = max(s.settings.capture.queue_size for s in specs)
         self.mux: StreamMux[Frame] = StreamMux(queue_size, block_when_full=offline)
+        # What comes back to the analysis loop from other threads - CLIP scores, VLM diagnoses,
+        # operators' commands - arrives on this one inbox and is applied in the order it came.
+        self._inbox: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
         q = quality if quality is not None else QualityConfig()
         # One scorer for every stream: BRISQUE's model is loaded once.
         self.iqa = QualityScorer(q.brisque, q.niqe, q.brisque_model_dir)
-        self.scorer = self._load_scorer(scoring) if scoring is not None and scoring.model_dir else None
+        self.scorer = self._load_scorer(scoring, self._inbox.put) if scoring is not None and scoring.model_dir else None
         self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
         self.escalation = self._load_escalation(escalation) if escalation is not None and escalation.enabled else None
         self.analyzers = {
@@ -231,9 +236,7 @@ class Pipeline:
         self.events_emitted = 0
         self._last_status: dict[str, tuple[str, str]] = {}
         self._stop = threading.Event()
-        # Operators' commands arrive on the sinks' own threads; the loop applies them.
-        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
-        self.sink.subscribe(self._commands.put)
+        self.sink.subscribe(self._inbox.put)
 
     def _load_escalation(self, cfg: EscalationConfig) -> EscalationWorker | None:
         from pathlib import Path
@@ -251,7 +254,7 @@ class Pipeline:
                 log.error("escalation.prompt_file %s unreadable (%s): using the built-in prompt", cfg.prompt_file, exc)
         client = VlmClient(cfg.base_url, cfg.model, cfg.api_key_env, cfg.timeout_s, cfg.image_size, prompt)
         return EscalationWorker(
-            client, cfg.queue_size, cfg.min_interval_s, cfg.max_calls_per_minute, cfg.max_concurrency
+            client, self._inbox.put, cfg.queue_size, cfg.min_interval_s, cfg.max_calls_per_minute, cfg.max_concurrency
         )
 
     def _escalate(self, ev: AlertEvent, frame: Frame) -> None:
@@ -271,22 +274,20 @@ class Pipeline:
         }
         self.escalation.submit(EscalationRequest(ev.id, ev.stream, ev.fault, ev.stream_time, frame.image, context))
 
-    def _collect_diagnoses(self) -> None:
-        if self.escalation is None:
-            return
-        for r in self.escalation.drain():
-            req = r.request
-            analyzer = self.analyzers[req.stream]
-            now = time.time()
-            ev = analyzer.alerts.update_for(req.alert_id, now, req.stream_time) or AlertEvent(
-                req.alert_id, req.stream, analyzer.spec.source, req.fault, "update",
-                req.context["severity"], req.stream_time, now,
-            )  # fmt: skip
-            ev.diagnosis, ev.diagnosis_error = r.diagnosis, r.error
-            self._emit([ev])
+    def _diagnosed(self, r: EscalationResult) -> None:
+        """A VLM diagnosis (or why there is none) goes out as an update of its alert."""
+        req = r.request
+        analyzer = self.analyzers[req.stream]
+        now = time.time()
+        ev = analyzer.alerts.update_for(req.alert_id, now, req.stream_time) or AlertEvent(
+            req.alert_id, req.stream, analyzer.spec.source, req.fault, "update",
+            req.context["severity"], req.stream_time, now,
+        )  # fmt: skip
+        ev.diagnosis, ev.diagnosis_error = r.diagnosis, r.error
+        self._emit([ev])
 
     @staticmethod
-    def _load_scorer(cfg: ScoringConfig) -> ScoringWorker | None:
+    def _load_scorer(cfg: ScoringConfig, deliver: Callable[[ScoreResult], None]) -> ScoringWorker | None:
         from monitor.errors import VqmonError
         from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
 
@@ -305,7 +306,7 @@ class Pipeline:
                 "but it raises no quality alerts; export real weights for that",
                 cfg.model_dir,
             )
-        return ScoringWorker(model, cfg.max_batch, cfg.max_wait_ms)
+        return ScoringWorker(model, deliver, cfg.max_batch, cfg.max_wait_ms)
 
     def stats(self, name: str) -> CaptureStats:
         return self.workers[name].stats
@@ -354,8 +355,7 @@ class Pipeline:
             if item is not None:
                 name, frame = item
                 self._analyse(self.analyzers[str(name)], frame)
-            self._collect_scores()
-            self._collect_diagnoses()
+            self._take_inbox()
             mono = time.monotonic()
             if mono - last_tick >= TICK_S:
                 last_tick = mono
@@ -377,7 +377,7 @@ class Pipeline:
                 # Workers are done; drain what they left, then finish.
                 while (rest := self.mux.get(timeout=0)) is not None:
                     self._analyse(self.analyzers[str(rest[0])], rest[1])
-                self._collect_scores()
+                self._take_inbox()
                 break
 
     def _analyse(self, analyzer: StreamAnalyzer, frame: Frame) -> None:
@@ -392,11 +392,19 @@ class Pipeline:
             else:
                 self.scorer.submit(frame)
 
-    def _collect_scores(self) -> None:
-        if self.scorer is None:
-            return
-        for r in self.scorer.drain():
-            self._emit(self.analyzers[r.stream].on_scores(r, self.quality_alerts))
+    def _take_inbox(self) -> None:
+        """Apply what the other threads sent back since the last look, without waiting."""
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, ScoreResult):
+                self._emit(self.analyzers[item.stream].on_scores(item, self.quality_alerts))
+            elif isinstance(item, EscalationResult):
+                self._diagnosed(item)
+            else:
+                self._acknowledge(item)
 
     def shutdown(self, join_timeout_s: float = 5.0) -> list[str]:
         """Stop capture threads and close sinks. Returns names of threads that did not end in time."""
@@ -436,14 +444,7 @@ class Pipeline:
         }
 
     def _publish_status(self) -> None:
-        """Operator acknowledgements in; changed stream states (retained status topics) out."""
-        while True:
-            try:
-                command = self._commands.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(command, Ack):
-                self._acknowledge(command)
+        """Changed stream states (retained status topics) out."""
         for name in self.workers:
             status = self._status(name)
             key = (status["state"], str(status["active_alerts"]))

@@ -7,7 +7,6 @@ One stream flooding its queue cannot starve the others.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections import deque
 from collections.abc import Hashable
@@ -80,13 +79,3 @@ class StreamMux(Generic[T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-
-
-def drain(q: queue.SimpleQueue[T] | queue.Queue[T]) -> list[T]:
-    """Everything queued right now, without waiting (results handed back to the analysis loop)."""
-    out: list[T] = []
-    while True:
-        try:
-            out.append(q.get_nowait())
-        except queue.Empty:
-            return out

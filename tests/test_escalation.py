@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from monitor.escalation.client import VlmClient, VlmError
-from monitor.escalation.worker import EscalationRequest, EscalationWorker
+from monitor.escalation.worker import EscalationRequest, EscalationResult, EscalationWorker
 from tests.conftest import wait_for
 
 GOOD = {
@@ -145,8 +145,9 @@ def req(alert_id: str, stream: str = "cam", fault: str = "black") -> EscalationR
 
 
 def test_worker_rate_limits_duplicates_and_queue_bound(vlm):
-    w = EscalationWorker(VlmClient(vlm.url, "test-vlm", timeout_s=5), queue_size=1, min_interval_s=300,
-                         max_calls_per_minute=3)  # fmt: skip
+    results: list[EscalationResult] = []
+    w = EscalationWorker(VlmClient(vlm.url, "test-vlm", timeout_s=5), results.append, queue_size=1,
+                         min_interval_s=300, max_calls_per_minute=3)  # fmt: skip
     assert w.submit(req("a1"))
     assert not w.submit(req("a1"))  # the same alert is not sent twice
     assert not w.submit(req("a2"))  # the same (stream, fault) within min_interval_s
@@ -154,8 +155,11 @@ def test_worker_rate_limits_duplicates_and_queue_bound(vlm):
     assert (w.counters.skipped_duplicate, w.counters.skipped_rate_limit, w.counters.skipped_queue_full) == (1, 1, 1)
     w.start()
     assert wait_for(lambda: w.counters.diagnosed == 1, 10)
+    assert [r.request.alert_id for r in results] == ["a1"] and results[0].diagnosis is not None
     w.stop()
-    capped = EscalationWorker(VlmClient(vlm.url, "test-vlm", timeout_s=5), queue_size=10, max_calls_per_minute=3)
+    capped = EscalationWorker(
+        VlmClient(vlm.url, "test-vlm", timeout_s=5), results.append, queue_size=10, max_calls_per_minute=3
+    )
     assert all(capped.submit(req(f"x{i}", stream=f"cam{i}")) for i in range(3))
     assert not capped.submit(req("x3", stream="cam3"))  # global cap: 3 calls a minute
     assert capped.counters.skipped_rate_limit == 1
@@ -165,8 +169,8 @@ def test_the_worker_remembers_a_bounded_number_of_escalated_alerts():
     from monitor.escalation.worker import SENT_IDS_KEPT
 
     n = SENT_IDS_KEPT + 50
-    w = EscalationWorker(VlmClient("http://127.0.0.1:9/v1", "test-vlm", timeout_s=1), queue_size=n,
-                         min_interval_s=0, max_calls_per_minute=n)  # fmt: skip
+    w = EscalationWorker(VlmClient("http://127.0.0.1:9/v1", "test-vlm", timeout_s=1), lambda r: None,
+                         queue_size=n, min_interval_s=0, max_calls_per_minute=n)  # fmt: skip
     assert all(w.submit(req(f"a{i}", stream=f"cam{i}")) for i in range(n))
     assert len(w._sent_ids) == SENT_IDS_KEPT  # a daemon that runs for months does not grow without end
     assert not w.submit(req(f"a{n - 1}", stream=f"cam{n - 1}"))  # a recent alert is still not sent twice

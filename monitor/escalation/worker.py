@@ -9,13 +9,13 @@ import queue
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from monitor.escalation.client import VlmClient, VlmError
-from monitor.queues import drain
 from monitor.ratelimit import RateWindow
 
 log = logging.getLogger(__name__)
@@ -57,16 +57,19 @@ class EscalationWorker:
     def __init__(
         self,
         client: VlmClient,
+        deliver: Callable[[EscalationResult], None],
         queue_size: int = 16,
         min_interval_s: float = 300.0,
         max_calls_per_minute: int = 10,
         concurrency: int = 1,
     ) -> None:
+        """``deliver``: where each diagnosis or failure goes (the analysis loop's inbox;
+        called from the worker threads, so thread-safe)."""
         self.client = client
+        self._deliver = deliver
         self.concurrency = concurrency
         self._threads: list[threading.Thread] = []
         self.inbox: queue.Queue[EscalationRequest] = queue.Queue(maxsize=queue_size)
-        self.results: queue.SimpleQueue[EscalationResult] = queue.SimpleQueue()
         self.min_interval_s = min_interval_s
         self.counters = EscalationCounters()
         self._last_call: dict[tuple[str, str], float] = {}
@@ -102,9 +105,6 @@ class EscalationWorker:
             self._sent_ids.popitem(last=False)
         return True
 
-    def drain(self) -> list[EscalationResult]:
-        return drain(self.results)
-
     def start(self) -> None:
         for i in range(self.concurrency):
             t = threading.Thread(target=self.run, name=f"vlm-escalation-{i}", daemon=True)
@@ -129,7 +129,7 @@ class EscalationWorker:
                 if not self._down:  # once per outage, not once per alert
                     log.warning("VLM escalation failing: %s; alerts go out without a diagnosis", exc)
                     self._down = True
-                self.results.put(EscalationResult(req, error=str(exc)))
+                self._deliver(EscalationResult(req, error=str(exc)))
                 if exc.retry_after_s:
                     self._stop_event.wait(min(exc.retry_after_s, 60.0))
                 continue
@@ -137,4 +137,4 @@ class EscalationWorker:
                 log.info("VLM escalation working again")
                 self._down = False
             self.counters.diagnosed += 1
-            self.results.put(EscalationResult(req, diagnosis=diagnosis))
+            self._deliver(EscalationResult(req, diagnosis=diagnosis))

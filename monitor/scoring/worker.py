@@ -7,13 +7,13 @@ is dropped (counted), so memory never grows.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.frames import Frame
-from monitor.queues import StreamMux, drain
+from monitor.queues import StreamMux
 from monitor.ratelimit import worth_logging
 from monitor.scoring.clip_iqa import ClipIqa
 
@@ -30,13 +30,21 @@ class ScoreResult:
 
 
 class ScoringWorker(threading.Thread):
-    def __init__(self, model: ClipIqa, max_batch: int = 16, max_wait_ms: float = 50.0, per_stream: int = 2) -> None:
+    def __init__(
+        self,
+        model: ClipIqa,
+        deliver: Callable[[ScoreResult], None],
+        max_batch: int = 16,
+        max_wait_ms: float = 50.0,
+        per_stream: int = 2,
+    ) -> None:
+        """``deliver``: where each result goes (the analysis loop's inbox; thread-safe)."""
         super().__init__(name="clip-scorer", daemon=True)
         self.model = model
+        self._deliver = deliver
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.inbox: StreamMux[Frame] = StreamMux(per_stream)
-        self.results: queue.SimpleQueue[ScoreResult] = queue.SimpleQueue()
         self.batches = 0
         self.scored = 0
         self.largest_batch = 0
@@ -52,9 +60,6 @@ class ScoringWorker(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.inbox.close()
-
-    def drain(self) -> list[ScoreResult]:
-        return drain(self.results)
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -82,4 +87,4 @@ class ScoringWorker(threading.Thread):
         self.scored += len(batch)
         self.largest_batch = max(self.largest_batch, len(batch))
         for f, s in zip(batch, scores, strict=True):
-            self.results.put(ScoreResult(f.stream, f.stream_time, f.wall_time, s, f))
+            self._deliver(ScoreResult(f.stream, f.stream_time, f.wall_time, s, f))
