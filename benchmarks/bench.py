@@ -18,7 +18,7 @@ from monitor.analyze import offline_settings
 from monitor.capture.pyav_decoder import configure_stream
 from monitor.config import Config
 from monitor.demo import write_clip
-from monitor.pipeline import Pipeline, StreamSpec
+from monitor.runtime import Pipeline, StreamSpec
 from monitor.sinks import Fanout, JsonlSink
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def bench_checks(path: str, cfg: Config, count: int = 40) -> ChecksBench:
     import cv2
 
     from monitor.checks import FrameView, all_checks
-    from monitor.pipeline import StreamAnalyzer
+    from monitor.runtime import StreamAnalyzer
 
     settings = cfg.stream_settings()
     frames = _decoded_frames(path, count)

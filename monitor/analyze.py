@@ -13,7 +13,7 @@ from monitor.capture import open_decoder
 from monitor.capture.urls import classify
 from monitor.config import Config
 from monitor.errors import SourceError
-from monitor.pipeline import Pipeline, StreamSpec
+from monitor.runtime import Pipeline, StreamSpec
 from monitor.sinks import Fanout, JsonlSink, Sink
 
 

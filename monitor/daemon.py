@@ -11,7 +11,7 @@ from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture.urls import classify
 from monitor.config import Config
 from monitor.errors import SourceError, VqmonError
-from monitor.pipeline import Pipeline, StreamSpec
+from monitor.runtime import Pipeline, StreamSpec
 from monitor.sinks import Fanout
 
 log = logging.getLogger(__name__)

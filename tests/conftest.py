@@ -130,7 +130,7 @@ class LiveRun:
 
     def __init__(self, specs, **kwargs) -> None:
         from monitor.analyze import CollectSink
-        from monitor.pipeline import Pipeline
+        from monitor.runtime import Pipeline
         from monitor.sinks import Fanout
 
         self.sink = CollectSink()

@@ -7,7 +7,7 @@ import numpy as np
 from monitor.alerts import AlertPolicy, StreamAlerts, Timing
 from monitor.alerts.snapshots import SnapshotStore
 from monitor.frames import Frame
-from monitor.pipeline import StreamAnalyzer, StreamSpec
+from monitor.runtime import StreamAnalyzer, StreamSpec
 from tests.conftest import stream_settings
 
 T = Timing(raise_after_s=1.0, clear_after_s=1.0)

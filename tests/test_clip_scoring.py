@@ -254,7 +254,7 @@ def _trained_copy(exported, tmp_path):
 
 def test_live_pipeline_batches_across_streams(exported, clips, caplog):
     from monitor.config import ScoringConfig
-    from monitor.pipeline import StreamSpec
+    from monitor.runtime import StreamSpec
     from tests.conftest import LiveRun, stream_settings, wait_for
 
     caplog.set_level(logging.WARNING)

@@ -179,7 +179,7 @@ def test_the_worker_remembers_a_bounded_number_of_escalated_alerts():
 
 def test_pipeline_publishes_diagnosis_as_update_and_never_waits_for_it(vlm, clips):
     from monitor.config import EscalationConfig
-    from monitor.pipeline import StreamSpec
+    from monitor.runtime import StreamSpec
     from tests.conftest import LiveRun, stream_settings
 
     vlm.delay_s = 3.0  # a slow model
@@ -198,7 +198,7 @@ def test_pipeline_publishes_diagnosis_as_update_and_never_waits_for_it(vlm, clip
 
 def test_failed_escalation_is_an_update_with_diagnosis_error(vlm, clips):
     from monitor.config import EscalationConfig
-    from monitor.pipeline import StreamSpec
+    from monitor.runtime import StreamSpec
     from tests.conftest import LiveRun, stream_settings
 
     vlm.mode = "500"
@@ -236,7 +236,7 @@ def test_ask_cli_about_a_snapshot(vlm, tmp_path):
 def test_prompt_file_and_shipped_default(vlm, tmp_path, clips):
     from monitor.config import EscalationConfig
     from monitor.escalation.client import SYSTEM_PROMPT
-    from monitor.pipeline import Pipeline, StreamSpec
+    from monitor.runtime import Pipeline, StreamSpec
     from monitor.sinks import Fanout
     from tests.conftest import ROOT, stream_settings
 

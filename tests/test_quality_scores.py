@@ -100,7 +100,7 @@ def test_each_pipeline_scores_with_its_own_quality_settings(clips):
     if not available():
         pytest.fail(BRISQUE_MISSING)
     from monitor.config import QualityConfig
-    from monitor.pipeline import Pipeline, StreamSpec
+    from monitor.runtime import Pipeline, StreamSpec
     from monitor.sinks import Fanout
     from tests.conftest import stream_settings
 

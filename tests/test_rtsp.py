@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from monitor.checks import all_checks
-from monitor.pipeline import StreamSpec
+from monitor.runtime import StreamSpec
 from tests.conftest import LiveRun, free_port, stream_settings, wait_for
 
 LIVE = {

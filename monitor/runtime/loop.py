@@ -1,0 +1,241 @@
+"""Wires the stages: capture threads -> per-stream queues (StreamMux) -> checks -> alerts -> sinks.
+
+The calling thread runs the analysis loop, so the alert trackers have a single owner and need
+no locks. Live mode drops the oldest frames of a stream whose checks fall behind; offline mode
+(``vqmon analyze``) makes capture wait instead, so every sampled frame is looked at.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from monitor.alerts import AlertEvent
+from monitor.alerts.snapshots import SnapshotStore
+from monitor.capture import CaptureStats, CaptureWorker
+from monitor.config import EscalationConfig, QualityConfig, ScoringConfig
+from monitor.escalation.worker import EscalationRequest, EscalationResult
+from monitor.frames import Frame
+from monitor.quality.scorer import QualityScorer
+from monitor.queues import StreamMux
+from monitor.runtime.assemble import load_escalation, load_scorer
+from monitor.runtime.report import log_stats, stats_snapshot, stream_status
+from monitor.runtime.stream import StreamAnalyzer, StreamSpec
+from monitor.scoring.worker import ScoreResult
+from monitor.sinks import Ack, Command, Sink
+
+Incoming = ScoreResult | EscalationResult | Command
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25
+
+
+class Pipeline:
+    def __init__(
+        self,
+        specs: list[StreamSpec],
+        sink: Sink,
+        *,
+        offline: bool = False,
+        stats_interval_s: float = 30.0,
+        snapshots: SnapshotStore | None = None,
+        quality: QualityConfig | None = None,
+        scoring: ScoringConfig | None = None,
+        escalation: EscalationConfig | None = None,
+    ) -> None:
+        if not specs:
+            raise ValueError("no streams to monitor")
+        self.specs = {s.name: s for s in specs}
+        self.sink = sink
+        self.offline = offline
+        self.stats_interval_s = stats_interval_s
+        queue_size = max(s.settings.capture.queue_size for s in specs)
+        self.mux: StreamMux[Frame] = StreamMux(queue_size, block_when_full=offline)
+        # What comes back to the analysis loop from other threads - CLIP scores, VLM diagnoses,
+        # operators' commands - arrives on this one inbox and is applied in the order it came.
+        self._inbox: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
+        q = quality if quality is not None else QualityConfig()
+        # One scorer for every stream: BRISQUE's model is loaded once.
+        self.iqa = QualityScorer(q.brisque, q.niqe, q.brisque_model_dir)
+        self.scorer = load_scorer(scoring, self._inbox.put) if scoring is not None and scoring.model_dir else None
+        self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
+        self.escalation = (
+            load_escalation(escalation, self._inbox.put, offline)
+            if escalation is not None and escalation.enabled
+            else None
+        )
+        self.analyzers = {
+            s.name: StreamAnalyzer(
+                s,
+                snapshots,
+                quality,
+                scoring=scoring.for_stream(s.settings.scoring)
+                if self.scorer is not None and scoring is not None
+                else None,
+                escalate=self._escalate if self.escalation is not None else None,
+                iqa=self.iqa,
+            )
+            for s in specs
+        }
+        self.workers = {
+            s.name: CaptureWorker(s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not offline)
+            for s in specs
+        }
+        self.events_emitted = 0
+        self._last_status: dict[str, tuple[str, str]] = {}
+        self._stop = threading.Event()
+        self.sink.subscribe(self._inbox.put)
+
+    def _escalate(self, ev: AlertEvent, frame: Frame) -> None:
+        assert self.escalation is not None
+        analyzer = self.analyzers[ev.stream]
+        from monitor.escalation.client import PROFILE_CRITERIA
+
+        profile = analyzer.spec.settings.profile
+        context = {
+            "stream": ev.stream,
+            "profile": profile,
+            "criteria": PROFILE_CRITERIA.get(profile, PROFILE_CRITERIA["default"]),
+            "fault": ev.fault,
+            "severity": ev.severity,
+            "measurements": ev.measurements,
+            "clip_scores": analyzer.latest_quality.get("clip"),
+        }
+        self.escalation.submit(EscalationRequest(ev.id, ev.stream, ev.fault, ev.stream_time, frame.image, context))
+
+    def _diagnosed(self, r: EscalationResult) -> None:
+        """A VLM diagnosis (or why there is none) goes out as an update of its alert."""
+        req = r.request
+        analyzer = self.analyzers[req.stream]
+        now = time.time()
+        ev = analyzer.alerts.update_for(req.alert_id, now, req.stream_time) or AlertEvent(
+            req.alert_id, req.stream, analyzer.spec.source, req.fault, "update",
+            req.context["severity"], req.stream_time, now,
+        )  # fmt: skip
+        ev.diagnosis, ev.diagnosis_error = r.diagnosis, r.error
+        self._emit([ev])
+
+    def stats(self, name: str) -> CaptureStats:
+        return self.workers[name].stats
+
+    def stats_snapshot(self) -> dict[str, dict[str, Any]]:
+        return stats_snapshot(self.workers, self.mux, self.analyzers, self.scorer, self.escalation)
+
+    def start(self) -> None:
+        if self.scorer is not None and not self.offline:
+            self.scorer.start()
+        if self.escalation is not None:
+            self.escalation.start()
+        for w in self.workers.values():
+            w.start()
+        log.info("monitoring %d stream(s): %s", len(self.workers), ", ".join(self.workers))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, on_tick: Callable[[], None] | None = None) -> None:
+        """Analyse frames until stop() (live) or until every file is done (offline)."""
+        last_tick = last_stats = time.monotonic()
+        while not self._stop.is_set():
+            item = self.mux.get(timeout=TICK_S)
+            if item is not None:
+                name, frame = item
+                self._analyse(self.analyzers[str(name)], frame)
+            self._take_inbox()
+            mono = time.monotonic()
+            if mono - last_tick >= TICK_S:
+                last_tick = mono
+                if not self.offline:
+                    now = time.time()
+                    for name, analyzer in self.analyzers.items():
+                        ev = analyzer.watchdog(self.workers[name].stats, now)
+                        if ev is not None:
+                            self._emit([ev])
+                if on_tick is not None:
+                    on_tick()
+                self._publish_status()
+                if mono - last_stats >= self.stats_interval_s:
+                    last_stats = mono
+                    snapshot = self.stats_snapshot()
+                    log_stats(snapshot, self.scorer)
+                    self.sink.stats(snapshot)
+            if item is None and self.offline and not any(w.is_alive() for w in self.workers.values()):
+                # Workers are done; drain what they left, then finish.
+                while (rest := self.mux.get(timeout=0)) is not None:
+                    self._analyse(self.analyzers[str(rest[0])], rest[1])
+                self._take_inbox()
+                break
+
+    def _analyse(self, analyzer: StreamAnalyzer, frame: Frame) -> None:
+        self._emit(analyzer.process(frame))
+        if (
+            self.scorer is not None
+            and analyzer.score_interval is not None
+            and analyzer.score_interval.due(frame.stream_time)
+        ):
+            if self.offline:
+                self.scorer.score_batch([frame])  # files: score every due frame, in order
+            else:
+                self.scorer.submit(frame)
+
+    def _take_inbox(self) -> None:
+        """Apply what the other threads sent back since the last look, without waiting."""
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, ScoreResult):
+                self._emit(self.analyzers[item.stream].on_scores(item, self.quality_alerts))
+            elif isinstance(item, EscalationResult):
+                self._diagnosed(item)
+            else:
+                self._acknowledge(item)
+
+    def shutdown(self, join_timeout_s: float = 5.0) -> list[str]:
+        """Stop capture threads and close sinks. Returns names of threads that did not end in time."""
+        self._stop.set()
+        for w in self.workers.values():
+            w.stop()
+        self.mux.close()
+        if self.scorer is not None:
+            self.scorer.stop()
+        if self.escalation is not None:
+            self.escalation.stop()
+        stuck = []
+        deadline = time.monotonic() + join_timeout_s
+        for name, w in self.workers.items():
+            w.join(max(0.0, deadline - time.monotonic()))
+            if w.is_alive():
+                stuck.append(name)
+        if stuck:
+            # Blocked in a network read; the read timeout will end it, and the thread is a daemon.
+            log.warning("capture thread(s) still finishing a blocked read: %s", ", ".join(stuck))
+        self.sink.close()
+        return stuck
+
+    def _emit(self, events: list[AlertEvent]) -> None:
+        for ev in events:
+            self.events_emitted += 1
+            self.sink.emit(ev)
+
+    def _publish_status(self) -> None:
+        """Changed stream states (retained status topics) out."""
+        for name in self.workers:
+            status = stream_status(self.workers[name], self.analyzers[name])
+            key = (status["state"], str(status["active_alerts"]))
+            if self._last_status.get(name) != key:
+                self._last_status[name] = key
+                self.sink.status(name, status)
+
+    def _acknowledge(self, ack: Ack) -> None:
+        analyzer = self.analyzers.get(ack.stream)
+        if analyzer is not None and analyzer.alerts.acknowledge(ack.alert_id):
+            log.info("%s: alert %s acknowledged by an operator", ack.stream, ack.alert_id)
+        else:
+            log.warning("ack for %s/%s: no such active alert", ack.stream, ack.alert_id)

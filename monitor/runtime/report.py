@@ -1,0 +1,92 @@
+"""What the daemon reports about itself: the per-stream stats snapshot (log line and sinks) and
+each stream's retained status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from monitor.capture import CaptureWorker
+from monitor.escalation.worker import EscalationWorker
+from monitor.frames import Frame
+from monitor.queues import StreamMux
+from monitor.runtime.stream import StreamAnalyzer
+from monitor.scoring.worker import ScoringWorker
+
+log = logging.getLogger(__name__)
+
+
+def stats_snapshot(
+    workers: dict[str, CaptureWorker],
+    mux: StreamMux[Frame],
+    analyzers: dict[str, StreamAnalyzer],
+    scorer: ScoringWorker | None,
+    escalation: EscalationWorker | None,
+) -> dict[str, dict[str, Any]]:
+    """Every stream's counters, alerts and quality scores, for the log line and the sinks."""
+    out = {}
+    for name, w in workers.items():
+        d = w.stats.as_dict()
+        d["dropped"] = mux.dropped(name)
+        d["frames_checked"] = analyzers[name].frames_checked
+        alerts = analyzers[name].alerts
+        d["active_alerts"] = alerts.active_faults()
+        d["suppressed"] = dict(alerts.suppressed)
+        d["held_back"] = alerts.held_back()
+        d["quality"] = dict(analyzers[name].latest_quality)
+        if scorer is not None:
+            d["scoring_dropped"] = scorer.dropped(name)
+        if escalation is not None:
+            c = escalation.counters
+            d["escalation"] = {
+                "sent": c.sent,
+                "diagnosed": c.diagnosed,
+                "failed": c.failed,
+                "skipped": c.skipped_queue_full + c.skipped_rate_limit + c.skipped_duplicate,
+            }
+        out[name] = d
+    return out
+
+
+def stream_status(worker: CaptureWorker, analyzer: StreamAnalyzer) -> dict[str, Any]:
+    """A stream's retained status (MQTT <prefix>/<stream>/status)."""
+    st = worker.stats
+    return {
+        "state": st.state,
+        "fps": round(st.fps, 2),
+        "last_frame_time": st.last_frame_wall,
+        "last_error": st.last_error,
+        "active_alerts": analyzer.alerts.active_alerts(),
+    }
+
+
+def log_stats(snapshot: dict[str, dict[str, Any]], scorer: ScoringWorker | None) -> None:
+    for name, s in snapshot.items():
+        log.info(
+            "stats %s: %s fps=%.1f decoded=%d sampled=%d checked=%d dropped=%d decode_errors=%d "
+            "reconnects=%d alerts=%s quality=%s",
+            name,
+            s["state"],
+            s["fps"],
+            s["frames_decoded"],
+            s["frames_sampled"],
+            s["frames_checked"],
+            s["dropped"],
+            s["decode_errors"],
+            s["reconnects"],
+            ",".join(s["active_alerts"]) or "-",
+            s["quality"] or "-",
+        )
+    if scorer is not None:
+        sc = scorer
+        dropped = sum(s["scoring_dropped"] for s in snapshot.values())
+        log.info(
+            "stats CLIP scorer: %s scored=%d batches=%d (%.1f frames per call, largest %d) dropped=%d errors=%d",
+            sc.model.provider,
+            sc.scored,
+            sc.batches,
+            sc.scored / sc.batches if sc.batches else 0.0,
+            sc.largest_batch,
+            dropped,
+            sc.errors,
+        )

@@ -1,0 +1,173 @@
+"""One stream's analysis: its checks on each sampled frame, its alerts (one root-cause rule for
+the checks and the CLIP score), its evidence and its stream_down watchdog."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.alerts import AlertEvent, AlertPolicy, StreamAlerts, Timing
+from monitor.alerts.snapshots import SnapshotStore
+from monitor.capture import CaptureStats, source_label
+from monitor.checks import Check, FrameView, all_checks
+from monitor.clock import Interval
+from monitor.config import QualityConfig, ScoringConfig
+from monitor.frames import Frame
+from monitor.quality.scorer import QualityScorer
+from monitor.scoring.worker import ScoreResult
+
+log = logging.getLogger(__name__)
+
+STREAM_DOWN = "stream_down"
+QUALITY = "quality"  # the CLIP-IQA overall score under its threshold
+
+
+@dataclass
+class StreamSpec:
+    name: str
+    url: str
+    settings: Any  # monitor.config.StreamSettings (sample, capture, checks, stream_down)
+
+    @property
+    def source(self) -> str:
+        return source_label(self.url)
+
+
+class StreamAnalyzer:
+    """Runs the enabled checks on each sampled frame of one stream and tracks its alerts."""
+
+    def __init__(
+        self,
+        spec: StreamSpec,
+        snapshots: SnapshotStore | None = None,
+        quality: QualityConfig | None = None,
+        scoring: ScoringConfig | None = None,
+        escalate: Callable[[AlertEvent, Frame], None] | None = None,
+        iqa: QualityScorer | None = None,
+    ) -> None:
+        """``scoring``: this stream's CLIP scoring settings when a scorer runs and the stream
+        takes part; ``escalate``: hands a raise and its frame to the VLM escalation; ``iqa``:
+        the BRISQUE/NIQE scorer shared by all streams (a default one if not given)."""
+        self.spec = spec
+        self.quality = quality
+        self.iqa = iqa if iqa is not None else QualityScorer()
+        self.latest_quality: dict[str, Any] = {}
+        self.escalate = escalate
+        self.scoring = scoring
+        self.score_interval = Interval(scoring.every_s) if scoring is not None else None
+        self._report_interval = (
+            Interval(quality.report_every_s, first_due_at_start=False)
+            if quality is not None and quality.report_every_s
+            else None
+        )
+        a = spec.settings.alerts
+        self.alerts = StreamAlerts(spec.name, spec.source, AlertPolicy(a.cooldown_s, a.max_raises_per_minute))
+        self.root_causes = tuple(a.root_causes)
+        self._root_rank = {f: i for i, f in enumerate(self.root_causes)}
+        self._observed_roots: set[str] = set()  # root causes seen on the latest checked frame
+        self.snapshots = snapshots
+        self.checks: list[Check] = []
+        for name, cls in all_checks().items():
+            cfg = getattr(spec.settings.checks, name)
+            if cfg.enabled:
+                self.checks.append(cls.build(cfg, self.iqa))
+        self.frames_checked = 0
+
+    def process(self, frame: Frame) -> list[AlertEvent]:
+        view = FrameView(frame)
+        results = [(check, check.evaluate(view)) for check in self.checks]
+        self._observed_roots = {c.name for c, r in results if r.active and c.name in self.root_causes}
+        events = []
+        for check, result in results:
+            ev = self.alerts.observe(
+                check.name,
+                Timing(check.config.raise_after_s, check.config.clear_after_s),
+                result.active,
+                frame.stream_time,
+                result.severity,
+                result.measurements,
+                frame.wall_time,
+                explained=self._explained(check.name),
+            )
+            if ev is not None:
+                if ev.event == "raise":
+                    self._add_evidence(ev, frame, view)
+                events.append(ev)
+        self._quality_report(view)
+        self.frames_checked += 1
+        return events
+
+    def on_scores(self, result: ScoreResult, alerts_allowed: bool) -> list[AlertEvent]:
+        """CLIP-IQA scores of one frame: the `quality` fault and the stream's quality report."""
+        cfg = self.scoring
+        if cfg is None:
+            return []
+        self.latest_quality["clip"] = {"stream_time": round(result.stream_time, 2), **result.scores}
+        present = alerts_allowed and result.scores.get("quality", 1.0) < cfg.min_quality
+        ev = self.alerts.observe(
+            QUALITY,
+            Timing(cfg.raise_after_s, cfg.clear_after_s),
+            present,
+            result.stream_time,
+            "warning",
+            dict(result.scores),
+            result.wall_time,
+            explained=self._explained(QUALITY),
+        )
+        if ev is None:
+            return []
+        if ev.event == "raise":
+            self._add_evidence(ev, result.frame, FrameView(result.frame))
+        return [ev]
+
+    def _explained(self, fault: str) -> bool:
+        """The one root-cause rule: a root cause (black picture, no-signal card, dead stream)
+        explains every other symptom - a black picture is also "frozen" and "underexposed" - while
+        it is seen on the latest checked frame or its alert is active. Root causes are listed by
+        priority, so an earlier one also explains a later one (black explains a "covered" lens);
+        a fault that is no root cause (the CLIP quality score) is explained by any of them."""
+        rank = self._root_rank
+        own = rank.get(fault, len(rank))
+        return any(rank[r] < own and (r in self._observed_roots or self.alerts.is_active(r)) for r in self.root_causes)
+
+    def _add_evidence(self, ev: AlertEvent, frame: Frame, view: FrameView) -> None:
+        if self.escalate is not None:
+            self.escalate(ev, frame)
+        if self.snapshots is not None:
+            ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time)
+        if self.quality is not None and self.quality.on_raise:
+            scores = self.iqa.score(view.native_crop)
+            if scores:
+                ev.measurements["iqa"] = scores  # BRISQUE/NIQE; "quality" is the CLIP-IQA score
+
+    def _quality_report(self, view: FrameView) -> None:
+        """Refresh this stream's BRISQUE/NIQE every report_every_s of stream time (the stats show them)."""
+        t = view.frame.stream_time
+        if self._report_interval is None or not self._report_interval.due(t):
+            return
+        self.latest_quality["iqa"] = {"stream_time": round(t, 2), **self.iqa.score(view.native_crop)}
+
+    def watchdog(self, stats: CaptureStats, now: float) -> AlertEvent | None:
+        """stream_down, on the wall clock: the source failed, or no frame for stall_timeout_s."""
+        stall = self.spec.settings.capture.stall_timeout_s
+        since = stats.seconds_since_frame(now)
+        stalled = stats.state == "up" and since is not None and since > stall
+        down = stats.state == "down" or stalled
+        measurements: dict[str, Any] = {}
+        if down:
+            measurements["reason"] = stats.last_error if stats.state == "down" else f"no frame for {since:.1f}s"
+            if since is not None:
+                measurements["seconds_since_frame"] = round(since, 1)
+        return self.alerts.observe(
+            STREAM_DOWN,
+            Timing(0.0, 0.0),
+            down,
+            now,
+            self.spec.settings.stream_down.severity,
+            measurements,
+            wall_time=now,
+            stream_time=stats.last_stream_time or 0.0,
+            rate_limited=False,  # runs on the wall clock, and an outage must always be told
+        )
