@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from monitor.alerts import AlertEvent
 from monitor.capture import open_decoder
 from monitor.capture.urls import classify
-from monitor.config import Config
+from monitor.config import Config, StreamSettings
 from monitor.errors import SourceError
 from monitor.runtime import Pipeline, StreamSpec
 from monitor.sinks import Fanout, JsonlSink, Sink
@@ -35,7 +35,7 @@ class AnalyzeResult:
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def offline_settings(cfg: Config, profile: str | None = None) -> Any:
+def offline_settings(cfg: Config, profile: str | None = None) -> StreamSettings:
     """Stream settings for recorded files: each read once, as fast as it decodes."""
     settings = cfg.stream_settings(profile)
     settings.capture.loop = False
@@ -53,7 +53,7 @@ def stream_name_for(path: str, taken: set[str]) -> str:
     return name
 
 
-def preflight(path: str, settings: Any) -> str | None:
+def preflight(path: str, settings: StreamSettings) -> str | None:
     """Open the file once so a bad one fails with one clear line before any decoding starts."""
     try:
         kind = classify(path)

@@ -13,7 +13,7 @@ from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, source_label
 from monitor.checks import Check, FrameView, all_checks
 from monitor.clock import Interval
-from monitor.config import QualityConfig, ScoringConfig
+from monitor.config import QualityConfig, ScoringConfig, StreamSettings
 from monitor.frames import Frame
 from monitor.quality.scorer import QualityScorer
 from monitor.scoring.worker import ScoreResult
@@ -28,7 +28,7 @@ QUALITY = "quality"  # the CLIP-IQA overall score under its threshold
 class StreamSpec:
     name: str
     url: str
-    settings: Any  # monitor.config.StreamSettings (sample, capture, checks, stream_down)
+    settings: StreamSettings
 
     @property
     def source(self) -> str:
