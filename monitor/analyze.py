@@ -89,9 +89,7 @@ def analyze_files(
         sinks.append(JsonlSink(stream=jsonl_out))
     if not specs:
         return AnalyzeResult([], errors)
-    pipeline = Pipeline(
-        specs, Fanout(sinks), offline=True, stats_interval_s=1e9, quality=cfg.quality, scoring=cfg.scoring
-    )
+    pipeline = Pipeline(specs, Fanout(sinks), offline=True, stats_interval_s=1e9, iqa=cfg.iqa, scoring=cfg.scoring)
     bar = ProgressBar(pipeline) if progress else None
     pipeline.start()
     try:

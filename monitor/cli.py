@@ -236,12 +236,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     import cv2
 
-    from monitor.quality.scorer import QualityScorer
+    from monitor.iqa.scorer import IqaScorer
     from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
 
     _setup_logging(args.log_level or "warning", daemon=False)
     model = ClipIqa(args.model, SessionOptions(device=args.device, precision=args.precision))
-    iqa = QualityScorer()  # BRISQUE/NIQE beside the CLIP scores
+    iqa = IqaScorer()  # BRISQUE/NIQE beside the CLIP scores
     rows = []
     for path in args.inputs:
         images = []

@@ -191,7 +191,7 @@ class JsonlSinkConfig(SinkConfig):
         return JsonlSink(self.path)
 
 
-class QualityConfig(Strict):
+class IqaConfig(Strict):
     """BRISQUE/NIQE no-reference scores (lower is better): in raised alerts and a periodic report."""
 
     brisque: bool = True
@@ -298,7 +298,7 @@ class Config(Strict):
     streams: list[StreamConfig] = Field(default_factory=list)
     sinks: SinksConfig = SinksConfig()
     snapshots: SnapshotsConfig = SnapshotsConfig()
-    quality: QualityConfig = QualityConfig()
+    iqa: IqaConfig = IqaConfig()
     scoring: ScoringConfig = ScoringConfig()
     escalation: EscalationConfig = EscalationConfig()
     stats_interval_s: float = Field(30.0, gt=0, description="how often per-stream counters are logged")
@@ -457,6 +457,12 @@ def parse_config(raw: Any, source: str = "config") -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys (state_dir, defaults, streams, sinks)")
     raw = _substitute_env(raw, "")
+    if "quality" in raw:
+        # Renamed on 2026-11-27: "quality" also names the CLIP-IQA fault and its scores.
+        raise ConfigError(
+            "quality: renamed to iqa (the BRISQUE/NIQE scores; the CLIP score's settings are under scoring): "
+            "rename the key"
+        )
     streams_raw = raw.get("streams", [])
     if not isinstance(streams_raw, list):
         raise ConfigError("streams: must be a list of streams, each with at least name and url")

@@ -58,7 +58,7 @@ def run_daemon(cfg: Config, stop: threading.Event | None = None) -> int:
         build_sinks(cfg),
         stats_interval_s=cfg.stats_interval_s,
         snapshots=snapshots,
-        quality=cfg.quality,
+        iqa=cfg.iqa,
         scoring=cfg.scoring,
         escalation=cfg.escalation,
     )

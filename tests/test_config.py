@@ -185,3 +185,9 @@ def test_the_schema_knows_every_check_whichever_module_is_imported_first():
         r = subprocess.run([sys.executable, "-c", script, name], capture_output=True, text=True, cwd=ROOT, timeout=120)
         assert r.returncode == 0, r.stderr
         assert r.stdout.split() == names, name
+
+
+def test_the_renamed_quality_section_says_its_new_name():
+    """`quality:` (BRISQUE/NIQE) became `iqa:`, since `quality` also names the CLIP-IQA fault."""
+    assert "renamed to iqa" in err({"quality": {"brisque": False}})
+    assert parse_config({"iqa": {"brisque": False}}).iqa.brisque is False

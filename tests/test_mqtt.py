@@ -173,7 +173,7 @@ def test_daemon_over_mqtt_status_ack_and_last_will(mosquitto, tmp_path, clips):
     config = {
         "state_dir": str(tmp_path / "state"),
         "stats_interval_s": 1,
-        "quality": {"report_every_s": 1},
+        "iqa": {"report_every_s": 1},
         "streams": [{"name": "studio", "url": str(clips["black"]), "capture": {"loop": True, "realtime": True}}],
         "sinks": {
             "console": {"enabled": False},

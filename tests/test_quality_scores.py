@@ -11,9 +11,9 @@ import pytest
 from monitor.checks import FrameView, all_checks
 from monitor.demo import SceneRenderer
 from monitor.frames import Frame
-from monitor.quality.brisque import Brisque, available
-from monitor.quality.niqe import niqe
-from monitor.quality.scorer import QualityScorer
+from monitor.iqa.brisque import Brisque, available
+from monitor.iqa.niqe import niqe
+from monitor.iqa.scorer import IqaScorer
 
 BRISQUE_MISSING = "BRISQUE model files missing: `make test` installs Debian's opencv-data"
 
@@ -51,7 +51,7 @@ def test_brisque_ranks_damaged_pictures_worse():
 
 def test_missing_brisque_model_is_one_warning_and_niqe_still_works(tmp_path, caplog):
     caplog.set_level(logging.WARNING)
-    scorer = QualityScorer(brisque_model_dir=str(tmp_path))
+    scorer = IqaScorer(brisque_model_dir=str(tmp_path))
     assert scorer.brisque is None
     assert "BRISQUE scores off" in caplog.text and "opencv-data" in caplog.text
     scores = scorer.score(cv2.cvtColor(photo(), cv2.COLOR_BGR2GRAY))
@@ -87,7 +87,7 @@ def test_periodic_quality_report(clips):
     from monitor.analyze import analyze_files
     from monitor.config import parse_config
 
-    cfg = parse_config({"quality": {"report_every_s": 2.0}})
+    cfg = parse_config({"iqa": {"report_every_s": 2.0}})
     result = analyze_files([str(clips["clean"])], cfg)
     report = result.stats["clean"]["quality"]["iqa"]
     assert report["stream_time"] >= 2.0 and "brisque" in report  # first one after one interval
@@ -99,19 +99,17 @@ def test_each_pipeline_scores_with_its_own_quality_settings(clips):
     settings does not change the first one's scores."""
     if not available():
         pytest.fail(BRISQUE_MISSING)
-    from monitor.config import QualityConfig
+    from monitor.config import IqaConfig
     from monitor.runtime import Pipeline, StreamSpec
     from monitor.sinks import Fanout
     from tests.conftest import stream_settings
 
     settings = stream_settings(checks={"low_quality": {"enabled": True}})
-    no_brisque = Pipeline(
-        [StreamSpec("a", str(clips["black"]), settings)], Fanout([]), quality=QualityConfig(brisque=False)
-    )
-    default = Pipeline([StreamSpec("b", str(clips["black"]), settings)], Fanout([]), quality=QualityConfig())
+    no_brisque = Pipeline([StreamSpec("a", str(clips["black"]), settings)], Fanout([]), iqa=IqaConfig(brisque=False))
+    default = Pipeline([StreamSpec("b", str(clips["black"]), settings)], Fanout([]), iqa=IqaConfig())
     luma = cv2.cvtColor(photo(), cv2.COLOR_BGR2GRAY)
-    assert set(no_brisque.analyzers["a"].iqa.score(luma)) == {"niqe"}
-    assert set(default.analyzers["b"].iqa.score(luma)) == {"brisque", "niqe"}
+    assert set(no_brisque.analyzers["a"].iqa_scorer.score(luma)) == {"niqe"}
+    assert set(default.analyzers["b"].iqa_scorer.score(luma)) == {"brisque", "niqe"}
     # ...and the low_quality check of the first stream judges by the first pipeline's scores
     (check,) = [c for c in no_brisque.analyzers["a"].checks if c.name == "low_quality"]
     result = check.evaluate(FrameView(Frame.from_image(cv2.GaussianBlur(photo(), (0, 0), 6), stream_time=0.0)))

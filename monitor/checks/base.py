@@ -12,7 +12,7 @@ from monitor.checks.baseline import Baseline, Layout, has_layout
 from monitor.checks.view import FrameView
 
 if TYPE_CHECKING:
-    from monitor.quality.scorer import QualityScorer
+    from monitor.iqa.scorer import IqaScorer
 
 Severity = Literal["warning", "critical"]
 HOLD_S = 0.5  # how long a baseline check waits before taking an abrupt, off-baseline change as new content
@@ -84,7 +84,7 @@ class Check(ABC):
     Config: ClassVar[type[CheckConfig]] = CheckConfig
 
     @classmethod
-    def build(cls, config: CheckConfig, iqa: QualityScorer) -> Check:
+    def build(cls, config: CheckConfig, iqa: IqaScorer) -> Check:
         """The check for one stream, given what the pipeline shares between streams (the
         BRISQUE/NIQE scorer, its model loaded once); most checks need only their config."""
         return cls(config)

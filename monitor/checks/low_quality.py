@@ -16,10 +16,10 @@ from monitor.checks.base import Check, CheckConfig, CheckResult
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 from monitor.clock import Interval
-from monitor.quality.scorer import QualityScorer
+from monitor.iqa.scorer import IqaScorer
 
 
-class LowQualityConfig(CheckConfig):
+class LowIqaConfig(CheckConfig):
     enabled: bool = False
     raise_after_s: float = Field(10.0, ge=0)
     clear_after_s: float = Field(10.0, ge=0)
@@ -31,19 +31,19 @@ class LowQualityConfig(CheckConfig):
 @register
 class LowQualityCheck(Check):
     name = "low_quality"
-    Config = LowQualityConfig
-    config: LowQualityConfig
+    Config = LowIqaConfig
+    config: LowIqaConfig
 
-    def __init__(self, config: LowQualityConfig, iqa: QualityScorer | None = None) -> None:
+    def __init__(self, config: LowIqaConfig, iqa: IqaScorer | None = None) -> None:
         """``iqa``: the pipeline's scorer (its BRISQUE model loaded once); a default one otherwise."""
         super().__init__(config)
-        self._iqa = iqa if iqa is not None else QualityScorer()
+        self._iqa = iqa if iqa is not None else IqaScorer()
         self._interval = Interval(config.every_s)
         self._last = CheckResult(False)
 
     @classmethod
-    def build(cls, config: CheckConfig, iqa: QualityScorer) -> Check:
-        return cls(cast(LowQualityConfig, config), iqa)
+    def build(cls, config: CheckConfig, iqa: IqaScorer) -> Check:
+        return cls(cast(LowIqaConfig, config), iqa)
 
     def evaluate(self, view: FrameView) -> CheckResult:
         if not self._interval.due(view.frame.stream_time):

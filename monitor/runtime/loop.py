@@ -17,10 +17,10 @@ from typing import Any
 from monitor.alerts import AlertEvent
 from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, CaptureWorker
-from monitor.config import EscalationConfig, QualityConfig, ScoringConfig
+from monitor.config import EscalationConfig, IqaConfig, ScoringConfig
 from monitor.escalation.worker import EscalationRequest, EscalationResult
 from monitor.frames import Frame
-from monitor.quality.scorer import QualityScorer
+from monitor.iqa.scorer import IqaScorer
 from monitor.queues import StreamMux
 from monitor.runtime.assemble import load_escalation, load_scorer
 from monitor.runtime.report import log_stats, stats_snapshot, stream_status
@@ -44,7 +44,7 @@ class Pipeline:
         offline: bool = False,
         stats_interval_s: float = 30.0,
         snapshots: SnapshotStore | None = None,
-        quality: QualityConfig | None = None,
+        iqa: IqaConfig | None = None,
         scoring: ScoringConfig | None = None,
         escalation: EscalationConfig | None = None,
     ) -> None:
@@ -59,9 +59,9 @@ class Pipeline:
         # What comes back to the analysis loop from other threads - CLIP scores, VLM diagnoses,
         # operators' commands - arrives on this one inbox and is applied in the order it came.
         self._inbox: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
-        q = quality if quality is not None else QualityConfig()
+        q = iqa if iqa is not None else IqaConfig()
         # One scorer for every stream: BRISQUE's model is loaded once.
-        self.iqa = QualityScorer(q.brisque, q.niqe, q.brisque_model_dir)
+        self.iqa_scorer = IqaScorer(q.brisque, q.niqe, q.brisque_model_dir)
         self.scorer = load_scorer(scoring, self._inbox.put) if scoring is not None and scoring.model_dir else None
         self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
         self.escalation = (
@@ -73,12 +73,12 @@ class Pipeline:
             s.name: StreamAnalyzer(
                 s,
                 snapshots,
-                quality,
+                iqa,
                 scoring=scoring.for_stream(s.settings.scoring)
                 if self.scorer is not None and scoring is not None
                 else None,
                 escalate=self._escalate if self.escalation is not None else None,
-                iqa=self.iqa,
+                iqa_scorer=self.iqa_scorer,
             )
             for s in specs
         }

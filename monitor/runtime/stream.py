@@ -13,9 +13,9 @@ from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, source_label
 from monitor.checks import Check, FrameView, all_checks
 from monitor.clock import Interval
-from monitor.config import QualityConfig, ScoringConfig, StreamSettings
+from monitor.config import IqaConfig, ScoringConfig, StreamSettings
 from monitor.frames import Frame
-from monitor.quality.scorer import QualityScorer
+from monitor.iqa.scorer import IqaScorer
 from monitor.scoring.worker import ScoreResult
 
 log = logging.getLogger(__name__)
@@ -42,25 +42,23 @@ class StreamAnalyzer:
         self,
         spec: StreamSpec,
         snapshots: SnapshotStore | None = None,
-        quality: QualityConfig | None = None,
+        iqa: IqaConfig | None = None,
         scoring: ScoringConfig | None = None,
         escalate: Callable[[AlertEvent, Frame], None] | None = None,
-        iqa: QualityScorer | None = None,
+        iqa_scorer: IqaScorer | None = None,
     ) -> None:
         """``scoring``: this stream's CLIP scoring settings when a scorer runs and the stream
-        takes part; ``escalate``: hands a raise and its frame to the VLM escalation; ``iqa``:
+        takes part; ``escalate``: hands a raise and its frame to the VLM escalation; ``iqa_scorer``:
         the BRISQUE/NIQE scorer shared by all streams (a default one if not given)."""
         self.spec = spec
-        self.quality = quality
-        self.iqa = iqa if iqa is not None else QualityScorer()
+        self.iqa = iqa
+        self.iqa_scorer = iqa_scorer if iqa_scorer is not None else IqaScorer()
         self.latest_quality: dict[str, Any] = {}
         self.escalate = escalate
         self.scoring = scoring
         self.score_interval = Interval(scoring.every_s) if scoring is not None else None
         self._report_interval = (
-            Interval(quality.report_every_s, first_due_at_start=False)
-            if quality is not None and quality.report_every_s
-            else None
+            Interval(iqa.report_every_s, first_due_at_start=False) if iqa is not None and iqa.report_every_s else None
         )
         a = spec.settings.alerts
         self.alerts = StreamAlerts(spec.name, spec.source, AlertPolicy(a.cooldown_s, a.max_raises_per_minute))
@@ -72,7 +70,7 @@ class StreamAnalyzer:
         for name, cls in all_checks().items():
             cfg = getattr(spec.settings.checks, name)
             if cfg.enabled:
-                self.checks.append(cls.build(cfg, self.iqa))
+                self.checks.append(cls.build(cfg, self.iqa_scorer))
         self.frames_checked = 0
 
     def process(self, frame: Frame) -> list[AlertEvent]:
@@ -137,8 +135,8 @@ class StreamAnalyzer:
             self.escalate(ev, frame)
         if self.snapshots is not None:
             ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time)
-        if self.quality is not None and self.quality.on_raise:
-            scores = self.iqa.score(view.native_crop)
+        if self.iqa is not None and self.iqa.on_raise:
+            scores = self.iqa_scorer.score(view.native_crop)
             if scores:
                 ev.measurements["iqa"] = scores  # BRISQUE/NIQE; "quality" is the CLIP-IQA score
 
@@ -147,7 +145,7 @@ class StreamAnalyzer:
         t = view.frame.stream_time
         if self._report_interval is None or not self._report_interval.due(t):
             return
-        self.latest_quality["iqa"] = {"stream_time": round(t, 2), **self.iqa.score(view.native_crop)}
+        self.latest_quality["iqa"] = {"stream_time": round(t, 2), **self.iqa_scorer.score(view.native_crop)}
 
     def watchdog(self, stats: CaptureStats, now: float) -> AlertEvent | None:
         """stream_down, on the wall clock: the source failed, or no frame for stall_timeout_s."""

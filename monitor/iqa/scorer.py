@@ -1,5 +1,5 @@
 """One place that computes the no-reference scores (BRISQUE, NIQE). The pipeline makes one
-QualityScorer from the config's ``quality`` section and hands it to what needs it: the
+IqaScorer from the config's ``quality`` section and hands it to what needs it: the
 low_quality check, the scores attached to raised alerts, the periodic per-stream report."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import math
 import numpy as np
 
 from monitor.errors import ConfigError
-from monitor.quality.brisque import Brisque
-from monitor.quality.niqe import PATCH, niqe
+from monitor.iqa.brisque import Brisque
+from monitor.iqa.niqe import PATCH, niqe
 
 log = logging.getLogger(__name__)
 
 
-class QualityScorer:
+class IqaScorer:
     def __init__(self, brisque: bool = True, niqe_enabled: bool = True, brisque_model_dir: str | None = None) -> None:
         self.brisque: Brisque | None = None
         self.niqe_enabled = niqe_enabled

@@ -25,7 +25,7 @@ _R_GAM = np.array([math.gamma(2 / g) ** 2 / (math.gamma(1 / g) * math.gamma(3 / 
 
 @cache
 def pristine_model() -> tuple[np.ndarray, np.ndarray]:
-    with resources.files("monitor.quality").joinpath("niqe_pristine.npz").open("rb") as f:
+    with resources.files("monitor.iqa").joinpath("niqe_pristine.npz").open("rb") as f:
         data = np.load(f)
         return data["mu"], data["cov"]
 
