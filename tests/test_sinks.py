@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from monitor.alerts.events import AlertEvent
 from monitor.config import parse_config
-from monitor.daemon import build_sinks
+from monitor.runtime.assemble import build_sinks
 from monitor.sinks import Ack, Command, ConsoleSink, Fanout, JsonlSink, Sink
 
 

@@ -1,15 +1,22 @@
-"""Stages that the pipeline builds from their config sections: the CLIP scoring worker and the
-VLM escalation worker. A stage whose model or prompt cannot be loaded is left out with a
-one-line error; the picture checks run on without it."""
+"""Stages built from their config sections: the sinks, the streams, the snapshot store (for the
+daemon), the CLIP scoring worker and the VLM escalation worker (for the pipeline). A stage whose
+model or prompt cannot be loaded is left out with a one-line error; the picture checks run on
+without it, and a stream with a bad URL is kept, so its capture thread reports it as down."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
-from monitor.config import EscalationConfig, ScoringConfig
+from monitor.alerts.snapshots import SnapshotStore
+from monitor.capture.urls import classify
+from monitor.config import Config, EscalationConfig, ScoringConfig
+from monitor.errors import SourceError
 from monitor.escalation.worker import EscalationResult, EscalationWorker
+from monitor.runtime.stream import StreamSpec
 from monitor.scoring.worker import ScoreResult, ScoringWorker
+from monitor.sinks import Fanout
 
 log = logging.getLogger(__name__)
 
@@ -55,4 +62,38 @@ def load_escalation(
     client = VlmClient(cfg.base_url, cfg.model, cfg.api_key_env, cfg.timeout_s, cfg.image_size, prompt)
     return EscalationWorker(
         client, deliver, cfg.queue_size, cfg.min_interval_s, cfg.max_calls_per_minute, cfg.max_concurrency
+    )
+
+
+def build_sinks(cfg: Config) -> Fanout:
+    sinks = [section.build(cfg.state_dir) for section in cfg.sinks.enabled()]
+    if not sinks:
+        log.warning("no sinks enabled: alerts will only be logged")
+    return Fanout(sinks)
+
+
+def stream_specs(cfg: Config) -> list[StreamSpec]:
+    specs = []
+    for i, s in enumerate(cfg.streams):
+        if not s.enabled:
+            log.info("stream %s is disabled in the config", s.name)
+            continue
+        try:
+            classify(s.url)
+        except SourceError as exc:
+            # Keep it in the pipeline: its capture thread reports it as down, so the operator sees
+            # an alert for the camera nobody is watching, and the other streams run on.
+            log.error("streams[%d] %s: %s", i, s.name, exc)
+        specs.append(StreamSpec(s.name, s.url, s))
+    return specs
+
+
+def snapshot_store(cfg: Config) -> SnapshotStore | None:
+    if not cfg.snapshots.enabled:
+        return None
+    return SnapshotStore(
+        Path(cfg.state_dir) / "snapshots",
+        int(cfg.snapshots.max_mb * 1024 * 1024),
+        cfg.snapshots.quality,
+        cfg.snapshots.max_width,
     )
