@@ -19,7 +19,7 @@ from monitor.clock import Interval
 from monitor.iqa.scorer import IqaScorer
 
 
-class LowIqaConfig(CheckConfig):
+class LowQualityConfig(CheckConfig):
     enabled: bool = False
     raise_after_s: float = Field(10.0, ge=0)
     clear_after_s: float = Field(10.0, ge=0)
@@ -31,10 +31,10 @@ class LowIqaConfig(CheckConfig):
 @register
 class LowQualityCheck(Check):
     name = "low_quality"
-    Config = LowIqaConfig
-    config: LowIqaConfig
+    Config = LowQualityConfig
+    config: LowQualityConfig
 
-    def __init__(self, config: LowIqaConfig, iqa: IqaScorer | None = None) -> None:
+    def __init__(self, config: LowQualityConfig, iqa: IqaScorer | None = None) -> None:
         """``iqa``: the pipeline's scorer (its BRISQUE model loaded once); a default one otherwise."""
         super().__init__(config)
         self._iqa = iqa if iqa is not None else IqaScorer()
@@ -43,7 +43,7 @@ class LowQualityCheck(Check):
 
     @classmethod
     def build(cls, config: CheckConfig, iqa: IqaScorer) -> Check:
-        return cls(cast(LowIqaConfig, config), iqa)
+        return cls(cast(LowQualityConfig, config), iqa)
 
     def evaluate(self, view: FrameView) -> CheckResult:
         if not self._interval.due(view.frame.stream_time):
