@@ -84,7 +84,7 @@ class Check(ABC):
     Config: ClassVar[type[CheckConfig]] = CheckConfig
 
     @classmethod
-    def build(cls, config: CheckConfig, iqa: IqaScorer) -> Check:
+    def build(cls, config: CheckConfig, iqa_scorer: IqaScorer) -> Check:
         """The check for one stream, given what the pipeline shares between streams (the
         BRISQUE/NIQE scorer, its model loaded once); most checks need only their config."""
         return cls(config)

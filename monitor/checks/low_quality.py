@@ -34,21 +34,21 @@ class LowQualityCheck(Check):
     Config = LowQualityConfig
     config: LowQualityConfig
 
-    def __init__(self, config: LowQualityConfig, iqa: IqaScorer | None = None) -> None:
-        """``iqa``: the pipeline's scorer (its BRISQUE model loaded once); a default one otherwise."""
+    def __init__(self, config: LowQualityConfig, iqa_scorer: IqaScorer | None = None) -> None:
+        """``iqa_scorer``: the pipeline's scorer (its BRISQUE model loaded once); a default one otherwise."""
         super().__init__(config)
-        self._iqa = iqa if iqa is not None else IqaScorer()
+        self._iqa_scorer = iqa_scorer if iqa_scorer is not None else IqaScorer()
         self._interval = Interval(config.every_s)
         self._last = CheckResult(False)
 
     @classmethod
-    def build(cls, config: CheckConfig, iqa: IqaScorer) -> Check:
-        return cls(cast(LowQualityConfig, config), iqa)
+    def build(cls, config: CheckConfig, iqa_scorer: IqaScorer) -> Check:
+        return cls(cast(LowQualityConfig, config), iqa_scorer)
 
     def evaluate(self, view: FrameView) -> CheckResult:
         if not self._interval.due(view.frame.stream_time):
             return self._last
-        scores = self._iqa.score(view.native_crop)
+        scores = self._iqa_scorer.score(view.native_crop)
         c = self.config
         bad = (c.max_brisque is not None and scores.get("brisque", 0.0) > c.max_brisque) or (
             c.max_niqe is not None and scores.get("niqe", 0.0) > c.max_niqe

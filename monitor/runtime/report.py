@@ -78,15 +78,14 @@ def log_stats(snapshot: dict[str, dict[str, Any]], scorer: ScoringWorker | None)
             s["quality"] or "-",
         )
     if scorer is not None:
-        sc = scorer
         dropped = sum(s["scoring_dropped"] for s in snapshot.values())
         log.info(
             "stats CLIP scorer: %s scored=%d batches=%d (%.1f frames per call, largest %d) dropped=%d errors=%d",
-            sc.model.provider,
-            sc.scored,
-            sc.batches,
-            sc.scored / sc.batches if sc.batches else 0.0,
-            sc.largest_batch,
+            scorer.model.provider,
+            scorer.scored,
+            scorer.batches,
+            scorer.scored / scorer.batches if scorer.batches else 0.0,
+            scorer.largest_batch,
             dropped,
-            sc.errors,
+            scorer.errors,
         )
