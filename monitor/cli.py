@@ -229,7 +229,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     parity = ", ".join(f"{k} {v:.4f}" for k, v in result.manifest["parity_cosine"].items())
     print(f"embedding cosine vs torch (worst of 4 frames): {parity}")
     if result.manifest["random_init"]:
-        print("note: random weights; the daemon will score with it but raise no quality alerts from it")
+        print("note: random weights; the daemon will score with it but raise no clip_quality alerts from it")
     return 0
 
 

@@ -25,6 +25,7 @@ from pydantic_core import ErrorDetails
 
 from monitor.checks import registry as check_registry
 from monitor.errors import ConfigError
+from monitor.faults import STREAM_DOWN
 from monitor.scoring.clip_iqa import Device, Precision
 
 if typing.TYPE_CHECKING:
@@ -110,7 +111,7 @@ class AlertsConfig(Strict):
     @field_validator("root_causes")
     @classmethod
     def _known_faults(cls, v: list[str]) -> list[str]:
-        known = {"stream_down", *check_registry.all_checks()}
+        known = {STREAM_DOWN, *check_registry.all_checks()}
         unknown = [f for f in v if f not in known]
         if unknown:
             raise ValueError(f"unknown fault(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -216,7 +217,7 @@ class ScoringConfig(Strict):
     every_s: float = Field(1.0, gt=0, description="score one frame per stream this often (stream time)")
     max_batch: int = Field(16, ge=1)
     max_wait_ms: float = Field(50.0, ge=0, description="wait this long for more frames to fill a batch")
-    min_quality: float = Field(0.3, ge=0, le=1, description="`quality` fault below this overall score")
+    min_quality: float = Field(0.3, ge=0, le=1, description="`clip_quality` fault below this overall score")
     raise_after_s: float = Field(5.0, ge=0)
     clear_after_s: float = Field(10.0, ge=0)
 

@@ -276,7 +276,7 @@ def test_live_pipeline_batches_across_streams(exported, clips, caplog):
     assert scorer.largest_batch >= 2  # frames of different streams went through one session call
     assert scorer.batches < scorer.scored
     assert "random weights" in caplog.text
-    assert run.events("quality") == []  # an untrained model raises nothing
+    assert run.events("clip_quality") == []  # an untrained model raises nothing
     snap = run.pipeline.stats_snapshot()["cam0"]
     assert 0.0 <= snap["quality"]["clip"]["quality"] <= 1.0 and "scoring_dropped" in snap
 
@@ -289,12 +289,12 @@ def test_quality_fault_from_scores(exported, clips, tmp_path):
     cfg = parse_config({"scoring": {"model_dir": str(model), "device": "cpu", "every_s": 0.5, "min_quality": 1.0,
                                      "raise_after_s": 1.0}})  # fmt: skip
     result = analyze_files([str(clips["clean"])], cfg)
-    q = [e for e in result.events if e.fault == "quality"]
+    q = [e for e in result.events if e.fault == "clip_quality"]
     assert q and q[0].event == "raise" and 0.0 <= q[0].measurements["quality"] <= 1.0
     assert {"sharp", "clean", "bright"} <= set(q[0].measurements)
     # the stream's own threshold (here through `defaults`, which profiles and streams layer over) wins
     cfg = parse_config({"scoring": cfg.scoring.model_dump(), "defaults": {"scoring": {"min_quality": 0.0}}})
-    assert not [e for e in analyze_files([str(clips["clean"])], cfg).events if e.fault == "quality"]
+    assert not [e for e in analyze_files([str(clips["clean"])], cfg).events if e.fault == "clip_quality"]
 
 
 def test_broken_model_leaves_the_checks_running(clips, tmp_path, caplog):

@@ -337,10 +337,17 @@ def test_home_assistant_discovery_and_reannounce_on_birth(mosquitto, tmp_path):
 
         def configs() -> list[tuple[str, dict]]:
             with sub._lock:
-                return [(t, json.loads(p)) for t, p, _ in sub.messages if t.endswith("/config")]
+                return [(t, json.loads(p)) for t, p, _ in sub.messages if t.endswith("/config") and p]
 
-        assert wait_for(lambda: len(configs()) >= 13, 15)  # 10 checks + quality + stream_down + the score
+        def removed() -> list[str]:
+            with sub._lock:
+                return [t for t, p, _ in sub.messages if t.endswith("/config") and not p]
+
+        assert wait_for(lambda: len(configs()) >= 14, 15)  # 11 checks + clip_quality + stream_down + the score
         by_topic = dict(configs())
+        assert any(t.endswith("_clip_quality/config") for t in by_topic)
+        # the fault's name before 2026-11-27: its retained sensor is removed, not left dead
+        assert wait_for(lambda: any(t.endswith("_cam_quality/config") for t in removed()), 15)
         black = next(v for t, v in by_topic.items() if t.startswith("homeassistant/binary_sensor/") and "_black/" in t)
         assert black["state_topic"] == "vqmon/cam/status" and black["device_class"] == "problem"
         assert black["availability_topic"] == "vqmon/available" and "'black'" in black["value_template"]

@@ -1,5 +1,5 @@
 """One place that computes the no-reference scores (BRISQUE, NIQE). The pipeline makes one
-IqaScorer from the config's ``quality`` section and hands it to what needs it: the
+IqaScorer from the config's ``iqa`` section and hands it to what needs it: the
 low_quality check, the scores attached to raised alerts, the periodic per-stream report."""
 
 from __future__ import annotations

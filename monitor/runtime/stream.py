@@ -14,14 +14,12 @@ from monitor.capture import CaptureStats, source_label
 from monitor.checks import Check, FrameView, all_checks
 from monitor.clock import Interval
 from monitor.config import IqaConfig, ScoringConfig, StreamSettings
+from monitor.faults import CLIP_QUALITY, STREAM_DOWN
 from monitor.frames import Frame
 from monitor.iqa.scorer import IqaScorer
 from monitor.scoring.worker import ScoreResult
 
 log = logging.getLogger(__name__)
-
-STREAM_DOWN = "stream_down"
-QUALITY = "quality"  # the CLIP-IQA overall score under its threshold
 
 
 @dataclass
@@ -98,21 +96,21 @@ class StreamAnalyzer:
         return events
 
     def on_scores(self, result: ScoreResult, alerts_allowed: bool) -> list[AlertEvent]:
-        """CLIP-IQA scores of one frame: the `quality` fault and the stream's quality report."""
+        """CLIP-IQA scores of one frame: the `clip_quality` fault and the stream's quality report."""
         cfg = self.scoring
         if cfg is None:
             return []
         self.latest_quality["clip"] = {"stream_time": round(result.stream_time, 2), **result.scores}
         present = alerts_allowed and result.scores.get("quality", 1.0) < cfg.min_quality
         ev = self.alerts.observe(
-            QUALITY,
+            CLIP_QUALITY,
             Timing(cfg.raise_after_s, cfg.clear_after_s),
             present,
             result.stream_time,
             "warning",
             dict(result.scores),
             result.wall_time,
-            explained=self._explained(QUALITY),
+            explained=self._explained(CLIP_QUALITY),
         )
         if ev is None:
             return []

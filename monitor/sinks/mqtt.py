@@ -125,7 +125,7 @@ class MqttSink(Sink):
         ha = self.cfg.home_assistant
         if not ha.enabled:
             return
-        from monitor.checks import all_checks
+        from monitor.faults import RENAMED_FAULTS, all_faults
 
         base = f"vqmon_{self.cfg.client_id}_{stream}".replace(".", "_").replace("-", "_")
         device = {
@@ -139,7 +139,7 @@ class MqttSink(Sink):
             "payload_not_available": "offline",
             "device": device,
         }
-        for fault in [*all_checks(), "quality", "stream_down"]:
+        for fault in all_faults():
             config = {
                 **common,
                 "name": f"{stream} {fault.replace('_', ' ')}",
@@ -155,6 +155,8 @@ class MqttSink(Sink):
             self.client.publish(
                 f"{ha.discovery_prefix}/binary_sensor/{base}_{fault}/config", json.dumps(config), qos=1, retain=True
             )
+        for old in RENAMED_FAULTS:  # an empty retained config removes the entity from Home Assistant
+            self.client.publish(f"{ha.discovery_prefix}/binary_sensor/{base}_{old}/config", b"", qos=1, retain=True)
         quality = {
             **common,
             "name": f"{stream} picture quality",
