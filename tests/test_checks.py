@@ -433,7 +433,7 @@ def test_checks_on_real_encoded_video(clips):
 def test_layout_ignores_cells_crushed_to_black():
     """A cut between two scenes that are both black in one half is still a cut; the same scene
     crushed darker still matches."""
-    from monitor.checks.baseline import Layout
+    from monitor.checks.baseline import Layout, Tones
 
     rng = np.random.default_rng(1)
     before = rng.uniform(10, 240, (9, 16)).astype(np.float32)
@@ -442,7 +442,7 @@ def test_layout_ignores_cells_crushed_to_black():
     other[:, :8] = 2
     darker = np.clip(before * 0.3 - 10, 0, 255).astype(np.float32)
     layout = Layout()
-    layout.learn(before)
+    layout.learn(before, Tones(before, before))
     assert layout.correlation(other) < 0.3
     assert layout.correlation(darker) > 0.95
 

@@ -134,7 +134,7 @@ class BaselineCheck(Check):
             back = self._before_cut.correlation(view.thumbnail, view.layouts)
             if back is not None and back >= self.config.min_layout_correlation:
                 self._cut_at = self._before_cut = None
-        self._previous.learn(view.thumbnail)
+        self._previous.learn(view.thumbnail, view.tones)
         return corr
 
     def _retoned(self, view: FrameView) -> bool:
@@ -143,7 +143,7 @@ class BaselineCheck(Check):
         least = self.config.min_tone_concordance
         if least is None:
             return False
-        concordance = self._previous.concordance(view.thumbnail, view.layouts)
+        concordance = self._previous.concordance(view.tones, view.layouts)
         return concordance is not None and concordance >= least
 
     def unmeasured(self, view: FrameView) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 
+import cv2
 import numpy as np
 
 _STEADY_FLOOR = 16.0  # below this, changes are judged against this (a dark picture's small steps)
@@ -98,7 +100,9 @@ def _rank_correlation(x: np.ndarray, y: np.ndarray) -> float | None:
 # Pairs of cells closer than this (luma levels, or this share of the picture's 5-95 % range) are
 # ties: pixel noise and compression, not order.
 _TIE_LEVELS, _TIE_SHARE = 4.0, 0.03
-_MIN_PAIRS = 0.5  # of all pairs must differ clearly in both pictures for their order to tell
+# A washout or a gain step ties much of the picture (clipped, or squeezed into a few levels):
+# the pairs still told apart are fewer, but a cut reorders those at random all the same.
+_MIN_PAIRS = 0.2  # of all pairs must differ clearly in both pictures for their order to tell
 
 
 def _tie_margin(x: np.ndarray) -> float:
@@ -119,6 +123,31 @@ def _concordance(x: np.ndarray, y: np.ndarray) -> float | None:
     return float((np.sign(dx[clear]) * np.sign(dy[clear])).sum() / n)
 
 
+class Tones:
+    """A picture's 16x9 cell medians (float32, read-only), computed on first use: the pictures a
+    suspected cut is re-checked by. A change of tone (gain, offset, gamma, clipping to white,
+    crushing to black) maps every pixel through one rising curve, and the median of a cell goes
+    through it with them, so the cells keep their order; cell means do not (a cell that is half
+    highlights loses more of its mean to clipping than a plain one of the same mean)."""
+
+    def __init__(self, gray: np.ndarray, means: np.ndarray) -> None:
+        self._gray = gray
+        self.means = means  # the same cells' means (the sample's thumbnail)
+
+    @cached_property
+    def cells(self) -> np.ndarray:
+        cols, rows = LAYOUT_SIZE
+        h, w = self._gray.shape
+        ch, cw = h // rows, w // cols
+        if ch == 0 or cw == 0:
+            out = cv2.resize(self._gray, LAYOUT_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+        else:
+            blocks = self._gray[: ch * rows, : cw * cols].reshape(rows, ch, cols, cw).transpose(0, 2, 1, 3)
+            out = np.median(blocks.reshape(rows, cols, ch * cw), axis=2).astype(np.float32)
+        out.flags.writeable = False
+        return out
+
+
 class Layout:
     """The previous sample's picture layout: tells "the same scene, only darker / brighter /
     softer / noisier" (an exposure, focus or noise fault) and "the same scene, moved a little"
@@ -131,6 +160,7 @@ class Layout:
 
     def __init__(self) -> None:
         self._ref: np.ndarray | None = None
+        self._ref_tones: Tones | None = None
 
     def correlation(self, thumb: np.ndarray, memo: LayoutMemo | None = None) -> float | None:
         """Rank correlation of this frame's thumbnail with the previous one (None: nothing to
@@ -142,17 +172,21 @@ class Layout:
             return _best_shift_correlation(thumb, self._ref)
         return memo.correlation(thumb, self._ref)
 
-    def concordance(self, thumb: np.ndarray, memo: LayoutMemo | None = None) -> float | None:
-        """How well this frame's cells keep the previous one's order, the best over shifts of up
-        to one cell (see _concordance): unlike the rank correlation, ties are no evidence either
-        way, so a picture re-toned (gain, gamma, clipped to white or crushed to black over much of
-        it) still reads as the same scene. Only computed for a suspected cut; with a ``memo``,
-        once per sample for every check that compares the same two pictures."""
-        if self._ref is None:
+    def concordance(self, tones: Tones, memo: LayoutMemo | None = None) -> float | None:
+        """How well this frame's cell medians (see Tones) keep the previous one's order, the best
+        over shifts of up to one cell (see _concordance): unlike the rank correlation, ties are no
+        evidence either way, so a picture re-toned (gain, gamma, clipped to white or crushed to
+        black over much of it) still reads as the same scene. Only computed for a suspected cut;
+        with a ``memo``, once per sample for every check that compares the same two pictures."""
+        ref_tones = self._ref_tones
+        if ref_tones is None:
             return None
-        if memo is None:
-            return _best_shift_concordance(thumb, self._ref)
-        return memo.concordance(thumb, self._ref)
+        for cur, ref in ((tones.cells, ref_tones.cells), (tones.means, ref_tones.means)):
+            # A low-contrast picture's medians tie in whole levels where its means still differ.
+            r = _best_shift_concordance(cur, ref) if memo is None else memo.concordance(cur, ref)
+            if r is not None:
+                return r
+        return None
 
     def change(self, thumb: np.ndarray) -> float:
         """How much the coarse picture changed since the previous one, whatever the exposure: the
@@ -165,14 +199,15 @@ class Layout:
 
     def copy(self) -> Layout:
         other = Layout()
-        other._ref = self._ref
+        other._ref, other._ref_tones = self._ref, self._ref_tones
         return other
 
-    def learn(self, thumb: np.ndarray) -> None:
+    def learn(self, thumb: np.ndarray, tones: Tones) -> None:
         if has_layout(thumb):
             # A read-only thumbnail (a sample's, shared by its checks) is kept as is: every check
             # then holds the same reference picture, which is what lets the memo find it.
             self._ref = thumb if not thumb.flags.writeable else thumb.copy()
+            self._ref_tones = tones
 
 
 def _best_shift_correlation(thumb: np.ndarray, reference: np.ndarray) -> float | None:

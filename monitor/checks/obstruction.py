@@ -309,7 +309,7 @@ class ObstructionCheck(Check):
         old scene, where it was."""
         c = self.config
         layout = self._recent.correlation(view.thumbnail, view.layouts)
-        self._recent.learn(view.thumbnail)
+        self._recent.learn(view.thumbnail, view.tones)
         if change is None:
             return False
         detailed = cells.detail >= c.min_detail
@@ -364,7 +364,7 @@ class ObstructionCheck(Check):
                     # ...and the scene's layout is gone with it: a picture washed out or darkened
                     # as a whole loses detail relative to its brightness too, but its cells keep
                     # their order (re-toned, see Layout.concordance). A cap or a palm has its own.
-                    order = self._recent.concordance(view.thumbnail, view.layouts)
+                    order = self._recent.concordance(view.tones, view.layouts)
                     onset = order is None or order < c.min_tone_concordance
                 else:
                     onset = self._carries_on(change)

@@ -7,7 +7,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from monitor.checks.baseline import LAYOUT_SIZE, LayoutMemo
+from monitor.checks.baseline import LAYOUT_SIZE, LayoutMemo, Tones
 from monitor.frames import Frame
 
 # Native-resolution checks (noise, 8x8 blocking) read a centred crop at most this big,
@@ -68,6 +68,11 @@ class FrameView:
         thumb = cv2.resize(self.gray_f, LAYOUT_SIZE, interpolation=cv2.INTER_AREA)
         thumb.flags.writeable = False
         return thumb
+
+    @cached_property
+    def tones(self) -> Tones:
+        """``gray``'s cell medians, computed only if a check asks (see Tones)."""
+        return Tones(self.gray, self.thumbnail)
 
     @cached_property
     def layouts(self) -> LayoutMemo:
