@@ -254,6 +254,37 @@ def test_a_washed_out_picture_is_overexposed_though_little_is_clipped():
     assert not any(active(feed(make("overexposed"), [cv2.convertScaleAbs(i, alpha=0.45, beta=130) for i in imgs])))
 
 
+def test_a_washout_under_a_boxed_clock_is_overexposed():
+    """A camera's clock in a black box sits on top of the picture: a washout lifts the picture's
+    black level, not the box's, which must not stand for the picture's darkest part."""
+    imgs, _ = scene(35)
+    washed = [cv2.convertScaleAbs(img, alpha=0.55, beta=125) for img in imgs[20:]]
+    frames = [img.copy() for img in imgs[:20] + washed]
+    for f in frames:
+        f[4:18, 4:110] = 0  # the box: 2.5 % of the picture, in the top graphics band
+        cv2.putText(f, "CAM 07 12:00:00", (6, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1)
+    res = feed(make("overexposed"), frames)
+    assert not any(active(res)[:20]) and all(active(res)[21:]), [r.measurements for r in res[19:23]]
+    assert res[-1].measurements["black_level"] >= 100
+
+
+def test_strong_noise_on_a_camera_that_never_holds_still():
+    """A camera whose picture changes too much between samples for a baseline to be learned (here
+    a new scene every sample) still raises noise far stronger than any camera's grain; its own
+    clean pictures do not."""
+    rng = np.random.default_rng(5)
+    photos = [_photo(name, 1)[0] for name in ("chelsea", "rocket", "coffee", "astronaut")]
+    frames = []
+    for i in range(40):
+        img = photos[i % len(photos)].copy()
+        if i >= 20:  # salt and pepper on 8 % of the pixels
+            hit = rng.random(img.shape[:2]) < 0.08
+            img[hit] = np.where(rng.random((int(hit.sum()), 1)) < 0.5, 0, 255).astype(np.uint8)
+        frames.append(img)
+    res = feed(make("noise"), frames)
+    assert not any(active(res)[:20]) and all(active(res)[20:]), [r.measurements for r in res[18:22]]
+
+
 def _textured(seed: int, gain: float, n: int) -> list[np.ndarray]:
     """A scene of cells with their own brightness and fine texture of their own contrast, under
     ``gain`` (clipped to white): clipping lowers a busy cell's mean more than a smooth one's, so
@@ -445,6 +476,35 @@ def test_layout_ignores_cells_crushed_to_black():
     layout.learn(before, Tones(before, before))
     assert layout.correlation(other) < 0.3
     assert layout.correlation(darker) > 0.95
+
+
+def test_a_gain_step_keeps_the_order_of_cell_medians_where_means_swap():
+    """Cells of one grey with highlights of their own share: x3 gain clips the highlights, which
+    costs a busy cell more of its mean than a plain one, so the means' order swaps (a cut, read
+    on means); every cell's median goes through the same clipped curve and keeps its order. New
+    content does not."""
+    from monitor.checks.baseline import Layout, Tones, _best_shift_concordance
+
+    def scene(seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        g = np.zeros((9 * 12, 16 * 12), np.float32)
+        for r in range(9):
+            for c in range(16):
+                block = np.full(144, rng.uniform(30, 110))
+                block[rng.random(144) < rng.uniform(0, 0.45)] = 240  # specular highlights
+                g[r * 12 : (r + 1) * 12, c * 12 : (c + 1) * 12] = rng.permutation(block).reshape(12, 12)
+        return g
+
+    def tones(g: np.ndarray, gain: float) -> Tones:
+        u8 = np.clip(g * gain, 0, 255).astype(np.uint8)
+        return Tones(u8, cv2.resize(u8.astype(np.float32), (16, 9), interpolation=cv2.INTER_AREA))
+
+    before, gained, other = tones(scene(0), 1.0), tones(scene(0), 3.0), tones(scene(1), 3.0)
+    assert _best_shift_concordance(gained.means, before.means) < 0.75  # (0.58)
+    layout = Layout()
+    layout.learn(before.means, before)
+    assert layout.concordance(gained) > 0.95
+    assert layout.concordance(other) < 0.3
 
 
 def test_a_no_signal_card_at_576p_through_the_decoder(tmp_path):

@@ -5,7 +5,7 @@ of the full-resolution luma, since downscaling would average noise away. It is t
 block and the 30th percentile of the blocks is kept: edges, texture, rain or snow raise some
 blocks, noise raises all of them. Compression smooths noise in predicted frames, so the
 threshold is both absolute and relative to the stream's own noise floor (a grainy night camera
-is normal for itself).
+is normal for itself); noise far stronger than any camera's grain is a fault on its own.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ class NoiseConfig(BaselineCheckConfig):
     min_sigma: float = Field(1.2, gt=0, description="noise sigma (luma levels) that is noisy")
     min_ratio: float = Field(2.5, ge=1, description="...and at least this x the stream's baseline")
     critical_sigma: float = Field(6.0, gt=0, description="noise this strong is critical")
+    # The grainiest clean camera in the training footage reads 5.6; twice that hides the picture
+    # on any camera. It needs no baseline, so it also holds on a camera that keeps moving (a
+    # patrol over brick), whose layout changes too much between samples for one to be learned.
+    absolute_sigma: float = Field(12.0, gt=0, description="noise this strong is a fault whatever the stream's normal")
 
 
 @register
@@ -53,7 +57,10 @@ class NoiseCheck(BaselineCheck):
         ratio = self._baseline.ratio(sigma, floor=0.3)
         # Noise is judged against the picture's own noise floor: a grainy night camera, or the
         # camera a sequencer just switched to, is its own normal, learned (afresh) first.
-        active, corr = self.judge(view, sigma, ratio is not None and sigma >= c.min_sigma and ratio >= c.min_ratio)
+        absolute = sigma >= c.absolute_sigma
+        relative = ratio is not None and sigma >= c.min_sigma and ratio >= c.min_ratio
+        active, corr = self.judge(view, sigma, absolute or relative)
+        active = active or absolute
         m = {"sigma": round(sigma, 2)}
         if ratio is not None:
             m["ratio"] = round(ratio, 2)

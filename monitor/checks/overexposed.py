@@ -3,9 +3,9 @@
 Over-exposure shows three ways: highlights clipped to white over much of the frame (too much
 gain), the whole picture lifted so that nothing in it is dark any more (a washed-out, milky
 picture: a wrong black level, a lens flare's veil, fog on the glass; it clips little, so it is
-judged by the picture's black level, its darkest 2 % of pixels), or a scene several times as
-bright as its normal, which neither clips much nor loses all its darks (a dark scene gained
-up, a partial lift)."""
+judged by the picture's black level, its darkest 2 % of pixels between the graphics bands,
+where a clock's box keeps its own black), or a scene several times as bright as its normal,
+which neither clips much nor loses all its darks (a dark scene gained up, a partial lift)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ class OverexposedCheck(BaselineCheck):
         c = self.config
         clipped = view.fraction_at_or_above(c.clip_level)
         mean = view.mean_luma
-        black_level = view.luma_percentile(2.0)
+        # A camera's clock box or a channel logo sits on top of the picture in the graphics
+        # bands and keeps its own black: the picture's black level is read between them.
+        black_level = view.luma_percentile(2.0, core=True)
         base = self._baseline.value if self._baseline.ready else None
         # A lifted or brightened picture need not clip much: a scene cannot double its brightness
         # and stay normal (an IR switch or auto-exposure hunting moves it by well under 1.5x).

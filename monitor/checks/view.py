@@ -54,9 +54,17 @@ class FrameView:
         h = cv2.calcHist([self.gray], [0], None, [256], [0, 256]).ravel().astype(np.float64)
         return np.cumsum(h) / max(1.0, float(h.sum()))
 
-    def luma_percentile(self, percent: float) -> float:
-        """The luma that ``percent`` % of the pixels are at or below."""
-        return float(np.searchsorted(self.histogram, percent / 100.0))
+    @cached_property
+    def core_histogram(self) -> np.ndarray:
+        """As ``histogram``, for the rows between the graphics bands (see core_rows)."""
+        core = self.gray[core_rows(self.gray.shape[0])]
+        h = cv2.calcHist([core], [0], None, [256], [0, 256]).ravel().astype(np.float64)
+        return np.cumsum(h) / max(1.0, float(h.sum()))
+
+    def luma_percentile(self, percent: float, core: bool = False) -> float:
+        """The luma that ``percent`` % of the pixels (``core``: between the graphics bands) are at
+        or below."""
+        return float(np.searchsorted(self.core_histogram if core else self.histogram, percent / 100.0))
 
     def fraction_at_or_above(self, level: int) -> float:
         """The fraction of pixels with luma ``level`` or more."""
