@@ -112,38 +112,48 @@ def _tie_margin(x: np.ndarray) -> float:
 
 def _concordance(x: np.ndarray, y: np.ndarray) -> float | None:
     """Kendall's concordance of two pictures' cells over the pairs that differ clearly in both
-    (+1: every such pair keeps its order, 0: order at random). None when too few pairs differ in
-    both (a flat card, black, a picture clipped nearly all over): no order left to judge by."""
-    x, y = x.ravel().astype(np.float64), y.ravel().astype(np.float64)
-    dx, dy = x[:, None] - x[None, :], y[:, None] - y[None, :]
-    clear = (np.abs(dx) > _tie_margin(x)) & (np.abs(dy) > _tie_margin(y))
-    n = int(np.count_nonzero(clear))
-    if n < _MIN_PAIRS * (clear.size - x.size):
+    (+1: every such pair keeps its order, 0: order at random), pooled over the colour channels
+    when the cells have them (rows, columns, channels). None when too few pairs differ in both
+    (a flat card, black, a picture clipped nearly all over): no order left to judge by."""
+    channels = [(x[..., k], y[..., k]) for k in range(x.shape[2])] if x.ndim == 3 else [(x, y)]
+    agree, clear_pairs, all_pairs = 0.0, 0, 0
+    for a, b in channels:
+        a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+        da, db = a[:, None] - a[None, :], b[:, None] - b[None, :]
+        clear = (np.abs(da) > _tie_margin(a)) & (np.abs(db) > _tie_margin(b))
+        clear_pairs += int(np.count_nonzero(clear))
+        all_pairs += clear.size - a.size
+        agree += float((np.sign(da[clear]) * np.sign(db[clear])).sum())
+    if clear_pairs == 0 or clear_pairs < _MIN_PAIRS * all_pairs:
         return None
-    return float((np.sign(dx[clear]) * np.sign(dy[clear])).sum() / n)
+    return agree / clear_pairs
 
 
 class Tones:
-    """A picture's 16x9 cell medians (float32, read-only), computed on first use: the pictures a
-    suspected cut is re-checked by. A change of tone (gain, offset, gamma, clipping to white,
-    crushing to black) maps every pixel through one rising curve, and the median of a cell goes
-    through it with them, so the cells keep their order; cell means do not (a cell that is half
-    highlights loses more of its mean to clipping than a plain one of the same mean)."""
+    """A picture's 16x9 cell medians per colour channel (float32, read-only), computed on first
+    use: the pictures a suspected cut is re-checked by. A change of tone (gain, offset, gamma,
+    white balance, clipping to white, crushing to black) maps each channel's pixels through one
+    rising curve, and a cell's median goes through it with them, so the cells keep their order
+    in every channel. Cell means do not (a cell that is half highlights loses more of its mean
+    to clipping than a plain one), nor does luma (a red cell and a blue one clip in different
+    channels, and their lumas can swap)."""
 
-    def __init__(self, gray: np.ndarray, means: np.ndarray) -> None:
-        self._gray = gray
-        self.means = means  # the same cells' means (the sample's thumbnail)
+    def __init__(self, picture: np.ndarray, means: np.ndarray) -> None:
+        self._picture = picture  # BGR or grey
+        self.means = means  # the cells' mean luma (the sample's thumbnail)
 
     @cached_property
     def cells(self) -> np.ndarray:
         cols, rows = LAYOUT_SIZE
-        h, w = self._gray.shape
+        pic = self._picture
+        h, w = pic.shape[:2]
         ch, cw = h // rows, w // cols
         if ch == 0 or cw == 0:
-            out = cv2.resize(self._gray, LAYOUT_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+            out = cv2.resize(pic, LAYOUT_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
         else:
-            blocks = self._gray[: ch * rows, : cw * cols].reshape(rows, ch, cols, cw).transpose(0, 2, 1, 3)
-            out = np.median(blocks.reshape(rows, cols, ch * cw), axis=2).astype(np.float32)
+            blocks = pic[: ch * rows, : cw * cols].reshape(rows, ch, cols, cw, -1).transpose(0, 2, 1, 3, 4)
+            out = np.median(blocks.reshape(rows, cols, ch * cw, -1), axis=2).astype(np.float32)
+            out = out[..., 0] if out.shape[2] == 1 else out
         out.flags.writeable = False
         return out
 
@@ -229,7 +239,7 @@ def _best_shift(
     best = measure(thumb, reference)
     if best is not None and best >= good_enough:
         return best
-    h, w = thumb.shape
+    h, w = thumb.shape[:2]
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             if dx == dy == 0:

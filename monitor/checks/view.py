@@ -79,8 +79,8 @@ class FrameView:
 
     @cached_property
     def tones(self) -> Tones:
-        """``gray``'s cell medians, computed only if a check asks (see Tones)."""
-        return Tones(self.gray, self.thumbnail)
+        """The picture's cell medians, computed only if a check asks (see Tones)."""
+        return Tones(self.small, self.thumbnail)
 
     @cached_property
     def layouts(self) -> LayoutMemo:
