@@ -507,6 +507,34 @@ def test_a_gain_step_keeps_the_order_of_cell_medians_where_means_swap():
     assert layout.concordance(other) < 0.3
 
 
+def test_a_gain_step_on_saturated_colours_keeps_each_channels_order():
+    """Gain clips each colour channel on its own: a red cell and a blue one clip in different
+    channels, so their lumas can swap, while every channel keeps its cells' order. New content
+    does not."""
+    from monitor.checks.baseline import Layout, Tones
+
+    def scene(seed: int) -> np.ndarray:
+        cells = np.random.default_rng(seed).uniform(0, 1, (9, 16, 3)) ** 2 * 200 + 10  # one channel high
+        return cv2.resize(cells.astype(np.uint8), (192, 108), interpolation=cv2.INTER_NEAREST)
+
+    def tones(bgr: np.ndarray, gain: float, colour: bool) -> Tones:
+        pic = np.clip(bgr.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        grey = cv2.cvtColor(pic, cv2.COLOR_BGR2GRAY)
+        return Tones(
+            pic if colour else grey, cv2.resize(grey.astype(np.float32), (16, 9), interpolation=cv2.INTER_AREA)
+        )
+
+    def concordance(before: Tones, after: Tones) -> float | None:
+        layout = Layout()
+        layout.learn(before.means, before)
+        return layout.concordance(after)
+
+    scene0, other = scene(0), scene(50)
+    assert concordance(tones(scene0, 1.0, False), tones(scene0, 3.5, False)) < 0.85  # luma: 0.75
+    assert concordance(tones(scene0, 1.0, True), tones(scene0, 3.5, True)) > 0.95
+    assert concordance(tones(scene0, 1.0, True), tones(other, 3.5, True)) < 0.3
+
+
 def test_a_no_signal_card_at_576p_through_the_decoder(tmp_path):
     """The analysis copy of a 704x576 picture is scaled by a non-integer factor and dithered:
     flatness must be judged on the native pixels, or a plain grey card reads as a picture."""
