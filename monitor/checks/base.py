@@ -53,7 +53,9 @@ class BaselineCheckConfig(CheckConfig):
     )
     # A gain or gamma step clips or crushes much of a picture at once, which shuffles the ranks of
     # its near-white or near-black cells: where the two pictures still tell cells apart, their
-    # order is the same scene's (0.79-0.86 on train's exposure steps; cuts 0.71 and below).
+    # order is the same scene's. On cell medians per channel (see Tones), train's exposure steps
+    # read 0.87 (median; 11 of 20 reach 0.75, 3 have too few clear pairs); of 952 suspected cuts
+    # in clean train footage 51 reach it, mostly pans and fades of one scene.
     min_tone_concordance: float | None = Field(
         0.75,
         ge=-1,
