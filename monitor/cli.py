@@ -78,11 +78,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             classify(s.url)
         except SourceError as exc:
             problems.append(f"streams[{i}].url: {exc}")
+    random_weights = False
     if cfg.scoring.model_dir:
         from monitor.scoring.clip_iqa import ModelError, verify_model_dir
 
         try:
-            verify_model_dir(cfg.scoring.model_dir, cfg.scoring.precision)
+            random_weights = bool(verify_model_dir(cfg.scoring.model_dir, cfg.scoring.precision).get("random_init"))
         except ModelError as exc:
             problems.append(f"scoring.model_dir: {exc}")
     for p in problems:
@@ -90,6 +91,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if problems:
         return EXIT_USER_ERROR
     print(f"{args.config}: OK, {len(cfg.streams)} stream(s)")
+    if random_weights:
+        print(
+            f"  scoring.model_dir {cfg.scoring.model_dir}: random weights (random_init: true), "
+            "its scores are reported but mean nothing and raise no clip_quality alert"
+        )
     for s in cfg.streams:
         smp = s.sample
         mode = f"every_n={smp.every_n}" if smp.every_n else f"every_s={smp.every_s}" if smp.every_s else "keyframes"
@@ -259,14 +265,17 @@ def cmd_score(args: argparse.Namespace) -> int:
             images = list(_video_samples(path, args.every_s))
         scores = model.score([im for _, im in images])
         for (name, im), sc in zip(images, scores, strict=True):
-            rows.append({"input": name, **sc, **iqa.score(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY))})
+            row = {"input": name, **sc, **iqa.score(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY))}
+            rows.append({**row, "random_init": model.random_init})
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        keys = [k for k in rows[0] if k != "input"] if rows else []
+        keys = [k for k in rows[0] if k not in ("input", "random_init")] if rows else []
         print(f"{'input':<40} " + " ".join(f"{k:>13}" for k in keys))
         for r in rows:
             print(f"{r['input'][-40:]:<40} " + " ".join(f"{r.get(k, float('nan')):>13.4g}" for k in keys))
+        if model.random_init:
+            print(f"note: {args.model} has random weights (exported with --random-init): the CLIP scores mean nothing")
     return 0
 
 

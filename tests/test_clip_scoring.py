@@ -216,6 +216,7 @@ def test_bad_model_directories(exported, tmp_path):
         else:
             assert "a: a.mp4 profile=default sample=every_n=5 clip=every_s=1.0,min_quality=0.3" in r.stdout
             assert "b: b.mp4 profile=default sample=every_n=5 clip=off" in r.stdout
+            assert "random weights (random_init: true)" in r.stdout  # the test model is random
 
 
 def test_score_cli_json(exported):
@@ -228,6 +229,14 @@ def test_score_cli_json(exported):
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)[0]
     assert 0.0 <= row["quality"] <= 1.0 and {"sharp", "clean", "brisque", "niqe"} <= set(row)
+    assert row["random_init"] is True  # said wherever a random model's score is shown
+    table = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "vqmon"), "score", "--model", str(exported),
+         str(ROOT / "monitor/demo/assets/coffee.jpg")],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert table.returncode == 0 and "random weights" in table.stdout.splitlines()[-1], table.stdout
 
 
 def test_score_cli_samples_a_video_with_the_daemons_sampler(exported, clips):
@@ -279,6 +288,7 @@ def test_live_pipeline_batches_across_streams(exported, clips, caplog):
     assert run.events("clip_quality") == []  # an untrained model raises nothing
     snap = run.pipeline.stats_snapshot()["cam0"]
     assert 0.0 <= snap["quality"]["clip"]["quality"] <= 1.0 and "scoring_dropped" in snap
+    assert snap["quality"]["clip"]["random_init"] is True  # the report (and MQTT's quality topic) says so
 
 
 def test_quality_fault_from_scores(exported, clips, tmp_path):

@@ -100,7 +100,12 @@ class StreamAnalyzer:
         cfg = self.scoring
         if cfg is None:
             return []
-        self.latest_quality["clip"] = {"stream_time": round(result.stream_time, 2), **result.scores}
+        # Said in the report (and so on MQTT) so no dashboard shows a random model's score as real.
+        self.latest_quality["clip"] = {
+            "stream_time": round(result.stream_time, 2),
+            **result.scores,
+            "random_init": result.random_init,
+        }
         present = alerts_allowed and result.scores.get("quality", 1.0) < cfg.min_quality
         ev = self.alerts.observe(
             CLIP_QUALITY,

@@ -27,6 +27,7 @@ class ScoreResult:
     wall_time: float
     scores: dict[str, float]
     frame: Frame
+    random_init: bool = False  # the model has random weights: the scores mean nothing
 
 
 class ScoringWorker(threading.Thread):
@@ -87,4 +88,4 @@ class ScoringWorker(threading.Thread):
         self.scored += len(batch)
         self.largest_batch = max(self.largest_batch, len(batch))
         for f, s in zip(batch, scores, strict=True):
-            self._deliver(ScoreResult(f.stream, f.stream_time, f.wall_time, s, f))
+            self._deliver(ScoreResult(f.stream, f.stream_time, f.wall_time, s, f, self.model.random_init))
