@@ -140,6 +140,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if args.clips_dir == "iqa":
+        return _eval_iqa(args)
     cfg = _config(args.config)
     _setup_logging(args.log_level or "warning", daemon=False)
     if args.labels is None and args.clips_dir is None:
@@ -156,6 +158,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"vqmon: micro-F1 {overall['f1']:.3f} is below --min-f1 {args.min_f1}", file=sys.stderr)
         return 1
     return 0 if ok else EXIT_USER_ERROR
+
+
+def _eval_iqa(args: argparse.Namespace) -> int:
+    """`vqmon eval iqa --mos FILE.csv`: the scorers against people's opinion scores."""
+    from monitor.iqa import mos_eval
+
+    _setup_logging(args.log_level or "warning", daemon=False)
+    if args.mos is None:
+        raise VqmonError("eval iqa needs --mos FILE.csv (a picture and its mean opinion score per row)")
+    names = [n.strip() for n in (args.scorers or ("brisque,niqe,clip" if args.model else "brisque,niqe")).split(",")]
+    scorers = mos_eval.scorer_functions(names, args.model)
+    random_init = False
+    if "clip" in scorers:
+        from monitor.scoring.clip_iqa import load_manifest
+
+        random_init = bool(load_manifest(args.model).get("random_init"))
+    results = mos_eval.evaluate(mos_eval.load_mos(args.mos, args.images), scorers)
+    if args.json:
+        print(json.dumps({"random_init": random_init, **{k: v.as_dict() for k, v in results.items()}}, indent=1))
+    else:
+        print(mos_eval.table(results, random_init))
+    return 0
 
 
 def _eval_set(args: argparse.Namespace, cfg: Config, folder: Any, labels: Any, alerts_out: str | None):
@@ -389,9 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "eval",
         help="precision/recall/F1 and latency per fault on labelled clips; "
-        "with no CLIPS_DIR: the generated train and val splits and the dev set",
+        "with no CLIPS_DIR: the generated train and val splits and the dev set; "
+        "`eval iqa --mos FILE.csv`: quality scorers against opinion scores (SRCC/KRCC/PLCC/RMSE)",
     )
-    e.add_argument("clips_dir", metavar="CLIPS_DIR", nargs="?")
+    e.add_argument("clips_dir", metavar="CLIPS_DIR", nargs="?", help="a folder of clips, or `iqa`")
+    e.add_argument("--mos", help="iqa: CSV of pictures and mean opinion scores (file,mos; KonIQ/KADID as shipped)")
+    e.add_argument("--images", help="iqa: the folder the CSV's pictures are in (default: the CSV's)")
+    e.add_argument("--scorers", help="iqa: comma-separated, of brisque,niqe,clip (default: all available)")
+    e.add_argument("--model", help="iqa: exported CLIP model directory, for the clip scorer")
     e.add_argument("--labels", help="vqmon.labels/1 JSON (e.g. ../shared/devset/labels.json)")
     e.add_argument("--corpus", default="state/corpus", help="where the generated splits are cached")
     e.add_argument("--devset", default="../shared/devset", help="the untouched third set")

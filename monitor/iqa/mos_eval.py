@@ -1,0 +1,133 @@
+"""`vqmon eval iqa --mos FILE.csv`: how well each quality scorer ranks pictures the way people
+rated them (SRCC, KRCC, PLCC, RMSE; see metrics.py).
+
+The CSV names a picture and its mean opinion score per row. Column names of the public sets
+are understood as they ship:
+
+- KonIQ-10k: ``koniq10k_scores_and_distributions.csv`` (``image_name``, ``MOS`` on 1-5), the
+  pictures in ``1024x768/`` (``--images``);
+- KADID-10k: ``dmos.csv`` (``dist_img``, ``dmos`` on 1-5), the pictures in ``images/``;
+- LIVE In the Wild: the scores ship as MATLAB files (``Data/AllImages_release.mat``,
+  ``Data/AllMOS_release.mat``); write them out as ``file,mos`` (e.g. with scipy.io.loadmat)
+  and point ``--images`` at ``Images/``;
+- anything else: a ``file,mos`` header.
+
+BRISQUE and NIQE fall as quality rises: their sign is flipped so that for every scorer a
+positive correlation means agreement."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from monitor.errors import VqmonError
+from monitor.iqa.metrics import Agreement, agreement
+
+FILE_COLUMNS = ("file", "image_name", "dist_img", "image")
+MOS_COLUMNS = ("mos", "dmos")
+SCORERS = ("brisque", "niqe", "clip")
+LOWER_IS_BETTER = {"brisque", "niqe"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rated:
+    path: Path
+    mos: float
+
+
+def load_mos(csv_path: str | Path, images: str | Path | None = None) -> list[Rated]:
+    """The rated pictures of a MOS file; ``images``: where its file names are (default: beside it)."""
+    path = Path(csv_path)
+    root = Path(images) if images is not None else path.parent
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = {name.strip().lower(): name for name in reader.fieldnames or []}
+            file_col = next((header[c] for c in FILE_COLUMNS if c in header), None)
+            mos_col = next((header[c] for c in MOS_COLUMNS if c in header), None)
+            if file_col is None or mos_col is None:
+                raise VqmonError(
+                    f"{path}: needs a picture column ({', '.join(FILE_COLUMNS)}) and a score column "
+                    f"({', '.join(MOS_COLUMNS)}); found {', '.join(reader.fieldnames or []) or 'no header'}"
+                )
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                try:
+                    rows.append(Rated(root / row[file_col].strip(), float(row[mos_col])))
+                except (TypeError, ValueError):
+                    raise VqmonError(f"{path}:{line}: {mos_col} {row[mos_col]!r} is not a number") from None
+    except OSError as exc:
+        raise VqmonError(f"{path}: cannot read ({exc.strerror})") from None
+    missing = [r.path for r in rows if not r.path.is_file()]
+    if missing:
+        raise VqmonError(
+            f"{missing[0]}: missing ({len(missing)} of {len(rows)} pictures); give --images, the folder they are in"
+        )
+    if len(rows) < 4:
+        raise VqmonError(f"{path}: {len(rows)} rated pictures; at least 4 are needed")
+    return rows
+
+
+def scorer_functions(names: list[str], model_dir: str | None) -> dict[str, Callable[[np.ndarray], float]]:
+    """One function per scorer: a BGR picture in, its score out (higher or lower is better as
+    the scorer has it)."""
+    unknown = [n for n in names if n not in SCORERS]
+    if unknown:
+        raise VqmonError(f"unknown scorer(s) {', '.join(unknown)}; choose from {', '.join(SCORERS)}")
+    out: dict[str, Callable[[np.ndarray], float]] = {}
+    if "brisque" in names or "niqe" in names:
+        from monitor.iqa.scorer import IqaScorer
+
+        iqa = IqaScorer(brisque="brisque" in names, niqe_enabled="niqe" in names)
+
+        def classical(name: str) -> Callable[[np.ndarray], float]:
+            def f(img: np.ndarray) -> float:
+                scores = iqa.score(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+                if name not in scores:
+                    raise VqmonError(f"{name} is unavailable on this box (see the log); leave it out of --scorers")
+                return float(scores[name])
+
+            return f
+
+        for name in ("brisque", "niqe"):
+            if name in names:
+                out[name] = classical(name)
+    if "clip" in names:
+        if model_dir is None:
+            raise VqmonError("the clip scorer needs --model DIR (an exported CLIP model)")
+        from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
+
+        model = ClipIqa(model_dir, SessionOptions(device="cpu"))
+        out["clip"] = lambda img: float(model.score([img])[0]["quality"])
+    return out
+
+
+def evaluate(rated: list[Rated], scorers: dict[str, Callable[[np.ndarray], float]]) -> dict[str, Agreement]:
+    values: dict[str, list[float]] = {name: [] for name in scorers}
+    for r in rated:
+        img = cv2.imread(str(r.path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise VqmonError(f"{r.path}: not a picture OpenCV can read")
+        for name, f in scorers.items():
+            values[name].append(f(img))
+    mos = np.array([r.mos for r in rated])
+    out = {}
+    for name, v in values.items():
+        s = np.array(v, np.float64)
+        out[name] = agreement(-s if name in LOWER_IS_BETTER else s, mos)
+    return out
+
+
+def table(results: dict[str, Agreement], random_init: bool) -> str:
+    lines = [f"{'scorer':<10} {'n':>6} {'SRCC':>7} {'KRCC':>7} {'PLCC':>7} {'RMSE':>7}"]
+    for name, a in results.items():
+        lines.append(f"{name:<10} {a.n:>6} {a.srcc:>7.3f} {a.krcc:>7.3f} {a.plcc:>7.3f} {a.rmse:>7.3f}")
+    lines.append("(BRISQUE and NIQE with their sign flipped: positive = agrees with the opinion scores)")
+    if random_init:
+        lines.append("note: the CLIP model has random weights (random_init: true); its figures mean nothing")
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""The agreement figures against scipy's, on data with ties, negative correlation and a
+non-linear (but monotone) relation between score and opinion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from monitor.iqa.metrics import agreement, fit_logistic4, krcc, logistic4, ranks, srcc
+
+
+def _data(seed: int, n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    mos = rng.uniform(1, 5, n)
+    # A saturating score with noise and ties (rounded), as a real scorer's output looks.
+    score = np.round(np.tanh((mos - 3) * 0.9) * 40 + rng.normal(0, 6, n))
+    return score, mos
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_correlations_match_scipy(seed):
+    score, mos = _data(seed)
+    assert np.allclose(ranks(score), stats.rankdata(score))
+    assert srcc(score, mos) == pytest.approx(stats.spearmanr(score, mos).statistic, abs=1e-12)
+    assert krcc(score, mos, chunk=64) == pytest.approx(stats.kendalltau(score, mos).statistic, abs=1e-12)
+    assert srcc(-score, mos) == pytest.approx(-srcc(score, mos))  # lower-is-better scorers
+
+
+def test_logistic_fit_matches_scipy_least_squares():
+    score, mos = _data(3)
+    b = fit_logistic4(score, mos)
+    ours = float(np.sum((logistic4(score, b) - mos) ** 2))
+    ref, _ = optimize.curve_fit(
+        lambda x, b1, b2, b3, b4: logistic4(x, np.array([b1, b2, b3, b4])),
+        score,
+        mos,
+        p0=[mos.max(), mos.min(), score.mean(), score.std()],
+        maxfev=20000,
+    )
+    theirs = float(np.sum((logistic4(score, ref) - mos) ** 2))
+    assert ours <= theirs * 1.001
+    a = agreement(score, mos)
+    mapped = logistic4(score, b)
+    assert a.plcc == pytest.approx(stats.pearsonr(mapped, mos).statistic, abs=1e-9)
+    assert a.plcc > stats.pearsonr(score, mos).statistic  # the mapping straightens the saturation
+    assert a.rmse == pytest.approx(float(np.sqrt(np.mean((mapped - mos) ** 2))))
+    flipped = agreement(-score, mos)  # a falling curve fits a lower-is-better score as well
+    assert flipped.plcc == pytest.approx(a.plcc, abs=1e-3) and flipped.srcc == pytest.approx(-a.srcc)
+
+
+def test_agreement_refuses_what_it_cannot_measure():
+    with pytest.raises(ValueError, match="4 are needed"):
+        agreement(np.array([1.0, 2.0]), np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="3 scores for 4"):
+        agreement(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+
+
+def _ladder(tmp_path, header: str = "image_name,MOS") -> tuple:
+    """A blur ladder of two photographs, rated so that sharper is better (as people rate it)."""
+    from pathlib import Path
+
+    import cv2
+
+    assets = Path(__file__).resolve().parents[1] / "monitor" / "demo" / "assets"
+    (tmp_path / "pics").mkdir()
+    rows = [header]
+    for name in ("coffee", "chelsea"):
+        photo = cv2.resize(cv2.imread(str(assets / f"{name}.jpg")), (320, 240), interpolation=cv2.INTER_AREA)
+        for level, sigma in enumerate((0.0, 1.5, 3.0, 6.0)):
+            img = photo if sigma == 0 else cv2.GaussianBlur(photo, (0, 0), sigma)
+            cv2.imwrite(str(tmp_path / "pics" / f"{name}_{level}.png"), img)
+            rows.append(f"{name}_{level}.png,{5.0 - level}")
+    (tmp_path / "mos.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path / "mos.csv", tmp_path / "pics"
+
+
+def test_eval_iqa_cli_on_a_rated_ladder(tmp_path):
+    import json
+    import subprocess
+    from pathlib import Path
+
+    import cv2
+
+    from monitor.iqa.scorer import IqaScorer
+
+    vqmon = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "vqmon")
+    csv_path, pics = _ladder(tmp_path)  # KonIQ's column names
+    r = subprocess.run(
+        [vqmon, "eval", "iqa", "--mos", str(csv_path), "--images", str(pics), "--scorers", "niqe", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    # the same figures as computing the scores and the agreement here (sign flipped: lower is better)
+    iqa = IqaScorer(brisque=False)
+    files = sorted(pics.iterdir(), key=lambda p: (p.name.split("_")[0] != "coffee", p.name))
+    scores = [-iqa.score(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2GRAY))["niqe"] for f in files]
+    mos = [5.0 - int(f.stem.split("_")[1]) for f in files]
+    want = agreement(np.array(scores), np.array(mos))
+    assert got["niqe"]["srcc"] == pytest.approx(want.srcc) and got["niqe"]["plcc"] == pytest.approx(want.plcc)
+    assert got["random_init"] is False and got["niqe"]["n"] == 8
+
+    # bad input: one line naming the problem and the fix
+    (tmp_path / "bad.csv").write_text("path,score\na.png,3\n")
+    r = subprocess.run([vqmon, "eval", "iqa", "--mos", str(tmp_path / "bad.csv")], capture_output=True, text=True)
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "image_name" in r.stderr, r.stderr
+    r = subprocess.run([vqmon, "eval", "iqa", "--mos", str(csv_path)], capture_output=True, text=True)
+    assert r.returncode != 0 and "give --images" in r.stderr and len(r.stderr.strip().splitlines()) == 1
