@@ -161,12 +161,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_iqa(args: argparse.Namespace) -> int:
-    """`vqmon eval iqa --mos FILE.csv`: the scorers against people's opinion scores."""
+    """`vqmon eval iqa`: the scorers against people's opinion scores (--mos), or on the built-in
+    synthetic ladders of graded distortions."""
     from monitor.iqa import mos_eval
 
     _setup_logging(args.log_level or "warning", daemon=False)
-    if args.mos is None:
-        raise VqmonError("eval iqa needs --mos FILE.csv (a picture and its mean opinion score per row)")
     names = [n.strip() for n in (args.scorers or ("brisque,niqe,clip" if args.model else "brisque,niqe")).split(",")]
     scorers = mos_eval.scorer_functions(names, args.model)
     random_init = False
@@ -174,6 +173,16 @@ def _eval_iqa(args: argparse.Namespace) -> int:
         from monitor.scoring.clip_iqa import load_manifest
 
         random_init = bool(load_manifest(args.model).get("random_init"))
+    if args.mos is None:  # the built-in synthetic benchmark
+        from monitor.iqa import ladder
+
+        photos = ladder.photographs("val")
+        per_type = ladder.ladder_srcc(scorers, photos, frozenset(mos_eval.LOWER_IS_BETTER))
+        if args.json:
+            print(json.dumps({"random_init": random_init, "photographs": len(photos), **per_type}, indent=1))
+        else:
+            print(ladder.table(per_type, len(photos), random_init))
+        return 0
     results = mos_eval.evaluate(mos_eval.load_mos(args.mos, args.images), scorers)
     if args.json:
         print(json.dumps({"random_init": random_init, **{k: v.as_dict() for k, v in results.items()}}, indent=1))
@@ -414,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
         "eval",
         help="precision/recall/F1 and latency per fault on labelled clips; "
         "with no CLIPS_DIR: the generated train and val splits and the dev set; "
-        "`eval iqa --mos FILE.csv`: quality scorers against opinion scores (SRCC/KRCC/PLCC/RMSE)",
+        "`eval iqa [--mos FILE.csv]`: quality scorers against opinion scores (SRCC/KRCC/PLCC/RMSE), "
+        "or on graded synthetic distortions of real photographs",
     )
     e.add_argument("clips_dir", metavar="CLIPS_DIR", nargs="?", help="a folder of clips, or `iqa`")
     e.add_argument("--mos", help="iqa: CSV of pictures and mean opinion scores (file,mos; KonIQ/KADID as shipped)")

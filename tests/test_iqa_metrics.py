@@ -108,3 +108,41 @@ def test_eval_iqa_cli_on_a_rated_ladder(tmp_path):
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "image_name" in r.stderr, r.stderr
     r = subprocess.run([vqmon, "eval", "iqa", "--mos", str(csv_path)], capture_output=True, text=True)
     assert r.returncode != 0 and "give --images" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_synthetic_ladders_reward_a_scorer_that_orders_them():
+    """A scorer that measures exactly what a distortion takes away orders every ladder of it
+    (SRCC 1); one that ignores the picture orders none (0)."""
+    import cv2
+
+    from monitor.iqa.ladder import DISTORTIONS, ladder_srcc, photographs
+
+    photos = dict(list(photographs("val").items())[:2])
+    blur = tuple(d for d in DISTORTIONS if d.name in ("blur", "underexposed"))
+
+    def sharpness(img: np.ndarray) -> float:
+        return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+
+    def brightness(img: np.ndarray) -> float:
+        return float(img.mean())
+
+    got = ladder_srcc({"sharp": sharpness, "flat": lambda img: 1.0, "dark": brightness}, photos, frozenset(), blur)
+    assert got["sharp"]["blur"] == pytest.approx(1.0) and got["flat"]["blur"] == 0.0
+    assert got["dark"]["underexposed"] == pytest.approx(1.0)
+    # lower-is-better scorers are flipped before ranking
+    flipped = ladder_srcc({"sharp": lambda img: -sharpness(img)}, photos, frozenset({"sharp"}), blur)
+    assert flipped["sharp"]["blur"] == pytest.approx(1.0)
+
+
+def test_eval_iqa_cli_runs_the_synthetic_benchmark_without_a_mos_file():
+    import json
+    import subprocess
+    from pathlib import Path
+
+    vqmon = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "vqmon")
+    r = subprocess.run([vqmon, "eval", "iqa", "--scorers", "brisque", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["photographs"] >= 4 and got["random_init"] is False
+    assert set(got["brisque"]) == {"blur", "noise", "jpeg", "pixelate", "overexposed", "underexposed"}
+    assert got["brisque"]["blur"] > 0.5  # BRISQUE does see blur (0.995 on this box's 12 photographs)

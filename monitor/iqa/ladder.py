@@ -1,0 +1,106 @@
+"""The built-in synthetic IQA benchmark: real photographs, each degraded at five graded strengths
+per distortion type, whose quality order is known without asking anyone. A scorer is good at a
+distortion when it orders each photograph's ladder (the pristine picture and its five levels)
+the same way: SRCC per ladder, averaged over the photographs.
+
+The photographs are the corpus's validation stills (`monitor/demo/footage.py`), never used to
+tune anything; which are installed depends on the box (vqmon's own four are always there)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from monitor.demo.footage import CATALOGUE, Split, load_photo
+from monitor.iqa.metrics import srcc
+
+LADDER_SIZE = (512, 384)  # photographs are resized to this first: every ladder costs the same
+
+
+def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(img, (0, 0), sigma)
+
+
+def _noise(img: np.ndarray, sigma: float) -> np.ndarray:
+    rng = np.random.default_rng(0)  # the same noise every run: the benchmark is repeatable
+    return np.clip(img + rng.normal(0, sigma, img.shape), 0, 255).astype(np.uint8)
+
+
+def _jpeg(img: np.ndarray, quality: float) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+def _pixelate(img: np.ndarray, block: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, int(w / block)), max(1, int(h / block))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def _gain(img: np.ndarray, gain: float) -> np.ndarray:
+    return cv2.convertScaleAbs(img, alpha=gain)
+
+
+@dataclass(frozen=True, slots=True)
+class Distortion:
+    name: str
+    apply: Callable[[np.ndarray, float], np.ndarray]
+    levels: tuple[float, ...]  # mild to severe
+
+
+DISTORTIONS: tuple[Distortion, ...] = (
+    Distortion("blur", _blur, (0.7, 1.4, 2.5, 4.0, 7.0)),
+    Distortion("noise", _noise, (4.0, 8.0, 14.0, 22.0, 35.0)),
+    Distortion("jpeg", _jpeg, (50, 30, 18, 10, 4)),
+    Distortion("pixelate", _pixelate, (2, 3, 5, 8, 14)),
+    Distortion("overexposed", _gain, (1.25, 1.6, 2.0, 2.6, 3.4)),
+    Distortion("underexposed", _gain, (0.8, 0.6, 0.42, 0.28, 0.15)),
+)
+
+
+def photographs(split: Split = "val") -> dict[str, np.ndarray]:
+    out = {}
+    for item in CATALOGUE:
+        path = item.path()
+        if item.kind == "photo" and item.split == split and path is not None:
+            out[item.name] = cv2.resize(load_photo(path), LADDER_SIZE, interpolation=cv2.INTER_AREA)
+    return out
+
+
+def ladder_srcc(
+    scorers: dict[str, Callable[[np.ndarray], float]],
+    photos: dict[str, np.ndarray],
+    lower_is_better: frozenset[str] = frozenset(),
+    distortions: tuple[Distortion, ...] = DISTORTIONS,
+) -> dict[str, dict[str, float]]:
+    """Per scorer and distortion, the mean over photographs of the SRCC between the scorer's
+    (oriented) scores and the ladder's quality order."""
+    if not photos:
+        raise ValueError("no photographs to build ladders from")
+    sums: dict[str, dict[str, float]] = {s: {d.name: 0.0 for d in distortions} for s in scorers}
+    for img in photos.values():
+        for d in distortions:
+            rungs = [img] + [d.apply(img, level) for level in d.levels]
+            order = -np.arange(len(rungs), dtype=np.float64)  # the pristine picture is best
+            for name, f in scorers.items():
+                scores = np.array([f(r) for r in rungs], np.float64)
+                sums[name][d.name] += srcc(-scores if name in lower_is_better else scores, order)
+    return {s: {d: v / len(photos) for d, v in per.items()} for s, per in sums.items()}
+
+
+def table(results: dict[str, dict[str, float]], n_photos: int, random_init: bool) -> str:
+    names = [d.name for d in DISTORTIONS]
+    lines = [f"{'scorer':<10} " + " ".join(f"{n:>12}" for n in names) + f" {'mean':>8}"]
+    for scorer, per in results.items():
+        vals = [per[n] for n in names]
+        lines.append(f"{scorer:<10} " + " ".join(f"{v:>12.3f}" for v in vals) + f" {np.mean(vals):>8.3f}")
+    lines.append(
+        f"(SRCC within each photograph's ladder of 6 - pristine and 5 levels - averaged over {n_photos} "
+        "validation photographs; BRISQUE and NIQE sign-flipped: 1 = every ladder in order)"
+    )
+    if random_init:
+        lines.append("note: the CLIP model has random weights (random_init: true); its figures mean nothing")
+    return "\n".join(lines)
