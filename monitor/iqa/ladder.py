@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from monitor.demo import jpeg_roundtrip
 from monitor.demo.footage import CATALOGUE, Split, load_photo
 from monitor.iqa.metrics import srcc
 
@@ -30,8 +31,7 @@ def _noise(img: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _jpeg(img: np.ndarray, quality: float) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return jpeg_roundtrip(img, int(quality))
 
 
 def _pixelate(img: np.ndarray, block: float) -> np.ndarray:
