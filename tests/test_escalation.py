@@ -24,6 +24,10 @@ GOOD = {
     "likely_cause": "Camera power or lens cap.",
     "suggested_actions": ["Check the camera's power", "Check the lens"],
     "severity": "critical",
+    "ratings": {
+        aspect: {"score": 1 if aspect == "exposure" else 5, "reason": "black frame" if aspect == "exposure" else "-"}
+        for aspect in ("sharpness", "noise", "exposure", "colour", "artifacts", "composition")
+    },
 }
 
 
@@ -123,6 +127,26 @@ def test_malformed_answer_gets_one_repair(vlm):
     vlm.mode = "malformed"
     with pytest.raises(VlmError, match="after one repair"):
         VlmClient(vlm.url, "test-vlm", timeout_s=5).diagnose(IMG, {})
+
+
+def test_per_aspect_ratings_are_checked_but_not_required():
+    """The seed's per-aspect ratings (1-10 and a reason) are asked for in the schema; a wrong one
+    is repaired like any invalid answer, a missing one leaves the rest of the diagnosis usable."""
+    from monitor.escalation.client import DIAGNOSIS_SCHEMA, validate
+
+    assert DIAGNOSIS_SCHEMA["properties"]["ratings"]["required"] == list(GOOD["ratings"])
+    assert validate(GOOD) == GOOD
+    without = {k: v for k, v in GOOD.items() if k != "ratings"}
+    assert validate(without) == without
+    for bad in (11, 0, 2.5, "7", True):
+        wrong = json.loads(json.dumps(GOOD))
+        wrong["ratings"]["noise"]["score"] = bad
+        with pytest.raises(ValueError, match=r"ratings\.noise\.score"):
+            validate(wrong)
+    partial = json.loads(json.dumps(GOOD))
+    del partial["ratings"]["colour"]
+    with pytest.raises(ValueError, match="rate each of"):
+        validate(partial)
 
 
 @pytest.mark.parametrize(("mode", "match"), [("429", "HTTP 429"), ("500", "HTTP 500")])

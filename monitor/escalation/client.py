@@ -18,6 +18,14 @@ from monitor.errors import VqmonError
 
 log = logging.getLogger(__name__)
 
+# The seed's per-aspect judgement (IQA with VLMs): a 1-10 rating and a one-line reason each.
+ASPECTS = ("sharpness", "noise", "exposure", "colour", "artifacts", "composition")
+_RATING = {
+    "type": "object",
+    "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10}, "reason": {"type": "string"}},
+    "required": ["score", "reason"],
+}
+
 DIAGNOSIS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -33,15 +41,25 @@ DIAGNOSIS_SCHEMA: dict[str, Any] = {
         "likely_cause": {"type": "string"},
         "suggested_actions": {"type": "array", "items": {"type": "string"}},
         "severity": {"type": "string", "enum": ["info", "warning", "critical"]},
+        "ratings": {
+            "type": "object",
+            "properties": {aspect: _RATING for aspect in ASPECTS},
+            "required": list(ASPECTS),
+        },
     },
-    "required": ["summary", "faults", "likely_cause", "suggested_actions", "severity"],
+    "required": ["summary", "faults", "likely_cause", "suggested_actions", "severity", "ratings"],
 }
+# Asked for, but a diagnosis without them is still worth publishing (a server that ignores the
+# schema, an older prompt file): only ratings that are there must be right.
+OPTIONAL_KEYS = ("ratings",)
 
 SYSTEM_PROMPT = (
     "You are a video quality engineer. You get one frame from a monitored video stream and what the "
     "automatic checks measured. Say what is wrong with the picture, the likely cause and what an operator "
     "should do. Answer with one JSON object only, with the keys summary, faults (list of {type, confidence "
-    "0-1}), likely_cause, suggested_actions (list of strings) and severity (info, warning or critical)."
+    "0-1}), likely_cause, suggested_actions (list of strings), severity (info, warning or critical) and "
+    "ratings: for each of sharpness, noise, exposure, colour, artifacts and composition an object "
+    "{score: 1 (very poor) to 10 (excellent), reason: one line}."
 )
 
 
@@ -68,7 +86,7 @@ def validate(d: Any) -> dict[str, Any]:
     if not isinstance(d, dict):
         raise ValueError("not a JSON object")
     for key in DIAGNOSIS_SCHEMA["required"]:
-        if key not in d:
+        if key not in d and key not in OPTIONAL_KEYS:
             raise ValueError(f"missing {key!r}")
     if not isinstance(d["summary"], str) or not isinstance(d["likely_cause"], str):
         raise ValueError("summary and likely_cause must be strings")
@@ -81,7 +99,25 @@ def validate(d: Any) -> dict[str, Any]:
         raise ValueError("suggested_actions must be a list of strings")
     if d["severity"] not in ("info", "warning", "critical"):
         raise ValueError("severity must be info, warning or critical")
-    return {k: d[k] for k in DIAGNOSIS_SCHEMA["required"]}
+    out = {k: d[k] for k in DIAGNOSIS_SCHEMA["required"] if k in d}
+    if "ratings" in d:
+        out["ratings"] = _validate_ratings(d["ratings"])
+    return out
+
+
+def _validate_ratings(r: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(r, dict) or any(a not in r for a in ASPECTS):
+        raise ValueError(f"ratings must rate each of {', '.join(ASPECTS)}")
+    out = {}
+    for aspect in ASPECTS:
+        x = r[aspect]
+        score = x.get("score") if isinstance(x, dict) else None
+        if isinstance(score, bool) or not isinstance(score, int | float) or not 1 <= score <= 10 or score != int(score):
+            raise ValueError(f"ratings.{aspect}.score must be a whole number from 1 to 10")
+        if not isinstance(x.get("reason"), str):
+            raise ValueError(f"ratings.{aspect}.reason must be a string")
+        out[aspect] = {"score": int(score), "reason": x["reason"]}
+    return out
 
 
 def jpeg_data_uri(image: np.ndarray, max_side: int) -> str:
