@@ -335,6 +335,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     import cv2
 
+    from monitor.alerts.snapshots import sidecars
     from monitor.escalation.client import VlmClient
 
     cfg = _config(args.config)
@@ -351,9 +352,27 @@ def cmd_ask(args: argparse.Namespace) -> int:
     image = cv2.imread(str(target), cv2.IMREAD_COLOR)
     if image is None:
         raise VqmonError(f"{target}: not a readable image")
+    details_file, chat_file = sidecars(target)
+    context: dict[str, Any] = {"snapshot": target.name}
+    try:
+        # The alert's measurements and scores, saved beside the snapshot by the daemon.
+        context["alert"] = json.loads(details_file.read_text()) if details_file.is_file() else None
+    except (OSError, ValueError):
+        context["alert"] = None  # unreadable: ask about the picture alone
+    history: list[tuple[str, str]] = []
+    if chat_file.is_file() and not args.new:
+        try:
+            history = [(str(q), str(a)) for q, a in json.loads(chat_file.read_text())]
+        except (OSError, ValueError, TypeError):
+            history = []  # a damaged conversation starts again
     esc = cfg.escalation
     client = VlmClient(esc.base_url, esc.followup_model or esc.model, esc.api_key_env, esc.timeout_s, esc.image_size)
-    print(client.ask(image, args.question, {"snapshot": target.name}))
+    answer = client.ask(image, args.question, context, history)
+    print(answer)
+    try:
+        chat_file.write_text(json.dumps([*history, (args.question, answer)]))
+    except OSError as exc:
+        print(f"vqmon: warning: {chat_file}: conversation not kept ({exc.strerror})", file=sys.stderr)
     return 0
 
 
@@ -469,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("target", metavar="SNAPSHOT_OR_ALERT_ID")
     q.add_argument("question")
     q.add_argument("--config", "-c", help="config with the escalation server and the state_dir")
+    q.add_argument("--new", action="store_true", help="start a new conversation about this snapshot")
     q.set_defaults(func=cmd_ask)
 
     g = sub.add_parser("corpus", help="generate (cached) labelled clip sets: train, val, soak, train_soak")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
+
 import numpy as np
 
 from monitor.alerts import AlertPolicy, StreamAlerts, Timing
@@ -111,14 +114,20 @@ def test_snapshot_on_raise_and_bounded_disk(tmp_path):
         assert ev[0].to_dict()["snapshot"] == ev[0].snapshot
         paths.append(ev[0].snapshot)
     files = list((tmp_path / "snaps").rglob("*.jpg"))
-    assert sum(f.stat().st_size for f in files) <= 60_000 and store.removed > 0
+    details = list((tmp_path / "snaps").rglob("*.json"))
+    on_disk = sum(f.stat().st_size for f in files + details)
+    assert on_disk <= 60_000 and store.removed > 0
     assert str(files[0]) in paths and (tmp_path / "snaps" / "cam11").is_dir()
+    # the alert's details beside each kept picture (what `vqmon ask` sends), gone with removed ones
+    assert sorted(d.with_suffix(".jpg") for d in details) == sorted(files)
+    latest = json.loads(pathlib.Path(paths[-1]).with_suffix(".json").read_text())
+    assert latest["fault"] == "black" and "dark_fraction" in latest["measurements"]
     import cv2
 
     assert cv2.imread(paths[-1]).shape == (360, 640, 3)  # a real, readable JPEG
     # a restarted daemon sees the files already there and keeps within the bound
     store2 = SnapshotStore(tmp_path / "snaps", max_bytes=60_000)
-    assert store2.total_bytes == sum(f.stat().st_size for f in files)
+    assert store2.total_bytes == on_disk
 
 
 def test_unwritable_snapshot_dir_does_not_lose_the_alert(tmp_path):

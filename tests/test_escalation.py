@@ -252,6 +252,21 @@ def test_ask_cli_about_a_snapshot(vlm, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["summary"] == GOOD["summary"]  # the fake answers every question the same
     assert "Is the lens covered?" in vlm.requests[-1]["messages"][1]["content"][0]["text"] and vlm.problems == []
+    # with the alert's details beside the snapshot, they go with the picture; a follow-up sees the
+    # earlier question and answer; --new starts again
+    (snaps / "20261125T120000-black-3ac81cda.json").write_text(
+        json.dumps({"fault": "black", "measurements": {"dark_fraction": 0.999}})
+    )
+    ask = [*VQMON, "ask", "3ac81cda", "--config", str(cfg)]
+    r = subprocess.run([*ask, "Why?"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    msgs = vlm.requests[-1]["messages"]
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    assert "Is the lens covered?" in msgs[1]["content"][0]["text"] and "dark_fraction" in msgs[1]["content"][0]["text"]
+    assert json.loads(msgs[2]["content"])["summary"] == GOOD["summary"]  # the first answer
+    assert msgs[3]["content"] == "Why?"
+    r = subprocess.run([*ask, "Fresh?", "--new"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0 and [m["role"] for m in vlm.requests[-1]["messages"]] == ["system", "user"]
     r = subprocess.run([*VQMON, "ask", "deadbeef", "?", "--config", str(cfg)], capture_output=True, text=True,
                        cwd=ROOT, timeout=60)  # fmt: skip
     assert r.returncode == 2 and "neither an image file nor the id" in r.stderr

@@ -184,22 +184,34 @@ class VlmClient:
         except (KeyError, IndexError, TypeError):
             raise VlmError("VLM answer has no choices[0].message.content") from None
 
-    def ask(self, image: np.ndarray, question: str, context: dict[str, Any] | None = None) -> str:
-        """A free-text answer to a follow-up question about a frame (`vqmon ask`)."""
-        body = {
-            "model": self.model,
-            "temperature": 0,
-            "messages": [
-                {"role": "system", "content": "You are a video quality engineer. Answer briefly and concretely."},
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "text", "text": f"{question}\nContext: {json.dumps(context or {}, default=str)}"},
-                        {"type": "image_url", "image_url": {"url": jpeg_data_uri(image, self.image_size)}},
-                    ],
-                },
-            ],
-        }
+    def ask(
+        self,
+        image: np.ndarray,
+        question: str,
+        context: dict[str, Any] | None = None,
+        history: list[tuple[str, str]] | None = None,
+    ) -> str:
+        """A free-text answer to a follow-up question about a frame (`vqmon ask`). ``history``:
+        the earlier (question, answer) pairs about the same frame, so a follow-up sees them; the
+        frame and context go once, with the first question."""
+        turns = [*(history or []), (question, "")]
+        first_q = turns[0][0]
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": "You are a video quality engineer. Answer briefly and concretely."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": f"{first_q}\nContext: {json.dumps(context or {}, default=str)}"},
+                    {"type": "image_url", "image_url": {"url": jpeg_data_uri(image, self.image_size)}},
+                ],
+            },
+        ]
+        for i, (q, a) in enumerate(turns):
+            if i > 0:
+                messages.append({"role": "user", "content": q})
+            if a:
+                messages.append({"role": "assistant", "content": a})
+        body = {"model": self.model, "temperature": 0, "messages": messages}
         data = self._post(body)
         try:
             return str(data["choices"][0]["message"]["content"])

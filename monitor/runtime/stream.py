@@ -136,12 +136,16 @@ class StreamAnalyzer:
     def _add_evidence(self, ev: AlertEvent, frame: Frame, view: FrameView) -> None:
         if self.escalate is not None:
             self.escalate(ev, frame)
-        if self.snapshots is not None:
-            ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time)
         if self.iqa is not None and self.iqa.on_raise:
             scores = self.iqa_scorer.score(view.native_crop)
             if scores:
                 ev.measurements["iqa"] = scores  # BRISQUE/NIQE; "quality" is the CLIP-IQA score
+        if self.snapshots is not None:
+            # The alert's details go beside the picture: `vqmon ask` sends them with it.
+            details = {"fault": ev.fault, "severity": ev.severity, "stream": ev.stream, "measurements": ev.measurements}
+            if "clip" in self.latest_quality:
+                details["clip_scores"] = self.latest_quality["clip"]
+            ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time, details)
 
     def _quality_report(self, view: FrameView) -> None:
         """Refresh this stream's BRISQUE/NIQE every report_every_s of stream time (the stats show them)."""
