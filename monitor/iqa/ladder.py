@@ -18,7 +18,10 @@ from monitor.demo import jpeg_roundtrip
 from monitor.demo.footage import CATALOGUE, Split, load_photo
 from monitor.iqa.metrics import srcc
 
-LADDER_SIZE = (512, 384)  # photographs are resized to this first: every ladder costs the same
+# Photographs larger than this are shrunk to fit (keeping their shape), so every ladder costs
+# about the same; smaller ones are used as they are: an enlarged photograph is already soft,
+# and its "pristine" rung would not be.
+LADDER_SIZE = (512, 384)
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -66,7 +69,12 @@ def photographs(split: Split = "val") -> dict[str, np.ndarray]:
     for item in CATALOGUE:
         path = item.path()
         if item.kind == "photo" and item.split == split and path is not None:
-            out[item.name] = cv2.resize(load_photo(path), LADDER_SIZE, interpolation=cv2.INTER_AREA)
+            photo = load_photo(path)
+            h, w = photo.shape[:2]
+            scale = min(1.0, LADDER_SIZE[0] / w, LADDER_SIZE[1] / h)
+            if scale < 1.0:
+                photo = cv2.resize(photo, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            out[item.name] = photo
     return out
 
 
@@ -99,7 +107,7 @@ def table(results: dict[str, dict[str, float]], n_photos: int, random_init: bool
         lines.append(f"{scorer:<10} " + " ".join(f"{v:>12.3f}" for v in vals) + f" {np.mean(vals):>8.3f}")
     lines.append(
         f"(SRCC within each photograph's ladder of 6 - pristine and 5 levels - averaged over {n_photos} "
-        "validation photographs; BRISQUE and NIQE sign-flipped: 1 = every ladder in order)"
+        "validation photographs, none enlarged; BRISQUE and NIQE sign-flipped: 1 = every ladder in order)"
     )
     if random_init:
         lines.append("note: the CLIP model has random weights (random_init: true); its figures mean nothing")
