@@ -49,9 +49,9 @@ class SnapshotStore:
         for p in self.dir.rglob("*.jpg"):
             try:
                 st = p.stat()
-            except OSError:
+                beside = sum(q.stat().st_size for q in sidecars(p) if q.is_file())
+            except OSError:  # removed meanwhile, or unreadable: not ours to count
                 continue
-            beside = sum(q.stat().st_size for q in sidecars(p) if q.is_file())
             self._files.append((st.st_mtime, p, st.st_size + beside))
         self._files.sort()
         self._total = sum(size for _, _, size in self._files)

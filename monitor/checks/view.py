@@ -26,6 +26,11 @@ def core_rows(height: int, band: float = GRAPHICS_BAND) -> slice:
     return slice(b, height - b) if height - 2 * b >= 8 else slice(0, height)
 
 
+def _cumulative_histogram(gray: np.ndarray) -> np.ndarray:
+    h = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel().astype(np.float64)
+    return np.cumsum(h) / max(1.0, float(h.sum()))
+
+
 class FrameView:
     def __init__(self, frame: Frame) -> None:
         self.frame = frame
@@ -51,15 +56,12 @@ class FrameView:
     @cached_property
     def histogram(self) -> np.ndarray:
         """Cumulative luma histogram of ``gray``: [v] is the fraction of pixels at or below v."""
-        h = cv2.calcHist([self.gray], [0], None, [256], [0, 256]).ravel().astype(np.float64)
-        return np.cumsum(h) / max(1.0, float(h.sum()))
+        return _cumulative_histogram(self.gray)
 
     @cached_property
     def core_histogram(self) -> np.ndarray:
         """As ``histogram``, for the rows between the graphics bands (see core_rows)."""
-        core = self.gray[core_rows(self.gray.shape[0])]
-        h = cv2.calcHist([core], [0], None, [256], [0, 256]).ravel().astype(np.float64)
-        return np.cumsum(h) / max(1.0, float(h.sum()))
+        return _cumulative_histogram(self.gray[core_rows(self.gray.shape[0])])
 
     def luma_percentile(self, percent: float, core: bool = False) -> float:
         """The luma that ``percent`` % of the pixels (``core``: between the graphics bands) are at
