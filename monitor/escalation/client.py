@@ -20,9 +20,12 @@ log = logging.getLogger(__name__)
 
 # The seed's per-aspect judgement (IQA with VLMs): a 1-10 rating and a one-line reason each.
 ASPECTS = ("sharpness", "noise", "exposure", "colour", "artifacts", "composition")
+# The 1-10 range is in the prompt and checked in validate(), not in the schema: some servers'
+# strict structured-output modes reject numeric bounds, and a rejected schema would cost every
+# diagnosis.
 _RATING = {
     "type": "object",
-    "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10}, "reason": {"type": "string"}},
+    "properties": {"score": {"type": "integer"}, "reason": {"type": "string"}},
     "required": ["score", "reason"],
 }
 
