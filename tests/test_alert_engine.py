@@ -49,7 +49,7 @@ def test_one_root_cause_rule_for_checks_and_clip_scores():
         frame = Frame.from_image(black, stream="cam", index=i, stream_time=i * 0.2)
         assert analyzer.process(frame) == []  # black seen, not raised yet
         result = ScoreResult("cam", i * 0.2, 0.0, {"quality": 0.05}, frame)
-        assert analyzer.on_scores(result, alerts_allowed=True) == []
+        assert analyzer.on_scores(result) == []
     assert analyzer.alerts.suppressed.get("clip_quality", 0) == 3
     assert not analyzer.alerts.is_active("black")
 

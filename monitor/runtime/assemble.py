@@ -37,7 +37,7 @@ def load_scorer(cfg: ScoringConfig, deliver: Callable[[ScoreResult], None]) -> S
     if model.random_init:
         log.warning(
             "CLIP model %s has random weights (exported with --random-init): its scores are reported, "
-            "but it raises no quality alerts; export real weights for that",
+            "but it raises no clip_quality alerts; export real weights for that",
             cfg.model_dir,
         )
     return ScoringWorker(model, deliver, cfg.max_batch, cfg.max_wait_ms)
@@ -46,8 +46,6 @@ def load_scorer(cfg: ScoringConfig, deliver: Callable[[ScoreResult], None]) -> S
 def load_escalation(
     cfg: EscalationConfig, deliver: Callable[[EscalationResult], None], offline: bool
 ) -> EscalationWorker | None:
-    from pathlib import Path
-
     from monitor.escalation.client import SYSTEM_PROMPT, VlmClient
 
     if offline:

@@ -63,7 +63,6 @@ class Pipeline:
         # One scorer for every stream: BRISQUE's model is loaded once.
         self.iqa_scorer = IqaScorer(q.brisque, q.niqe, q.brisque_model_dir)
         self.scorer = load_scorer(scoring, self._inbox.put) if scoring is not None and scoring.model_dir else None
-        self.quality_alerts = self.scorer is not None and not self.scorer.model.random_init
         self.escalation = (
             load_escalation(escalation, self._inbox.put, offline)
             if escalation is not None and escalation.enabled
@@ -98,13 +97,9 @@ class Pipeline:
 
         profile = analyzer.spec.settings.profile
         context = {
-            "stream": ev.stream,
+            **analyzer.alert_details(ev),
             "profile": profile,
             "criteria": PROFILE_CRITERIA.get(profile, PROFILE_CRITERIA["default"]),
-            "fault": ev.fault,
-            "severity": ev.severity,
-            "measurements": ev.measurements,
-            "clip_scores": analyzer.latest_quality.get("clip"),
         }
         self.escalation.submit(EscalationRequest(ev.id, ev.stream, ev.fault, ev.stream_time, frame.image, context))
 
@@ -191,7 +186,7 @@ class Pipeline:
             except queue.Empty:
                 return
             if isinstance(item, ScoreResult):
-                self._emit(self.analyzers[item.stream].on_scores(item, self.quality_alerts))
+                self._emit(self.analyzers[item.stream].on_scores(item))
             elif isinstance(item, EscalationResult):
                 self._diagnosed(item)
             else:

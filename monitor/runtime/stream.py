@@ -95,7 +95,7 @@ class StreamAnalyzer:
         self.frames_checked += 1
         return events
 
-    def on_scores(self, result: ScoreResult, alerts_allowed: bool) -> list[AlertEvent]:
+    def on_scores(self, result: ScoreResult) -> list[AlertEvent]:
         """CLIP-IQA scores of one frame: the `clip_quality` fault and the stream's quality report."""
         cfg = self.scoring
         if cfg is None:
@@ -106,7 +106,8 @@ class StreamAnalyzer:
             **result.scores,
             "random_init": result.random_init,
         }
-        present = alerts_allowed and result.scores.get("quality", 1.0) < cfg.min_quality
+        # A random-weight model's scores are reported, never alerted on.
+        present = not result.random_init and result.scores.get("quality", 1.0) < cfg.min_quality
         ev = self.alerts.observe(
             CLIP_QUALITY,
             Timing(cfg.raise_after_s, cfg.clear_after_s),
@@ -142,10 +143,18 @@ class StreamAnalyzer:
                 ev.measurements["iqa"] = scores  # BRISQUE/NIQE; "quality" is the CLIP-IQA score
         if self.snapshots is not None:
             # The alert's details go beside the picture: `vqmon ask` sends them with it.
-            details = {"fault": ev.fault, "severity": ev.severity, "stream": ev.stream, "measurements": ev.measurements}
-            if "clip" in self.latest_quality:
-                details["clip_scores"] = self.latest_quality["clip"]
+            details = self.alert_details(ev)
             ev.snapshot = self.snapshots.save(frame.image, frame.stream, ev.fault, ev.id, frame.wall_time, details)
+
+    def alert_details(self, ev: AlertEvent) -> dict[str, Any]:
+        """What a VLM is told about an alert besides its picture (escalation, `vqmon ask`)."""
+        return {
+            "stream": ev.stream,
+            "fault": ev.fault,
+            "severity": ev.severity,
+            "measurements": ev.measurements,
+            "clip_scores": self.latest_quality.get("clip"),
+        }
 
     def _quality_report(self, view: FrameView) -> None:
         """Refresh this stream's BRISQUE/NIQE every report_every_s of stream time (the stats show them)."""
