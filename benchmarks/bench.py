@@ -314,7 +314,8 @@ def bench_scorer(
 
     from exporters.clip_export import export_clip, load_model
     from monitor.demo import SceneRenderer
-    from monitor.scoring.clip_iqa import ClipIqa, SessionOptions, load_manifest
+    from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
+    from monitor.scoring.model_dir import load_manifest
 
     model_dir = Path(state_dir) / "bench" / f"clip-{arch}-random"
     if not (model_dir / "manifest.json").is_file() or not load_manifest(model_dir).get("fp16"):

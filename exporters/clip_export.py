@@ -1,8 +1,10 @@
 """Export an open_clip model for CLIP-IQA scoring: image encoder -> ONNX (dynamic batch), the
-prompt pairs' text embeddings precomputed, and a manifest the daemon checks before loading.
+prompt set's text embeddings precomputed, the text encoder -> ONNX with the tokenizer's
+vocabulary (so prompts are re-embedded later without torch), and a manifest the daemon checks
+before loading.
 
     vqmon export clip --out models/clip-vitb32 [--arch ViT-B-32] (--weights FILE | --pretrained TAG | --random-init)
-                      [--int8 [--calibration CLIP]] [--fp16] [--opset 18]
+                      [--prompts FILE] [--int8 [--calibration CLIP]] [--fp16] [--opset 18]
 
 The image encoder goes through torch's dynamo exporter: its graph has no shape-computing Casts,
 so the fp16 conversion (onnxconverter-common) gives a correct model, and it is as fast as the
@@ -26,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from monitor.errors import VqmonError
-from monitor.scoring.clip_iqa import ENCODER_FILES, TEXT_FILE, graph_level, l2_normalize, preprocess, sha256
-from monitor.scoring.prompts import LOGIT_SCALE, MANIFEST_SCHEMA, PROMPT_PAIRS
+from monitor.scoring.clip_iqa import graph_level, l2_normalize, preprocess
+from monitor.scoring.model_dir import ENCODER_FILES, TEXT_ENCODER_FILE, TEXT_FILE, VOCAB_FILE, sha256
+from monitor.scoring.prompts import DEFAULT_PROMPTS, LOGIT_SCALE, MANIFEST_SCHEMA, load_prompt_set
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +160,71 @@ def _export_image_encoder(torch, model, size: int, path: Path, opset: int) -> No
         raise VqmonError(f"cannot export the image encoder to ONNX: {type(exc).__name__}: {exc}") from None
 
 
+def _export_text_encoder(torch, model, context_length: int, path: Path, opset: int) -> None:
+    class TextEncoder(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids):
+            return self.m.encode_text(input_ids)
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                TextEncoder(model).eval(),
+                (torch.ones(2, context_length, dtype=torch.long),),
+                str(path),
+                input_names=["input_ids"],
+                output_names=["text_embeds"],
+                dynamic_shapes={"input_ids": {0: batch}},
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+    except Exception as exc:  # torch.export raises many kinds for a model it cannot trace
+        log.debug("torch.onnx.export output:\n%s", chatter.getvalue())
+        raise VqmonError(f"cannot export the text encoder to ONNX: {type(exc).__name__}: {exc}") from None
+
+
+def _text_tower(open_clip, tokenizer, tmp: Path, torch, model, opset: int) -> dict | None:
+    """The text encoder and the tokenizer's vocabulary, when the model uses CLIP's BPE tokenizer
+    (the one monitor.scoring.tokenizer reads); other tokenizers keep fixed embeddings only."""
+    from open_clip.tokenizer import SimpleTokenizer, default_bpe
+
+    if type(tokenizer) is not SimpleTokenizer:
+        log.warning(
+            "%s tokenizer is not CLIP's BPE: prompts are embedded now, but cannot be re-embedded without torch",
+            type(tokenizer).__name__,
+        )
+        return None
+    context_length = int(tokenizer.context_length)
+    _export_text_encoder(torch, model, context_length, tmp / TEXT_ENCODER_FILE, opset)
+    shutil.copyfile(default_bpe(), tmp / VOCAB_FILE)
+    return {"context_length": context_length, "tokenizer": "clip-bpe"}
+
+
+def _check_text_parity(torch, model, tokenizer, tmp: Path, texts: list[str]) -> float:
+    """Worst prompt's embedding cosine, ONNX text encoder with our tokenizer against torch."""
+    from monitor.scoring.text_encoder import TextEncoder
+
+    manifest = {"text_encoder": {"context_length": tokenizer.context_length}, "files": {}}
+    for name in (TEXT_ENCODER_FILE, VOCAB_FILE):
+        manifest["files"][name] = {"sha256": sha256(tmp / name)}
+    ours = TextEncoder(tmp, manifest).embed_texts(texts)
+    with torch.no_grad():
+        ref = l2_normalize(model.encode_text(tokenizer(texts)).float().numpy())
+    cos = round(float((ours * ref).sum(axis=1).min()), 5)
+    log.info("parity text encoder vs torch: embedding cosine %.5f", cos)
+    if cos < PARITY_FP32:
+        raise VqmonError(f"the exported text encoder disagrees with torch (cosine {cos:.4f} < {PARITY_FP32})")
+    return cos
+
+
 def _to_fp16(src: Path, dst: Path) -> None:
     """Half-precision weights and activations; fp32 input and output so the daemon's
     pre-processing and scoring stay the same."""
@@ -237,9 +305,11 @@ def export_clip(
     opset: int = MIN_OPSET,
     calibration: str | None = None,
     calibration_frames: int = 32,
+    prompts: str = DEFAULT_PROMPTS,
 ) -> ExportResult:
     if opset < MIN_OPSET:
         raise VqmonError(f"--opset {opset}: the exporter writes opset {MIN_OPSET} or newer")
+    prompt_set = load_prompt_set(prompts)
     torch, open_clip, model, _preprocess, tokenizer = load_model(arch, weights, pretrained, random_init)
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -252,13 +322,15 @@ def export_clip(
         std = [float(x) for x in getattr(model.visual, "image_std", None) or open_clip.OPENAI_DATASET_STD]
 
         _export_image_encoder(torch, model, size, tmp / IMAGE_ONNX, opset)
-        names = list(PROMPT_PAIRS)
-        prompts = [p for n in names for p in PROMPT_PAIRS[n]]
+        texts = [t for pair in prompt_set.pairs for t in pair]
         with torch.no_grad():
-            text = model.encode_text(tokenizer(prompts)).float()
+            text = model.encode_text(tokenizer(texts)).float()
             text = text / text.norm(dim=-1, keepdim=True)
-        np.save(tmp / TEXT_FILE, text.numpy().reshape(len(names), 2, -1).astype(np.float32))
+        np.save(tmp / TEXT_FILE, text.numpy().reshape(len(prompt_set.pairs), 2, -1).astype(np.float32))
         files = [IMAGE_ONNX, TEXT_FILE]
+        text_encoder = _text_tower(open_clip, tokenizer, tmp, torch, model, opset)
+        if text_encoder is not None:
+            files += [TEXT_ENCODER_FILE, VOCAB_FILE]
         int8_info = None
         if int8:
             int8_info = _quantize(tmp, size, mean, std, calibration, calibration_frames)
@@ -267,6 +339,8 @@ def export_clip(
             _to_fp16(tmp / IMAGE_ONNX, tmp / IMAGE_FP16)
             files.append(IMAGE_FP16)
         parity = _check_parity(torch, model, tmp, files, size, mean, std)
+        if text_encoder is not None:
+            parity["text"] = _check_text_parity(torch, model, tokenizer, tmp, texts)
         import onnx
 
         if weights:
@@ -284,7 +358,8 @@ def export_clip(
             "resize": "shortest_side",
             "interpolation": "bicubic",
             "crop": "center",
-            "prompt_pairs": {n: list(PROMPT_PAIRS[n]) for n in names},
+            "prompts": prompt_set.to_manifest(),
+            "text_encoder": text_encoder,
             "logit_scale": LOGIT_SCALE,
             "embed_dim": int(text.shape[-1]),
             "opset": opset,

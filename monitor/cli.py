@@ -80,12 +80,29 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             problems.append(f"streams[{i}].url: {exc}")
     random_weights = False
     if cfg.scoring.model_dir:
-        from monitor.scoring.clip_iqa import ModelError, verify_model_dir
+        from monitor.scoring.model_dir import ModelError, has_text_encoder, verify_model_dir
+        from monitor.scoring.prompts import PromptError, PromptSet, load_prompt_set
 
         try:
-            random_weights = bool(verify_model_dir(cfg.scoring.model_dir, cfg.scoring.precision).get("random_init"))
+            manifest = verify_model_dir(cfg.scoring.model_dir, cfg.scoring.precision)
+            random_weights = bool(manifest.get("random_init"))
         except ModelError as exc:
             problems.append(f"scoring.model_dir: {exc}")
+            manifest = None
+        if cfg.scoring.prompts:
+            try:
+                wanted = load_prompt_set(cfg.scoring.prompts)
+                if (
+                    manifest is not None
+                    and wanted.digest != PromptSet.from_manifest(manifest).digest
+                    and not has_text_encoder(manifest)
+                ):
+                    problems.append(
+                        f"scoring.prompts: {cfg.scoring.model_dir} has no text encoder to embed "
+                        f"{cfg.scoring.prompts}; re-export the model, or drop scoring.prompts"
+                    )
+            except PromptError as exc:
+                problems.append(f"scoring.prompts: {exc}")
     for p in problems:
         print(f"vqmon: error: {args.config}: {p}", file=sys.stderr)
     if problems:
@@ -166,11 +183,12 @@ def _eval_iqa(args: argparse.Namespace) -> int:
     from monitor.iqa import mos_eval
 
     _setup_logging(args.log_level or "warning", daemon=False)
-    names = [n.strip() for n in (args.scorers or ("brisque,niqe,clip" if args.model else "brisque,niqe")).split(",")]
+    default = "brisque,niqe,clip_pair,clip" if args.model else "brisque,niqe"
+    names = [n.strip() for n in (args.scorers or default).split(",")]
     scorers = mos_eval.scorer_functions(names, args.model)
     random_init = False
-    if "clip" in scorers:
-        from monitor.scoring.clip_iqa import load_manifest
+    if args.model:
+        from monitor.scoring.model_dir import load_manifest
 
         random_init = bool(load_manifest(args.model).get("random_init"))
     if args.mos is None:  # the built-in synthetic benchmark
@@ -262,6 +280,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         fp16=args.fp16,
         opset=args.opset,
         calibration=args.calibration,
+        prompts=args.prompts,
     )
     files = ", ".join(result.manifest["files"])
     print(f"{result.out_dir}: {result.manifest['arch']} ({result.manifest['weights']['source']}): {files}")
@@ -269,6 +288,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"embedding cosine vs torch (worst of 4 frames): {parity}")
     if result.manifest["random_init"]:
         print("note: random weights; the daemon will score with it but raise no clip_quality alerts from it")
+    return 0
+
+
+def cmd_prompts_embed(args: argparse.Namespace) -> int:
+    from monitor.scoring.model_dir import load_manifest
+    from monitor.scoring.prompts import PromptSet, load_prompt_set
+    from monitor.scoring.text_encoder import TextEncoder, write_embeddings
+
+    _setup_logging(args.log_level or "warning", daemon=False)
+    prompts = load_prompt_set(args.prompts)
+    manifest = load_manifest(args.model)
+    before = PromptSet.from_manifest(manifest)
+    emb = TextEncoder(args.model, manifest).embed(prompts)
+    write_embeddings(args.model, prompts, emb)
+    aspects = ", ".join(f"{a} ({len(p)})" for a, p in prompts.aspects.items())
+    print(f"{args.model}: prompt set {prompts.name!r} embedded, {len(prompts.pairs)} pairs: {aspects}")
+    if before.source.startswith("learned"):
+        print(f"note: this replaces the learned prompts ({before.source})")
     return 0
 
 
@@ -448,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("clips_dir", metavar="CLIPS_DIR", nargs="?", help="a folder of clips, or `iqa`")
     e.add_argument("--mos", help="iqa: CSV of pictures and mean opinion scores (file,mos; KonIQ/KADID as shipped)")
     e.add_argument("--images", help="iqa: the folder the CSV's pictures are in (default: the CSV's)")
-    e.add_argument("--scorers", help="iqa: comma-separated, of brisque,niqe,clip (default: all available)")
+    e.add_argument("--scorers", help="iqa: comma-separated, of brisque,niqe,clip_pair,clip (default: all available)")
     e.add_argument("--model", help="iqa: exported CLIP model directory, for the clip scorer")
     e.add_argument("--labels", help="vqmon.labels/1 JSON (e.g. ../shared/devset/labels.json)")
     e.add_argument("--corpus", default="state/corpus", help="where the generated splits are cached")
@@ -473,7 +510,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--calibration", metavar="CLIP", help="with --int8: static quantisation calibrated on this clip")
     x.add_argument("--fp16", action="store_true", help="also write an fp16 encoder (for CUDA/TensorRT)")
     x.add_argument("--opset", type=int, default=18, help="ONNX opset (18 or newer)")
+    x.add_argument("--prompts", default="default", help="prompt set to embed: a YAML file or a bundled name (default)")
     x.set_defaults(func=cmd_export)
+
+    pr = sub.add_parser("prompts", help="CLIP-IQA prompt sets: re-embed one into a model directory (no torch)")
+    prs = pr.add_subparsers(dest="action", required=True)
+    pe = prs.add_parser("embed", help="embed a prompt set with the model's exported text encoder")
+    pe.add_argument("--model", required=True, help="model directory from `vqmon export clip`")
+    pe.add_argument("--prompts", required=True, help="prompt set: a YAML file (see configs/prompts/clip_iqa.yaml)")
+    pe.set_defaults(func=cmd_prompts_embed)
 
     sc = sub.add_parser("score", help="CLIP-IQA (+ BRISQUE/NIQE) scores of images or video samples")
     sc.add_argument("inputs", nargs="+", metavar="IMAGE_OR_VIDEO")

@@ -214,6 +214,11 @@ class ScoringConfig(Strict):
     )
     threads: int = Field(0, ge=0, description="CPU threads for ONNX Runtime; 0 lets it choose")
     trt_cache_dir: str | None = Field(None, description="TensorRT engine cache (default: beside the model)")
+    prompts: str | None = Field(
+        None,
+        description="prompt set (YAML file, see configs/prompts/clip_iqa.yaml); none = the one the model's "
+        "embeddings were made from. Another set is embedded at start-up with the model's text encoder",
+    )
     every_s: float = Field(1.0, gt=0, description="score one frame per stream this often (stream time)")
     max_batch: int = Field(16, ge=1)
     max_wait_ms: float = Field(50.0, ge=0, description="wait this long for more frames to fill a batch")

@@ -22,6 +22,32 @@ RTSP_SCRIPT = ROOT / "tests" / "rtsp_server.py"
 VQMON = [sys.executable, "-m", "monitor"]
 
 
+CLIP_ARCH = "vqmon-tiny"  # a small open_clip architecture with random weights, so CI stays fast
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CLIP model directory written by our exporter (random weights, every precision)."""
+    torch = pytest.importorskip("torch", reason="the export extra is not installed (make test installs it)")
+    from exporters.clip_export import export_clip
+
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    torch.manual_seed(0)
+    export_clip(out, arch=CLIP_ARCH, random_init=True, int8=True, fp16=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def torch_model(exported: Path):
+    """The same weights in torch: the model re-created from the seed the exporter used."""
+    torch = pytest.importorskip("torch")
+    from exporters.clip_export import load_model
+
+    torch.manual_seed(0)
+    _, _, model, preprocess, tokenizer = load_model(CLIP_ARCH, None, None, True)
+    return model, preprocess, tokenizer
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
     """Poll until predicate() is true; the deadline only bounds a hang, it asserts no speed."""
     deadline = time.monotonic() + timeout

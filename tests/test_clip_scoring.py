@@ -13,30 +13,13 @@ import numpy as np
 import pytest
 
 from monitor.scoring.clip_iqa import ClipIqa, ModelError, SessionOptions, choose_providers
+from tests.conftest import CLIP_ARCH as ARCH
 from tests.conftest import ROOT
 
 torch = pytest.importorskip("torch", reason="the export extra is not installed (make test installs it)")
 open_clip = pytest.importorskip("open_clip")
 
 from exporters.clip_export import export_clip, load_model  # noqa: E402
-
-ARCH = "vqmon-tiny"
-
-
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory):
-    out = tmp_path_factory.mktemp("models") / "tiny"
-    torch.manual_seed(0)
-    export_clip(out, arch=ARCH, random_init=True, int8=True, fp16=True)
-    return out
-
-
-@pytest.fixture(scope="session")
-def torch_model(exported):
-    """The same weights in torch: re-create the model and load the state the exporter used."""
-    torch.manual_seed(0)
-    _, _, model, preprocess, tokenizer = load_model(ARCH, None, None, True)
-    return model, preprocess, tokenizer
 
 
 def frames(n=4, w=320, h=180):
@@ -55,15 +38,22 @@ def test_manifest_and_files(exported):
         "image_encoder.int8.onnx",
         "image_encoder.fp16.onnx",
         "text_embeddings.npy",
+        "text_encoder.onnx",
+        "bpe_vocab.txt.gz",
     }
+    assert m["text_encoder"] == {"context_length": 77, "tokenizer": "clip-bpe"} and m["parity_cosine"]["text"] >= 0.999
     # the exporter's own check against torch, kept for the operator
     assert m["parity_cosine"]["fp32"] >= 0.999 and m["parity_cosine"]["int8"] >= 0.99
     assert m["parity_cosine"]["fp16"] >= 0.999 and m["fp16"] is True
-    assert m["prompt_pairs"]["quality"] == ["Good photo.", "Bad photo."] and m["logit_scale"] == 100.0
+    # the bundled prompt set: several pairs per aspect, the overall one first
+    prompts = m["prompts"]
+    assert prompts["name"] == "default" and prompts["source"] == "bundled:default" and len(prompts["digest"]) == 16
+    assert prompts["aspects"]["quality"][0] == ["Good photo.", "Bad photo."] and len(prompts["aspects"]["quality"]) >= 3
+    assert m["logit_scale"] == 100.0
     assert m["int8"] == {"method": "dynamic"}
     assert {"torch", "open_clip", "onnx"} <= set(m["versions"])
     text = np.load(exported / "text_embeddings.npy")
-    assert text.shape == (len(m["prompt_pairs"]), 2, m["embed_dim"])
+    assert text.shape == (sum(len(p) for p in prompts["aspects"].values()), 2, m["embed_dim"])
     assert np.allclose(np.linalg.norm(text, axis=-1), 1.0, atol=1e-5)
 
 
@@ -74,16 +64,19 @@ def test_onnx_matches_torch_embeddings_and_scores(exported, torch_model):
     with torch.no_grad():
         ref = model.encode_image(torch.from_numpy(batch)).float()
         ref = (ref / ref.norm(dim=-1, keepdim=True)).numpy()
-        names = list(iqa.pair_names)
-        prompts = [p for n in names for p in iqa.manifest["prompt_pairs"][n]]
-        text = model.encode_text(tokenizer(prompts)).float()
-        text = (text / text.norm(dim=-1, keepdim=True)).numpy().reshape(len(names), 2, -1)
+        pairs = iqa.prompts.pairs
+        text = model.encode_text(tokenizer([t for pair in pairs for t in pair])).float()
+        text = (text / text.norm(dim=-1, keepdim=True)).numpy().reshape(len(pairs), 2, -1)
     emb = iqa.embed(batch)
     assert (emb * ref).sum(axis=1).min() >= 0.999
-    # CLIP-IQA with open_clip's own embeddings: softmax(100 * cos) of the positive prompt
+    # CLIP-IQA with open_clip's own embeddings: softmax(100 * cos) of each pair's positive
+    # prompt, and an aspect the mean of its pairs
     logits = 100.0 * np.einsum("nd,pkd->npk", ref, text)
-    expected = np.exp(logits[..., 0]) / np.exp(logits).sum(axis=2)
-    got = np.array([[s[n] for n in names] for s in iqa.score(frames())])
+    per_pair = np.exp(logits[..., 0]) / np.exp(logits).sum(axis=2)
+    owners = np.array(iqa.prompts.pair_aspects)
+    expected = np.stack([per_pair[:, owners == a].mean(axis=1) for a in iqa.aspects], axis=1)
+    got = np.array([[s[a] for a in iqa.aspects] for s in iqa.score(frames())])
+    assert iqa.aspects == list(iqa.prompts.aspects) and iqa.aspects[0] == "quality"
     assert np.abs(got - expected).max() <= 1e-3
 
 

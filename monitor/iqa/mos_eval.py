@@ -30,7 +30,9 @@ from monitor.iqa.metrics import Agreement, agreement
 
 FILE_COLUMNS = ("file", "image_name", "dist_img", "image")
 MOS_COLUMNS = ("mos", "dmos")
-SCORERS = ("brisque", "niqe", "clip")
+# clip: the overall score, the mean over the prompt set's overall pairs; clip_pair: its first
+# pair alone (CLIP-IQA's single fixed "Good photo." / "Bad photo.").
+SCORERS = ("brisque", "niqe", "clip", "clip_pair")
 LOWER_IS_BETTER = {"brisque", "niqe"}
 
 
@@ -97,13 +99,23 @@ def scorer_functions(names: list[str], model_dir: str | None) -> dict[str, Calla
         for name in ("brisque", "niqe"):
             if name in names:
                 out[name] = classical(name)
-    if "clip" in names:
+    if "clip" in names or "clip_pair" in names:
         if model_dir is None:
-            raise VqmonError("the clip scorer needs --model DIR (an exported CLIP model)")
+            raise VqmonError("the clip scorers need --model DIR (an exported CLIP model)")
         from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
+        from monitor.scoring.prompts import OVERALL
 
         model = ClipIqa(model_dir, SessionOptions(device="cpu"))
-        out["clip"] = lambda img: float(model.score([img])[0]["quality"])
+        first, overall = model.prompts.pair_aspects.index(OVERALL), model.aspects.index(OVERALL)
+
+        def embed(img: np.ndarray) -> np.ndarray:
+            return model.embed(model.preprocess(img)[None])
+
+        # Unrounded (the daemon's scores are rounded to 4 places): ties would cost rank agreement.
+        if "clip" in names:
+            out["clip"] = lambda img: float(model.aspect_scores(embed(img))[0, overall])
+        if "clip_pair" in names:
+            out["clip_pair"] = lambda img: float(model.pair_scores(embed(img))[0, first])
     return out
 
 

@@ -28,7 +28,7 @@ def load_scorer(cfg: ScoringConfig, deliver: Callable[[ScoreResult], None]) -> S
     try:
         model = ClipIqa(
             cfg.model_dir,  # type: ignore[arg-type]
-            SessionOptions(cfg.device, cfg.precision, cfg.threads, cfg.trt_cache_dir),
+            SessionOptions(cfg.device, cfg.precision, cfg.threads, cfg.trt_cache_dir, prompts=cfg.prompts),
         )
     except VqmonError as exc:
         # The picture checks do not need the model: run on without CLIP scores.

@@ -3,13 +3,12 @@
 A model directory (made by `vqmon export clip`) holds the image encoder as ONNX, the prompt
 pairs' text embeddings and a manifest with checksums. For each antonym pair the score is the
 softmax over the image's cosine similarities to the two prompts (times the logit scale): the
-probability of the positive prompt. `quality` is the overall score; the rest are aspects.
+probability of the positive prompt. An aspect's score is the mean over its pairs (see
+prompts.py); `quality` is the overall score.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,70 +17,18 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from monitor.errors import VqmonError
-from monitor.scoring.prompts import MANIFEST_SCHEMA
+from monitor.scoring.model_dir import ENCODER_FILES, TEXT_FILE, ModelError, verify_model_dir
+from monitor.scoring.prompts import PromptError, PromptSet, load_prompt_set
 
 log = logging.getLogger(__name__)
 
 Device = Literal["auto", "tensorrt", "cuda", "cpu"]
 Precision = Literal["fp32", "int8", "fp16"]
-# The image encoder's file per precision, as `vqmon export clip` writes them.
-ENCODER_FILES: dict[str, str] = {
-    "fp32": "image_encoder.onnx",
-    "int8": "image_encoder.int8.onnx",
-    "fp16": "image_encoder.fp16.onnx",
-}
-TEXT_FILE = "text_embeddings.npy"
 _PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider",
     "cuda": "CUDAExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
-
-
-class ModelError(VqmonError):
-    """The model directory is missing, corrupt or does not match its manifest."""
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def load_manifest(model_dir: str | Path) -> dict:
-    d = Path(model_dir)
-    path = d / "manifest.json"
-    if not d.is_dir():
-        raise ModelError(f"{d}: model directory not found (export one with `vqmon export clip --out {d} ...`)")
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"{path}: missing (not a vqmon model directory; re-export it)") from None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc}); re-export the model") from None
-    if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
-        raise ModelError(f"{path}: not a {MANIFEST_SCHEMA} manifest; re-export the model")
-    return manifest
-
-
-def verify_model_dir(model_dir: str | Path, precision: str) -> dict:
-    """The manifest, once the files a scorer of this precision needs are there and intact."""
-    d = Path(model_dir)
-    manifest = load_manifest(d)
-    for name in (ENCODER_FILES[precision], TEXT_FILE):
-        entry = manifest.get("files", {}).get(name)
-        path = d / name
-        if entry is None:
-            hint = f" (re-export with --{precision})" if precision != "fp32" else ""
-            raise ModelError(f"{d}: manifest lists no {name}{hint}")
-        if not path.is_file():
-            raise ModelError(f"{path}: missing; copy the whole model directory")
-        if sha256(path) != entry["sha256"]:
-            raise ModelError(f"{path}: checksum does not match manifest.json (corrupt or replaced); re-copy it")
-    return manifest
 
 
 def choose_providers(device: Device, available: list[str]) -> tuple[list[str], list[str]]:
@@ -138,6 +85,7 @@ class SessionOptions:
     threads: int = 0
     trt_cache_dir: str | None = None
     trt_fp16: bool = True
+    prompts: str | None = None  # a prompt set (file or bundled name); None: the one the model was embedded with
 
 
 def _provider_options(provider: str, options: SessionOptions, cache: Path, int8_method: str | None) -> dict:
@@ -173,8 +121,13 @@ class ClipIqa:
         self.size = int(m["input_size"])
         self.mean = np.array(m["mean"], np.float32).reshape(1, 1, 3)
         self.std = np.array(m["std"], np.float32).reshape(1, 1, 3)
-        self.pair_names = list(m["prompt_pairs"])
-        self.text = np.load(self.dir / TEXT_FILE).astype(np.float32)  # (pairs, 2, D)
+        self.prompts, self.text = self._prompt_embeddings(m)
+        self.aspects = list(self.prompts.aspects)
+        # Averages each aspect's pair scores: (pairs, aspects), rows of an aspect weigh 1/its count.
+        owner = np.array([self.aspects.index(a) for a in self.prompts.pair_aspects])
+        self._to_aspects = np.zeros((len(owner), len(self.aspects)), np.float32)
+        self._to_aspects[np.arange(len(owner)), owner] = 1.0
+        self._to_aspects /= self._to_aspects.sum(axis=0, keepdims=True)
         self.logit_scale = float(m["logit_scale"])
         providers, skipped = choose_providers(self.options.device, ort.get_available_providers())
         so = ort.SessionOptions()
@@ -205,6 +158,33 @@ class ClipIqa:
         log.info("CLIP scorer: %s on %s (%s)", m.get("arch"), self.provider, self.options.precision)
         self.input_name = self.session.get_inputs()[0].name
 
+    def _prompt_embeddings(self, manifest: dict) -> tuple[PromptSet, np.ndarray]:
+        """The prompt set and its (pairs, 2, D) embeddings: the model directory's, or the set the
+        config names, embedded now with the model's text encoder when it is another one."""
+        try:
+            stored = PromptSet.from_manifest(manifest)
+            wanted = load_prompt_set(self.options.prompts) if self.options.prompts else stored
+        except PromptError as exc:
+            raise ModelError(str(exc)) from None
+        try:
+            text = np.load(self.dir / TEXT_FILE).astype(np.float32)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{self.dir / TEXT_FILE}: unreadable ({exc}); re-export the model") from None
+        if text.ndim != 3 or text.shape[:2] != (len(stored.pairs), 2):
+            raise ModelError(f"{self.dir / TEXT_FILE}: does not match the manifest's prompt set; re-export the model")
+        if wanted.digest == stored.digest:
+            return stored, text
+        from monitor.scoring.text_encoder import TextEncoder
+
+        text = TextEncoder(self.dir, manifest).embed(wanted)
+        log.info(
+            "CLIP scorer: prompt set %r (%d pairs) embedded with the model's text encoder; "
+            "`vqmon prompts embed` stores it in the model directory",
+            wanted.name,
+            len(wanted.pairs),
+        )
+        return wanted, text
+
     def preprocess(self, bgr: np.ndarray) -> np.ndarray:
         return preprocess(bgr, self.size, self.mean, self.std)
 
@@ -212,12 +192,20 @@ class ClipIqa:
         out = self.session.run(None, {self.input_name: batch})[0].astype(np.float32)
         return l2_normalize(out)
 
-    def scores_from_embeddings(self, emb: np.ndarray) -> list[dict[str, float]]:
+    def pair_scores(self, emb: np.ndarray) -> np.ndarray:
+        """(N, pairs): each pair's probability of its positive prompt."""
         sims = np.einsum("nd,pkd->npk", emb, self.text) * self.logit_scale  # (N, pairs, 2)
         sims -= sims.max(axis=2, keepdims=True)
         e = np.exp(sims)
-        pos = e[..., 0] / e.sum(axis=2)
-        return [{n: round(float(pos[i, j]), 4) for j, n in enumerate(self.pair_names)} for i in range(len(emb))]
+        return e[..., 0] / e.sum(axis=2)
+
+    def aspect_scores(self, emb: np.ndarray) -> np.ndarray:
+        """(N, aspects): each aspect's mean over its pairs, in ``self.aspects`` order."""
+        return self.pair_scores(emb) @ self._to_aspects
+
+    def scores_from_embeddings(self, emb: np.ndarray) -> list[dict[str, float]]:
+        aspects = self.aspect_scores(emb)
+        return [{n: round(float(aspects[i, j]), 4) for j, n in enumerate(self.aspects)} for i in range(len(emb))]
 
     def score(self, images: list[np.ndarray]) -> list[dict[str, float]]:
         """Scores for BGR images, computed in one batch."""
