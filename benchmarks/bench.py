@@ -219,6 +219,7 @@ def bench_checks(path: str, cfg: Config, count: int = 40) -> ChecksBench:
 
 CPU_BATCHES = (1, 8)
 GPU_BATCHES = (1, 32, 256)
+TILE_BATCH = 8
 EAGER, ORT_FP32, ORT_INT8 = "torch eager fp32", "onnxruntime fp32", "onnxruntime int8"
 
 
@@ -229,6 +230,10 @@ class ScorerBench:
     rounds: int
     rows: list[dict[str, Any]]  # {"runtime", "device", "batch", "images_per_s"}: median over the rounds
     int8_cosine_min: float
+    # ms per 1080p frame through the scorer worker (ORT fp32, batches of TILE_BATCH frames):
+    # "off" the whole frame only, "auto" the whole frame and its tiles (grid in ``tile_grid``).
+    frame_ms: dict[str, float] = field(default_factory=dict)
+    tile_grid: list[int] | None = None
     gpu: str | None = None  # the card, when there was one
     gpu_notes: list[str] = field(default_factory=list)
 
@@ -253,6 +258,14 @@ class ScorerBench:
                 f"ORT int8 / ORT fp32 = {self.rate(ORT_INT8, b) / fp32:.2f} (goal >= 2)"
             )
         lines.append(f"int8 vs fp32 embedding cosine (min over the inputs): {self.int8_cosine_min:.4f} (goal >= 0.99)")
+        if self.frame_ms:
+            off, tiled = self.frame_ms["off"], self.frame_ms["auto"]
+            grid = "x".join(map(str, self.tile_grid or []))
+            lines.append(
+                f"1080p frames through the scorer worker (ORT fp32, batches of {TILE_BATCH}, native picture "
+                f"converted in the worker): whole frame {off:.1f} ms/frame, whole + {grid} tiles {tiled:.1f} "
+                f"ms/frame = {tiled / off:.2f}x"
+            )
         lines.append(f"GPU: {self.gpu}" if self.gpu else "GPU: none here, so no CUDA/TensorRT/torch fp16 rows")
         lines += [f"  {n}" for n in self.gpu_notes]
         return "\n".join(lines)
@@ -343,8 +356,31 @@ def bench_scorer(
         for (name, b), v in sorted(samples.items(), key=lambda kv: (kv[0][1], list(runtimes).index(kv[0][0])))
     ]
     cos = float((fp32.embed(inputs) * int8.embed(inputs)).sum(axis=1).min())
+    frame_ms, grid = _tiling_cost(fp32, str(bench_clip(state_dir)), rounds)
     card, gpu_rows, notes = _gpu_rows(torch, model, model_dir, inputs, seconds)
-    return ScorerBench(arch, torch.get_num_threads(), rounds, rows + gpu_rows, cos, card, notes)
+    return ScorerBench(arch, torch.get_num_threads(), rounds, rows + gpu_rows, cos, frame_ms, grid, card, notes)
+
+
+def _tiling_cost(model, clip: str, rounds: int) -> tuple[dict[str, float], list[int] | None]:
+    """ms per frame of ScoringWorker.score_batch, the daemon's own call, with tiles off and auto:
+    frames decoded by the capture decoder, their native picture still unconverted (the worker
+    converts it for tiles, and that is part of the cost). Modes alternate, median per mode."""
+    from monitor.scoring.clip_iqa import Tiles, tile_grid
+    from monitor.scoring.worker import ScoringWorker
+
+    modes: tuple[Tiles, Tiles] = ("off", "auto")
+    samples: dict[str, list[float]] = {"off": [], "auto": []}
+    grid = None
+    for r in range(rounds + 1):  # the first round warms up
+        for tiles in modes:
+            frames = _decoded_frames(clip, TILE_BATCH)
+            worker = ScoringWorker(model, lambda _result: None, max_batch=TILE_BATCH, tiles=tiles)
+            t0 = time.perf_counter()
+            worker.score_batch(frames)
+            if r:
+                samples[str(tiles)].append((time.perf_counter() - t0) * 1000.0 / len(frames))
+            grid = grid or tile_grid(frames[0].width, frames[0].height, "auto", model.size)
+    return {k: round(float(np.median(v)), 2) for k, v in samples.items()}, list(grid) if grid else None
 
 
 @dataclass

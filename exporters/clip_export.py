@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.errors import VqmonError
-from monitor.scoring.clip_iqa import graph_level, l2_normalize, preprocess
+from monitor.scoring.clip_iqa import graph_level, l2_normalize, letterbox, preprocess
 from monitor.scoring.model_dir import ENCODER_FILES, TEXT_ENCODER_FILE, TEXT_FILE, VOCAB_FILE, sha256
 from monitor.scoring.prompts import DEFAULT_PROMPTS, LOGIT_SCALE, MANIFEST_SCHEMA, load_prompt_set
 
@@ -71,7 +71,7 @@ def _calibration_batches(clip: str, size: int, mean, std, count: int) -> list[np
     try:
         total = dec.total_frames or count * 25
         step = max(1, total // count)
-        frames = [preprocess(raw.full(), size, mean, std) for i, raw in enumerate(dec.frames()) if i % step == 0]
+        frames = [letterbox(raw.full(), size, mean, std) for i, raw in enumerate(dec.frames()) if i % step == 0]
     finally:
         dec.close()
     if not frames:

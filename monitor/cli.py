@@ -333,20 +333,35 @@ def cmd_score(args: argparse.Namespace) -> int:
             if problem:
                 raise VqmonError(problem)
             images = list(_video_samples(path, args.every_s))
-        scores = model.score([im for _, im in images])
+        scores = model.score([im for _, im in images], args.tiles)
         for (name, im), sc in zip(images, scores, strict=True):
-            row = {"input": name, **sc, **iqa.score(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY))}
+            row: dict[str, Any] = {"input": name, **sc.aspects}
+            if sc.worst_tile is not None:
+                row["worst_tile"] = sc.worst_tile
+            row.update(iqa.score(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY)))
             rows.append({**row, "random_init": model.random_init})
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        keys = [k for k in rows[0] if k not in ("input", "random_init")] if rows else []
-        print(f"{'input':<40} " + " ".join(f"{k:>13}" for k in keys))
+        keys = [k for k in rows[0] if k not in ("input", "random_init", "worst_tile")] if rows else []
+        tiled = any("worst_tile" in r for r in rows)
+        print(f"{'input':<40} " + " ".join(f"{k:>13}" for k in keys) + ("  worst tile (row,col)" if tiled else ""))
         for r in rows:
-            print(f"{r['input'][-40:]:<40} " + " ".join(f"{r.get(k, float('nan')):>13.4g}" for k in keys))
+            tile = r.get("worst_tile")
+            where = f"  {tile['quality']:.4g} at ({tile['row']},{tile['col']})" if tile else ""
+            print(f"{r['input'][-40:]:<40} " + " ".join(f"{r.get(k, float('nan')):>13.4g}" for k in keys) + where)
         if model.random_init:
             print(f"note: {args.model} has random weights (exported with --random-init): the CLIP scores mean nothing")
     return 0
+
+
+def _tiles(value: str) -> Any:
+    if value in ("auto", "off"):
+        return value
+    cols, _, rows = value.lower().partition("x")
+    if not (cols.isdigit() and rows.isdigit() and 1 <= int(cols) <= 8 and 1 <= int(rows) <= 8):
+        raise argparse.ArgumentTypeError(f"{value!r}: auto, off, or COLUMNSxROWS such as 3x2 (1-8 each)")
+    return int(cols), int(rows)
 
 
 def _video_samples(path: str, every_s: float):
@@ -526,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--device", choices=typing.get_args(Device), default="auto")
     sc.add_argument("--precision", choices=typing.get_args(Precision), default="fp32")
     sc.add_argument("--every-s", type=float, default=5.0, help="videos: one sample per this many seconds")
+    sc.add_argument(
+        "--tiles", type=_tiles, default="auto", metavar="auto|off|CxR", help="also score tiles (as the daemon does)"
+    )
     sc.add_argument("--json", action="store_true")
     sc.set_defaults(func=cmd_score)
 

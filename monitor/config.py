@@ -17,7 +17,7 @@ import typing
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
@@ -204,6 +204,9 @@ class IqaConfig(Strict):
     report_every_s: float = Field(300.0, ge=0, description="per-stream scores this often (stream time); 0 = never")
 
 
+_TileCount = Annotated[int, Field(ge=1, le=8)]
+
+
 class ScoringConfig(Strict):
     """The CLIP-IQA scorer: one ONNX Runtime session batching frames from every stream."""
 
@@ -219,12 +222,30 @@ class ScoringConfig(Strict):
         description="prompt set (YAML file, see configs/prompts/clip_iqa.yaml); none = the one the model's "
         "embeddings were made from. Another set is embedded at start-up with the model's text encoder",
     )
+    tiles: Literal["auto", "off"] | tuple[_TileCount, _TileCount] = Field(
+        "auto",
+        description="also score a grid of tiles cut from the native picture (auto: 3x2 for 16:9; off; "
+        "or [columns, rows]): the worst tile's score and position are reported",
+    )
+    min_tile_quality: float | None = Field(
+        None, ge=0, le=1, description="`clip_quality` also when the worst tile scores below this; none = reported only"
+    )
     every_s: float = Field(1.0, gt=0, description="score one frame per stream this often (stream time)")
     max_batch: int = Field(16, ge=1)
     max_wait_ms: float = Field(50.0, ge=0, description="wait this long for more frames to fill a batch")
     min_quality: float = Field(0.3, ge=0, le=1, description="`clip_quality` fault below this overall score")
     raise_after_s: float = Field(5.0, ge=0)
     clear_after_s: float = Field(10.0, ge=0)
+
+    @field_validator("tiles", mode="before")
+    @classmethod
+    def _tiles(cls, v: Any) -> Any:
+        # One clear message instead of one per member of the union.
+        if v in ("auto", "off"):
+            return v
+        if isinstance(v, list | tuple) and len(v) == 2 and all(isinstance(n, int) and 1 <= n <= 8 for n in v):
+            return tuple(v)
+        raise ValueError(f"must be auto, off, or [columns, rows] with 1-8 each (got {v!r})")
 
     def for_stream(self, own: StreamScoringConfig) -> ScoringConfig | None:
         """These settings with a stream's overrides applied; None when the stream opts out."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,13 +37,19 @@ class Frame:
     decode_errors: int = 0  # the stream's corrupt-packet count when this frame was decoded
     _image: np.ndarray | None = field(default=None, repr=False)
     _luma: np.ndarray | None = field(default=None, repr=False)
+    # The analysis loop (snapshots) and the CLIP scorer (tiles) may both ask for ``image``; the
+    # decoder's buffer is converted once, by one of them.
+    _convert: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def image(self) -> np.ndarray:
-        """Full-resolution BGR, converted on first use only (snapshots, native-scale checks)."""
+        """Full-resolution BGR, converted on first use only (snapshots, native-scale checks, CLIP
+        tiles). Safe to call from several threads."""
         if self._image is None:
-            self._image = self.full() if self.full is not None else self.small
-            self.full = None  # drop the decoder's buffer once converted
+            with self._convert:
+                if self._image is None:
+                    self._image = self.full() if self.full is not None else self.small
+                    self.full = None  # drop the decoder's buffer once converted
         return self._image
 
     @property

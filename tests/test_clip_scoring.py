@@ -60,7 +60,7 @@ def test_manifest_and_files(exported):
 def test_onnx_matches_torch_embeddings_and_scores(exported, torch_model):
     model, _, tokenizer = torch_model
     iqa = ClipIqa(exported, SessionOptions(device="cpu"))
-    batch = np.stack([iqa.preprocess(f) for f in frames()])
+    batch = np.stack([iqa.letterbox(f) for f in frames()])  # the whole frame, as the scorer sees it
     with torch.no_grad():
         ref = model.encode_image(torch.from_numpy(batch)).float()
         ref = (ref / ref.norm(dim=-1, keepdim=True)).numpy()
@@ -75,7 +75,7 @@ def test_onnx_matches_torch_embeddings_and_scores(exported, torch_model):
     per_pair = np.exp(logits[..., 0]) / np.exp(logits).sum(axis=2)
     owners = np.array(iqa.prompts.pair_aspects)
     expected = np.stack([per_pair[:, owners == a].mean(axis=1) for a in iqa.aspects], axis=1)
-    got = np.array([[s[a] for a in iqa.aspects] for s in iqa.score(frames())])
+    got = np.array([[s.aspects[a] for a in iqa.aspects] for s in iqa.score(frames())])
     assert iqa.aspects == list(iqa.prompts.aspects) and iqa.aspects[0] == "quality"
     assert np.abs(got - expected).max() <= 1e-3
 
@@ -116,11 +116,17 @@ def test_small_frames_and_batching(exported):
     iqa = ClipIqa(exported, SessionOptions(device="cpu"))
     tiny = np.full((48, 64, 3), 90, np.uint8)
     imgs = [*frames(3), tiny]
-    batch = iqa.score(imgs)
-    single = [iqa.score([im])[0] for im in imgs]
+    batch = iqa.score(imgs, tiles=(2, 1))
+    single = [iqa.score([im], tiles=(2, 1))[0] for im in imgs]
     for b, s in zip(batch, single, strict=True):
-        assert all(np.isfinite(v) for v in b.values())
-        assert all(abs(b[k] - s[k]) < 1e-4 for k in b)
+        assert all(np.isfinite(v) for v in b.aspects.values())
+        assert all(abs(b.aspects[k] - s.aspects[k]) < 1e-4 for k in b.aspects)
+    # tiles where the picture is big enough for them, mixed in one batch with pictures without
+    assert [b.worst_tile is not None for b in batch] == [True, True, True, False]
+    assert all(
+        abs(b.worst_tile["quality"] - s.worst_tile["quality"]) < 1e-4
+        for b, s in zip(batch[:3], single[:3], strict=True)
+    )
 
 
 def test_provider_choice_and_fallback(exported, caplog):
@@ -266,7 +272,8 @@ def test_live_pipeline_batches_across_streams(exported, clips, caplog):
     off = stream_settings(capture={"loop": True, "realtime": True}, scoring={"enabled": False})
     specs.append(StreamSpec("unscored", str(clips["clean"]), off))
     specs[0].settings = stream_settings(capture={"loop": True, "realtime": True}, scoring={"every_s": 0.25})
-    scoring = ScoringConfig(model_dir=str(exported), device="cpu", every_s=0.5, max_wait_ms=150)
+    # 2x1 tiles: the test clip (320x180) is too small for the automatic grid
+    scoring = ScoringConfig(model_dir=str(exported), device="cpu", every_s=0.5, max_wait_ms=150, tiles=(2, 1))
     with LiveRun(specs, scoring=scoring) as run:
         scorer = run.pipeline.scorer
         scored = [a for name, a in run.pipeline.analyzers.items() if name != "unscored"]
@@ -282,6 +289,8 @@ def test_live_pipeline_batches_across_streams(exported, clips, caplog):
     snap = run.pipeline.stats_snapshot()["cam0"]
     assert 0.0 <= snap["quality"]["clip"]["quality"] <= 1.0 and "scoring_dropped" in snap
     assert snap["quality"]["clip"]["random_init"] is True  # the report (and MQTT's quality topic) says so
+    tile = snap["quality"]["clip"]["worst_tile"]
+    assert tile["grid"] == [2, 1] and tile["row"] == 0 and tile["col"] in (0, 1) and 0.0 <= tile["quality"] <= 1.0
 
 
 def test_quality_fault_from_scores(exported, clips, tmp_path):
@@ -298,6 +307,14 @@ def test_quality_fault_from_scores(exported, clips, tmp_path):
     # the stream's own threshold (here through `defaults`, which profiles and streams layer over) wins
     cfg = parse_config({"scoring": cfg.scoring.model_dump(), "defaults": {"scoring": {"min_quality": 0.0}}})
     assert not [e for e in analyze_files([str(clips["clean"])], cfg).events if e.fault == "clip_quality"]
+    # the worst tile alerts only when asked to, and says where it is
+    tiled = {**cfg.scoring.model_dump(), "min_quality": 0.0, "tiles": [2, 1]}
+    for min_tile, raised in ((None, False), (1.0, True)):
+        cfg = parse_config({"scoring": {**tiled, "min_tile_quality": min_tile}})
+        q = [e for e in analyze_files([str(clips["clean"])], cfg).events if e.fault == "clip_quality"]
+        assert bool(q) == raised
+    tile = q[0].measurements["worst_tile"]
+    assert tile["grid"] == [2, 1] and (tile["row"], tile["col"]) in ((0, 0), (0, 1)) and tile["quality"] < 1.0
 
 
 def test_broken_model_leaves_the_checks_running(clips, tmp_path, caplog):
@@ -362,3 +379,81 @@ def test_scorer_bench_reports_every_runtime(tmp_path):
     report = result.report()
     assert "ORT fp32 / torch eager" in report and "ORT int8 / ORT fp32" in report
     assert (tmp_path / "bench" / f"clip-{ARCH}-random" / "image_encoder.fp16.onnx").is_file()
+
+
+def test_letterbox_keeps_the_whole_frame(exported):
+    iqa = ClipIqa(exported, SessionOptions(device="cpu"))
+    img = np.full((180, 320, 3), 128, np.uint8)
+    img[:, :20] = (0, 0, 255)  # a red strip at the left edge
+    view = iqa.letterbox(img)
+    size = iqa.size
+    assert view.shape == (3, size, size)
+    band = (size - round(180 * size / 320)) // 2
+    assert band > 0 and np.all(view[:, :band] == 0) and np.all(view[:, -band:] == 0)  # mean-coloured bands
+    red = view[0, size // 2, :5] * iqa.std.ravel()[0] + iqa.mean.ravel()[0]  # R channel, denormalised
+    assert np.allclose(red, 1.0, atol=0.02)  # the edge is in the picture...
+    crop = iqa.preprocess(img)
+    assert np.all(np.abs(crop[0] * iqa.std.ravel()[0] + iqa.mean.ravel()[0] - 128 / 255) < 0.02)  # ...not in the crop
+
+
+def test_tile_grid_follows_the_picture_shape():
+    from monitor.scoring.clip_iqa import cut_tiles, tile_grid
+
+    assert tile_grid(1920, 1080, "auto", 224) == (3, 2)
+    assert tile_grid(704, 576, "auto", 224) == (2, 2)
+    assert tile_grid(1080, 1920, "auto", 224) == (2, 3)
+    assert tile_grid(320, 180, "auto", 224) is None  # tiles would be under half the input size
+    assert tile_grid(1920, 1080, "off", 224) is None and tile_grid(1920, 1080, (4, 1), 224) == (4, 1)
+    tiles = cut_tiles(np.zeros((1081, 1921, 3), np.uint8), (3, 2))
+    assert (
+        len(tiles) == 6 and sum(t.shape[1] for t in tiles[:3]) == 1921 and sum(t.shape[0] for t in tiles[::3]) == 1081
+    )
+
+
+def test_tiles_find_a_fault_in_a_corner_the_centre_crop_misses(exported):
+    """A smear over the bottom-left corner of a 16:9 frame lies outside open_clip's centre crop,
+    so a centre-cropped score cannot move; the whole-frame view and that corner's tile see it.
+    With random weights no score means "worse", so the test checks what tiling guarantees: only
+    the corner's tile changes, and the worst tile reported is the lowest of the tiles' scores."""
+    rng = np.random.default_rng(3)
+    scene = cv2.resize(rng.integers(0, 255, (90, 160, 3), dtype=np.uint8), (1280, 720), interpolation=cv2.INTER_NEAREST)
+    smeared = scene.copy()
+    smeared[360:, :270] = cv2.GaussianBlur(scene[360:, :270], (0, 0), 25)  # x < 280: outside the 720-px crop
+    iqa = ClipIqa(exported, SessionOptions(device="cpu"))
+    overall = iqa.aspects.index("quality")
+
+    def crop(im):
+        return iqa.aspect_scores(iqa.embed(iqa.preprocess(im)[None]))[0, overall]
+
+    assert crop(scene) == pytest.approx(crop(smeared), abs=1e-6)  # the centre crop never sees the corner
+    clean, faulty = iqa.score([scene, smeared], tiles="auto")
+    assert clean.aspects["quality"] != faulty.aspects["quality"]  # the letterboxed whole frame shows the edge
+    moved = np.abs(np.array(clean.tiles) - np.array(faulty.tiles)) > 1e-4
+    assert moved.tolist() == [False, False, False, True, False, False]  # only row 1, column 0
+    for result in (clean, faulty):
+        k = int(np.argmin(result.tiles))
+        assert result.worst_tile == {"quality": result.tiles[k], "row": k // 3, "col": k % 3, "grid": [3, 2]}
+
+
+def test_frame_conversion_is_done_once_across_threads():
+    """The scorer thread (tiles) and the analysis loop (snapshots) may both ask for the native picture."""
+    import threading
+    import time
+
+    from monitor.frames import Frame
+
+    calls = []
+
+    def full() -> np.ndarray:
+        calls.append(1)
+        time.sleep(0.02)  # a slow conversion widens the window two threads could both enter
+        return np.ones((720, 1280, 3), np.uint8)
+
+    frame = Frame("s", 0, 0.0, 0.0, False, np.zeros((270, 480, 3), np.uint8), 1280, 720, full=full)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(frame.image)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and all(r is results[0] for r in results) and results[0].shape == (720, 1280, 3)

@@ -75,6 +75,13 @@ def test_bad_value_names_path_and_bound():
     assert err({"streams": streams}) == "streams[2].sample.every_n: must be ≥ 1 (got 0)"
     streams[2] = {"name": "c", "url": "z", "scoring": {"min_quality": 1.5}}
     assert err({"streams": streams}) == "streams[2].scoring.min_quality: must be ≤ 1.0 (got 1.5)"
+    # the tile grid: one message, not one per form the setting may take
+    for tiles in ("big", [9, 1], [3]):
+        assert err({"scoring": {"tiles": tiles}}) == (
+            f"scoring.tiles: must be auto, off, or [columns, rows] with 1-8 each (got {tiles!r})"
+        )
+    assert parse_config({"scoring": {"tiles": [3, 2]}}).scoring.tiles == (3, 2)
+    assert parse_config({}).scoring.tiles == "auto" and parse_config({}).scoring.min_tile_quality is None
 
 
 def test_stream_scoring_overrides_the_global_scorer_settings():

@@ -109,7 +109,7 @@ def scorer_functions(names: list[str], model_dir: str | None) -> dict[str, Calla
         first, overall = model.prompts.pair_aspects.index(OVERALL), model.aspects.index(OVERALL)
 
         def embed(img: np.ndarray) -> np.ndarray:
-            return model.embed(model.preprocess(img)[None])
+            return model.embed(model.letterbox(img)[None])
 
         # Unrounded (the daemon's scores are rounded to 4 places): ties would cost rank agreement.
         if "clip" in names:

@@ -40,7 +40,7 @@ def load_scorer(cfg: ScoringConfig, deliver: Callable[[ScoreResult], None]) -> S
             "but it raises no clip_quality alerts; export real weights for that",
             cfg.model_dir,
         )
-    return ScoringWorker(model, deliver, cfg.max_batch, cfg.max_wait_ms)
+    return ScoringWorker(model, deliver, cfg.max_batch, cfg.max_wait_ms, tiles=cfg.tiles)
 
 
 def load_escalation(

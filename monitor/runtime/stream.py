@@ -17,6 +17,7 @@ from monitor.config import IqaConfig, ScoringConfig, StreamSettings
 from monitor.faults import CLIP_QUALITY, STREAM_DOWN
 from monitor.frames import Frame
 from monitor.iqa.scorer import IqaScorer
+from monitor.scoring.prompts import OVERALL
 from monitor.scoring.worker import ScoreResult
 
 log = logging.getLogger(__name__)
@@ -101,20 +102,27 @@ class StreamAnalyzer:
         if cfg is None:
             return []
         # Said in the report (and so on MQTT) so no dashboard shows a random model's score as real.
+        tile = {"worst_tile": result.worst_tile} if result.worst_tile is not None else {}
         self.latest_quality["clip"] = {
             "stream_time": round(result.stream_time, 2),
             **result.scores,
+            **tile,
             "random_init": result.random_init,
         }
+        low_tile = (
+            cfg.min_tile_quality is not None
+            and result.worst_tile is not None
+            and result.worst_tile["quality"] < cfg.min_tile_quality
+        )
         # A random-weight model's scores are reported, never alerted on.
-        present = not result.random_init and result.scores.get("quality", 1.0) < cfg.min_quality
+        present = not result.random_init and (result.scores.get(OVERALL, 1.0) < cfg.min_quality or low_tile)
         ev = self.alerts.observe(
             CLIP_QUALITY,
             Timing(cfg.raise_after_s, cfg.clear_after_s),
             present,
             result.stream_time,
             "warning",
-            dict(result.scores),
+            {**result.scores, **tile},
             result.wall_time,
             explained=self._explained(CLIP_QUALITY),
         )

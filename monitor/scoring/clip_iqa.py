@@ -5,6 +5,12 @@ pairs' text embeddings and a manifest with checksums. For each antonym pair the 
 softmax over the image's cosine similarities to the two prompts (times the logit scale): the
 probability of the positive prompt. An aspect's score is the mean over its pairs (see
 prompts.py); `quality` is the overall score.
+
+A frame is seen whole, letterboxed to the model's input size (a centre crop would drop the
+sides of a wide frame), and, with tiles on, also as a grid of tiles cut from the native picture
+(3x2 for 16:9), each letterboxed in turn: a fault in one part of the picture (a smear in a
+corner) is not averaged away, and the worst tile's overall score and position are reported.
+All views of all frames go through the encoder in one call.
 """
 
 from __future__ import annotations
@@ -12,18 +18,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
 from monitor.scoring.model_dir import ENCODER_FILES, TEXT_FILE, ModelError, verify_model_dir
-from monitor.scoring.prompts import PromptError, PromptSet, load_prompt_set
+from monitor.scoring.prompts import OVERALL, PromptError, PromptSet, load_prompt_set
 
 log = logging.getLogger(__name__)
 
 Device = Literal["auto", "tensorrt", "cuda", "cpu"]
 Precision = Literal["fp32", "int8", "fp16"]
+# "auto": a grid that keeps tiles near square (3x2 for 16:9, 2x2 for 4:3); "off": whole frame
+# only; or (columns, rows).
+Tiles = Literal["auto", "off"] | tuple[int, int]
 _PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -66,6 +75,66 @@ def preprocess(bgr: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray) ->
     img = img[y0 : y0 + size, x0 : x0 + size, ::-1].astype(np.float32) / 255.0
     img = (img - np.asarray(mean, np.float32).reshape(1, 1, 3)) / np.asarray(std, np.float32).reshape(1, 1, 3)
     return np.ascontiguousarray(img.transpose(2, 0, 1))
+
+
+def letterbox(
+    bgr: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """The whole picture in the model's square input: the long side to ``size`` (area when
+    shrinking, bicubic when enlarging), centred on the mean colour (zero once normalised), so
+    nothing is cropped away. CHW float32, normalised; written into ``out`` when given."""
+    h, w = bgr.shape[:2]
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    img = (
+        bgr
+        if (nh, nw) == (h, w)
+        else cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    )
+    rgb = img[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
+    scale_c = (1.0 / (255.0 * np.asarray(std, np.float32))).reshape(3, 1, 1)
+    shift_c = (np.asarray(mean, np.float32) / np.asarray(std, np.float32)).reshape(3, 1, 1)
+    if out is None:
+        out = np.empty((3, size, size), np.float32)
+    out[:] = 0.0
+    y0, x0 = (size - nh) // 2, (size - nw) // 2
+    out[:, y0 : y0 + nh, x0 : x0 + nw] = rgb * scale_c - shift_c
+    return out
+
+
+def tile_grid(width: int, height: int, tiles: Tiles, size: int) -> tuple[int, int] | None:
+    """(columns, rows) of tiles for a picture of this size, or None for the whole frame only.
+    "auto" cuts two tiles across the short side and as many along the long one as keep them
+    near square; a picture too small to give tiles at least half the model's input gets none."""
+    if tiles == "off":
+        return None
+    if tiles == "auto":
+        long_side, short_side = max(width, height), min(width, height)
+        along = max(1, round(2 * long_side / short_side / 1.2))
+        cols, rows = (along, 2) if width >= height else (2, along)
+    else:
+        cols, rows = tiles
+    if width / cols < size / 2 or height / rows < size / 2 or cols * rows <= 1:
+        return None
+    return cols, rows
+
+
+def cut_tiles(bgr: np.ndarray, grid: tuple[int, int]) -> list[np.ndarray]:
+    """The tiles of ``grid`` (columns, rows), row by row from the top left."""
+    cols, rows = grid
+    h, w = bgr.shape[:2]
+    ys = [round(i * h / rows) for i in range(rows + 1)]
+    xs = [round(j * w / cols) for j in range(cols + 1)]
+    return [bgr[ys[r] : ys[r + 1], xs[c] : xs[c + 1]] for r in range(rows) for c in range(cols)]
+
+
+@dataclass(slots=True)
+class FrameScores:
+    """One frame's scores: each aspect on the whole frame, and the worst tile's overall score."""
+
+    aspects: dict[str, float]
+    worst_tile: dict[str, Any] | None = None  # quality, row, col, grid [columns, rows]
+    tiles: list[float] | None = None  # every tile's overall score, row by row from the top left
 
 
 def graph_level(precision: str):
@@ -157,6 +226,7 @@ class ClipIqa:
             log.info("CLIP scorer: %s", reason)
         log.info("CLIP scorer: %s on %s (%s)", m.get("arch"), self.provider, self.options.precision)
         self.input_name = self.session.get_inputs()[0].name
+        self._batch = np.empty((0, 3, self.size, self.size), np.float32)  # score()'s, reused
 
     def _prompt_embeddings(self, manifest: dict) -> tuple[PromptSet, np.ndarray]:
         """The prompt set and its (pairs, 2, D) embeddings: the model directory's, or the set the
@@ -186,7 +256,12 @@ class ClipIqa:
         return wanted, text
 
     def preprocess(self, bgr: np.ndarray) -> np.ndarray:
+        """open_clip's own pre-processing (centre crop): what the export checks parity on."""
         return preprocess(bgr, self.size, self.mean, self.std)
+
+    def letterbox(self, bgr: np.ndarray) -> np.ndarray:
+        """The whole picture as the scorer sees it."""
+        return letterbox(bgr, self.size, self.mean, self.std)
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {self.input_name: batch})[0].astype(np.float32)
@@ -203,13 +278,45 @@ class ClipIqa:
         """(N, aspects): each aspect's mean over its pairs, in ``self.aspects`` order."""
         return self.pair_scores(emb) @ self._to_aspects
 
-    def scores_from_embeddings(self, emb: np.ndarray) -> list[dict[str, float]]:
-        aspects = self.aspect_scores(emb)
-        return [{n: round(float(aspects[i, j]), 4) for j, n in enumerate(self.aspects)} for i in range(len(emb))]
-
-    def score(self, images: list[np.ndarray]) -> list[dict[str, float]]:
-        """Scores for BGR images, computed in one batch."""
+    def score(self, images: list[np.ndarray], tiles: Tiles = "off") -> list[FrameScores]:
+        """Scores for BGR images (native pictures when tiles are on), all views in one batch.
+        One thread at a time (the scorer worker): the batch buffer is reused."""
         if not images:
             return []
-        batch = np.stack([self.preprocess(im) for im in images])
-        return self.scores_from_embeddings(self.embed(batch))
+        pictures: list[np.ndarray] = []  # every view, in batch order
+        spans: list[tuple[int, tuple[int, int] | None]] = []  # per image: its whole view's row, its grid
+        for im in images:
+            grid = tile_grid(im.shape[1], im.shape[0], tiles, self.size)
+            spans.append((len(pictures), grid))
+            if grid is None:
+                pictures.append(im)
+                continue
+            # One resize of the native picture to where each tile fits the model's input: the
+            # detail the tiles keep, at a fraction of resizing every tile from native size.
+            h, w = im.shape[:2]
+            scale = self.size / max(w / grid[0], h / grid[1])
+            canvas = (
+                cv2.resize(im, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else im
+            )
+            pictures.append(canvas)
+            pictures.extend(cut_tiles(canvas, grid))
+        # Written in place into one reused buffer: stacking fresh arrays cost more than the
+        # encoder of a small model (page faults on tens of MB per batch).
+        if self._batch.shape[0] < len(pictures):
+            self._batch = np.empty((len(pictures), 3, self.size, self.size), np.float32)
+        batch = self._batch[: len(pictures)]
+        for i, picture in enumerate(pictures):
+            letterbox(picture, self.size, self.mean, self.std, out=batch[i])
+        aspects = self.aspect_scores(self.embed(batch))
+        overall = self.aspects.index(OVERALL)
+        out = []
+        for row, grid in spans:
+            whole = {n: round(float(aspects[row, j]), 4) for j, n in enumerate(self.aspects)}
+            worst = None
+            if grid is not None:
+                cols, rows = grid
+                q = aspects[row + 1 : row + 1 + cols * rows, overall]
+                k = int(np.argmin(q))
+                worst = {"quality": round(float(q[k]), 4), "row": k // cols, "col": k % cols, "grid": [cols, rows]}
+            out.append(FrameScores(whole, worst, None if grid is None else [round(float(v), 4) for v in q]))
+        return out

@@ -11,11 +11,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.frames import Frame
 from monitor.queues import StreamMux
 from monitor.ratelimit import worth_logging
-from monitor.scoring.clip_iqa import ClipIqa
+from monitor.scoring.clip_iqa import ClipIqa, Tiles
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,10 @@ class ScoreResult:
     stream: str
     stream_time: float
     wall_time: float
-    scores: dict[str, float]
+    scores: dict[str, float]  # each aspect, on the whole frame
     frame: Frame
     random_init: bool = False  # the model has random weights: the scores mean nothing
+    worst_tile: dict[str, Any] | None = None  # with tiles on: quality, row, col, grid
 
 
 class ScoringWorker(threading.Thread):
@@ -38,13 +40,16 @@ class ScoringWorker(threading.Thread):
         max_batch: int = 16,
         max_wait_ms: float = 50.0,
         per_stream: int = 2,
+        tiles: Tiles = "off",
     ) -> None:
-        """``deliver``: where each result goes (the analysis loop's inbox; thread-safe)."""
+        """``deliver``: where each result goes (the analysis loop's inbox; thread-safe).
+        ``tiles``: see clip_iqa.tile_grid; tiles are cut from the native picture."""
         super().__init__(name="clip-scorer", daemon=True)
         self.model = model
         self._deliver = deliver
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
+        self.tiles = tiles
         self.inbox: StreamMux[Frame] = StreamMux(per_stream)
         self.batches = 0
         self.scored = 0
@@ -78,7 +83,9 @@ class ScoringWorker(threading.Thread):
 
     def score_batch(self, batch: list[Frame]) -> None:
         try:
-            scores = self.model.score([f.small for f in batch])
+            # Tiles need native detail: the full picture, converted here, off the analysis loop.
+            images = [f.small if self.tiles == "off" else f.image for f in batch]
+            scores = self.model.score(images, self.tiles)
         except Exception as exc:  # a failing session must not take monitoring down
             self.errors += 1
             if worth_logging(self.errors):
@@ -88,4 +95,6 @@ class ScoringWorker(threading.Thread):
         self.scored += len(batch)
         self.largest_batch = max(self.largest_batch, len(batch))
         for f, s in zip(batch, scores, strict=True):
-            self._deliver(ScoreResult(f.stream, f.stream_time, f.wall_time, s, f, self.model.random_init))
+            self._deliver(
+                ScoreResult(f.stream, f.stream_time, f.wall_time, s.aspects, f, self.model.random_init, s.worst_tile)
+            )
