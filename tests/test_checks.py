@@ -437,6 +437,33 @@ def test_a_cut_to_a_plain_scene_is_not_an_obstruction():
     assert not any(active(res)), [x.measurements for x in res[20:]]
 
 
+def _desk(n: int, seed: int = 5) -> list[np.ndarray]:
+    """A still camera over a bare table top with a pen and two coins: few cells have detail."""
+    rng = np.random.default_rng(seed)
+    table = np.full((H, W, 3), (150, 160, 170), np.float32) + rng.normal(0, 1.5, (H, W, 1))
+    cv2.line(table, (30, 20), (140, 90), (20, 20, 20), 3)
+    cv2.circle(table, (250, 60), 25, (240, 240, 240), -1)
+    cv2.circle(table, (80, 150), 10, (90, 90, 90), -1)
+    return [np.clip(table + rng.normal(0, 1.0, (H, W, 1)), 0, 255).astype(np.uint8) for _ in range(n)]
+
+
+def test_a_hand_over_a_bare_desk_is_an_obstruction():
+    """The cover takes the little detail there is and lays its own shade over the plain table
+    while a strip of the scene carries on: a cover big enough to see, on a sparse scene."""
+    frames = _desk(40)
+    shade = cv2.GaussianBlur(np.random.default_rng(1).normal(0, 1, (H, W)).astype(np.float32), (0, 0), 20)
+    hand = (110 + 400 * shade)[..., None] * np.array([0.75, 0.9, 1.15], np.float32)  # skin tones, far out of focus
+    covered = []
+    for i, f in enumerate(frames[20:]):
+        edge = int(W * min(0.85, 0.3 * (i + 1)))  # slides in from the left over three samples
+        mask = np.zeros((H, W, 1), np.float32)
+        mask[:, :edge] = 1.0
+        mask = cv2.GaussianBlur(mask, (0, 0), 6)[..., None]
+        covered.append(np.clip(f * (1 - mask) + hand * mask, 0, 255).astype(np.uint8))
+    res = feed(make("obstruction"), frames[:20] + covered)
+    assert not any(active(res)[:20]) and all(active(res)[24:]), [x.measurements for x in res[20:]]
+
+
 def test_decode_errors_rate_over_a_window():
     imgs, _ = scene(1)
     counts = [0] * 10 + [i for i in range(1, 11)] + [10] * 60  # 10 errors in 2 s, then none

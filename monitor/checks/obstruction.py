@@ -15,7 +15,10 @@ takes the colour a plain neighbour had, where a cover brings its own. A cut or a
 switch to a plainer scene (a table top, a wall) takes detail away at once with the rest of the
 picture changing too; cells that went featureless that way are not counted as covered. The
 rest is judged away from the cover's edge (the cells beside it are partly covered and change
-with it). Only a cover of the whole picture
+with it) and away from plain cells that took another shade at the same time (a cover over a
+white wall brings its own shade without taking any detail). Those plain cells, joined to the
+covered ones, count as the cover's too, so a hand over a bare desk (few cells with detail to
+lose) is still a cover big enough to see. Only a cover of the whole picture
 at once (a lens cap) leaves nothing to compare, and then no detail is left outside the graphics
 rows (a camera's clock stays on top of the cover). Obstruction is:
 
@@ -245,6 +248,13 @@ class Change:
         pdet, _moved_too, inside = self._moved_in
         return self._went_here & (~inside | (pdet >= self._featureless))
 
+    @cached_property
+    def restyled(self) -> np.ndarray:
+        """Plain before and plain now, at another brightness: a cover over a plain part of the
+        scene (a white wall) brings its own shade without taking any detail."""
+        plain = (self._cur.detail < self._featureless) & (self._prev.detail < self._featureless)
+        return plain & self.moved
+
 
 def _moved(detail: np.ndarray, lum: np.ndarray, pdet: np.ndarray, plum: np.ndarray) -> np.ndarray:
     """Per cell: changed a lot since the last sample (brightness by a quarter, detail by 2x)."""
@@ -279,6 +289,15 @@ def _matches_neighbour(cells: np.ndarray, colour: np.ndarray, plain: np.ndarray,
     return out
 
 
+def _attached(cells: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """The cells of ``cells`` that connect (through each other, eight ways) to a cell of ``to``."""
+    n, labels = cv2.connectedComponents((cells | to).astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros(cells.shape, bool)
+    keep = np.unique(labels[to])
+    return cells & np.isin(labels, keep[keep > 0])
+
+
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     a = a.ravel() - a.mean()
     b = b.ravel() - b.mean()
@@ -301,6 +320,7 @@ class ObstructionCheck(Check):
         self._prev: Cells | None = None
         self._recent = Layout()  # the previous sample's layout
         self._covered = np.zeros(GRID, bool)  # cells that went featureless the way a cover does
+        self._shaded = np.zeros(GRID, bool)  # plain cells a cover took (its own shade over them)
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
 
     def _cut(self, view: FrameView, cells: Cells, change: Change | None) -> bool:
@@ -343,7 +363,8 @@ class ObstructionCheck(Check):
     def _carries_on(self, change: Change) -> bool:
         """The picture away from the cells that just went featureless is as it was."""
         # The cells beside a cover's edge are partly covered and change with it; judge the rest.
-        away = ~_grow(change.went)
+        # Plain cells that took another shade are the cover's own, not the scene moving on.
+        away = ~(_grow(change.went) | change.restyled)
         return bool(away.mean() >= 0.1) and float((~change.moved)[away].mean()) >= self.config.min_continuity
 
     def _onsets(self, view: FrameView, cells: Cells, change: Change | None) -> None:
@@ -377,7 +398,12 @@ class ObstructionCheck(Check):
                 # Detail lost to clipping is overexposure's (see MAX_CLIPPED).
                 washed = cells.clipped >= MAX_CLIPPED
                 self._covered[newly] = onset & ~grows[newly] & ~washed[newly]
+                if onset:
+                    self._shaded |= _attached(change.restyled, self._covered)
+            elif self._shaded.any():
+                self._shaded &= ~change.restyled  # it took another shade again: the cover moved on
         self._covered &= self._featureless(detail)
+        self._shaded &= self._featureless(detail) & self._covered.any()
         self._detailed_at[detail >= c.min_detail] = t
 
     def evaluate(self, view: FrameView) -> CheckResult:
@@ -391,6 +417,7 @@ class ObstructionCheck(Check):
         self._prev = cells
         if cut:
             self._covered[:] = False
+            self._shaded[:] = False
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
             self._detail, self._lum, self._first_t, self._last_t = detail, lum, t, t
             return CheckResult(False)
@@ -403,8 +430,10 @@ class ObstructionCheck(Check):
         # baseline holds few cells as detailed, yet the part beside a cover carries on.
         kept = np.abs(lum - self._lum) < 0.3 * np.maximum(self._lum, 20.0)
         live_frac = min(1.0, float(((detail >= c.min_detail) & kept & ~self._covered).sum()) / max(1, n))
-        # A scene with detail to lose: detailed in the baseline, or detailed until a cover took it.
-        lost_from = int(np.count_nonzero(normally | self._covered))
+        # A scene with detail to lose: detailed in the baseline, or detailed until a cover took it,
+        # or a cover big enough to see on a sparse scene (a hand over a bare desk) - the plain
+        # cells it took count as its own.
+        lost_from = int(np.count_nonzero(normally | self._covered | self._shaded))
         layout = _correlation(lum, self._lum)
         # Partly: the rest of the scene is still there, or (a panning camera, whose scene does
         # not stay put) the covered part took on the cover's own brightness.
