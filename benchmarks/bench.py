@@ -332,10 +332,8 @@ def bench_scorer(
 
     model_dir = Path(state_dir) / "bench" / f"clip-{arch}-random"
     if not (model_dir / "manifest.json").is_file() or not load_manifest(model_dir).get("fp16"):
-        torch.manual_seed(0)
         export_clip(model_dir, arch=arch, random_init=True, int8=True, fp16=True)
-    torch.manual_seed(0)
-    _, _, model, _, _ = load_model(arch, None, None, True)  # the same seed: the same weights
+    _, _, model, _, _ = load_model(arch, None, None, True)  # the same seed (0): the same weights
     fp32 = ClipIqa(model_dir, SessionOptions(device="cpu"))
     int8 = ClipIqa(model_dir, SessionOptions(device="cpu", precision="int8"))
     r = SceneRenderer(640, 360, 25, seed=4)

@@ -273,7 +273,9 @@ class ExportResult:
     manifest: dict
 
 
-def load_model(arch: str, weights: str | None, pretrained: str | None, random_init: bool):
+def load_model(arch: str, weights: str | None, pretrained: str | None, random_init: bool, seed: int = 0):
+    """The open_clip model, its pre-processing and tokenizer. Random weights come from ``seed``,
+    so `prompts learn` can rebuild the weights a random-init directory was exported with."""
     torch, open_clip = _import_export_deps()
     register_bundled_configs(open_clip)
     chosen = [x for x in (weights, pretrained, random_init or None) if x]
@@ -283,6 +285,8 @@ def load_model(arch: str, weights: str | None, pretrained: str | None, random_in
         raise VqmonError(f"unknown open_clip architecture {arch!r} (e.g. ViT-B-32, RN50, MobileCLIP-S1, vqmon-tiny)")
     if weights and not Path(weights).is_file():
         raise VqmonError(f"{weights}: weights file not found")
+    if random_init:
+        torch.manual_seed(seed)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             arch, pretrained=weights or pretrained or None, load_weights=bool(weights or pretrained)
@@ -306,11 +310,12 @@ def export_clip(
     calibration: str | None = None,
     calibration_frames: int = 32,
     prompts: str = DEFAULT_PROMPTS,
+    seed: int = 0,
 ) -> ExportResult:
     if opset < MIN_OPSET:
         raise VqmonError(f"--opset {opset}: the exporter writes opset {MIN_OPSET} or newer")
     prompt_set = load_prompt_set(prompts)
-    torch, open_clip, model, _preprocess, tokenizer = load_model(arch, weights, pretrained, random_init)
+    torch, open_clip, model, _preprocess, tokenizer = load_model(arch, weights, pretrained, random_init, seed)
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
@@ -352,6 +357,7 @@ def export_clip(
             "arch": arch,
             "weights": {"source": source, "sha256": sha256(Path(weights)) if weights else None},
             "random_init": bool(random_init),
+            "seed": seed if random_init else None,
             "input_size": size,
             "mean": mean,
             "std": std,

@@ -183,14 +183,15 @@ def _eval_iqa(args: argparse.Namespace) -> int:
     from monitor.iqa import mos_eval
 
     _setup_logging(args.log_level or "warning", daemon=False)
-    default = "brisque,niqe,clip_pair,clip" if args.model else "brisque,niqe"
-    names = [n.strip() for n in (args.scorers or default).split(",")]
-    scorers = mos_eval.scorer_functions(names, args.model)
-    random_init = False
+    default, random_init = "brisque,niqe", False
     if args.model:
         from monitor.scoring.model_dir import load_manifest
 
-        random_init = bool(load_manifest(args.model).get("random_init"))
+        manifest = load_manifest(args.model)
+        random_init = bool(manifest.get("random_init"))
+        default += ",clip_pair,clip" + (",clip_learned" if mos_eval.is_learned(manifest) else "")
+    names = [n.strip() for n in (args.scorers or default).split(",")]
+    scorers = mos_eval.scorer_functions(names, args.model)
     if args.mos is None:  # the built-in synthetic benchmark
         from monitor.iqa import ladder
 
@@ -306,6 +307,31 @@ def cmd_prompts_embed(args: argparse.Namespace) -> int:
     print(f"{args.model}: prompt set {prompts.name!r} embedded, {len(prompts.pairs)} pairs: {aspects}")
     if before.source.startswith("learned"):
         print(f"note: this replaces the learned prompts ({before.source})")
+    return 0
+
+
+def cmd_prompts_learn(args: argparse.Namespace) -> int:
+    _setup_logging(args.log_level or "info", daemon=False)
+    from exporters.prompt_learning import LearnSettings, dump, learn_prompts
+
+    settings = LearnSettings(
+        context=args.context,
+        position=args.position,
+        steps=args.steps,
+        lr=args.lr,
+        loss=args.loss,
+        orders=args.orders,
+        held_out=args.held_out,
+        seed=args.seed,
+    )
+    result = learn_prompts(
+        args.model, args.images, args.out, args.weights, args.pretrained, args.random_init, settings, args.device
+    )
+    print(dump(result) if args.json else result.report())
+    from monitor.scoring.model_dir import load_manifest
+
+    if load_manifest(result.out_dir).get("random_init"):
+        print("note: random weights; the SRCCs show the method works, not how well a trained model ranks")
     return 0
 
 
@@ -500,7 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("clips_dir", metavar="CLIPS_DIR", nargs="?", help="a folder of clips, or `iqa`")
     e.add_argument("--mos", help="iqa: CSV of pictures and mean opinion scores (file,mos; KonIQ/KADID as shipped)")
     e.add_argument("--images", help="iqa: the folder the CSV's pictures are in (default: the CSV's)")
-    e.add_argument("--scorers", help="iqa: comma-separated, of brisque,niqe,clip_pair,clip (default: all available)")
+    e.add_argument(
+        "--scorers", help="iqa: comma-separated, of brisque,niqe,clip_pair,clip,clip_learned (default: all available)"
+    )
     e.add_argument("--model", help="iqa: exported CLIP model directory, for the clip scorer")
     e.add_argument("--labels", help="vqmon.labels/1 JSON (e.g. ../shared/devset/labels.json)")
     e.add_argument("--corpus", default="state/corpus", help="where the generated splits are cached")
@@ -534,6 +562,32 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--model", required=True, help="model directory from `vqmon export clip`")
     pe.add_argument("--prompts", required=True, help="prompt set: a YAML file (see configs/prompts/clip_iqa.yaml)")
     pe.set_defaults(func=cmd_prompts_embed)
+    pl = prs.add_parser(
+        "learn", help="learn context vectors for the overall prompts from your own pictures (needs the export extra)"
+    )
+    pl.add_argument("--model", required=True, help="model directory from `vqmon export clip`")
+    pl.add_argument("--images", required=True, metavar="DIR_OR_CLIPS", help="pictures and/or clips of your cameras")
+    pl.add_argument("--out", required=True, help="model directory to write (a copy; the same as --model: in place)")
+    lsrc = pl.add_mutually_exclusive_group(required=True)
+    lsrc.add_argument("--weights", help="the checkpoint the model directory was exported from")
+    lsrc.add_argument("--pretrained", help="the open_clip tag it was exported from")
+    lsrc.add_argument("--random-init", action="store_true", help="it was exported with --random-init")
+    pl.add_argument("--context", type=int, default=4, help="learnable context vectors (default 4)")
+    pl.add_argument("--position", choices=["prepend", "append"], default="prepend")
+    pl.add_argument("--steps", type=int, default=300)
+    pl.add_argument("--lr", type=float, default=2e-3)
+    pl.add_argument("--loss", choices=["margin", "listwise", "both"], default="both")
+    pl.add_argument(
+        "--orders",
+        choices=["synthetic", "fixed", "both"],
+        default="synthetic",
+        help="ground-truth orders: graded degradations of each picture (default), the fixed prompts' scores, or both",
+    )
+    pl.add_argument("--held-out", type=float, default=0.25, help="share of the pictures/clips kept out to check")
+    pl.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where torch runs the text encoder")
+    pl.add_argument("--seed", type=int, default=0)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_prompts_learn)
 
     sc = sub.add_parser("score", help="CLIP-IQA (+ BRISQUE/NIQE) scores of images or video samples")
     sc.add_argument("inputs", nargs="+", metavar="IMAGE_OR_VIDEO")

@@ -332,8 +332,7 @@ def test_export_from_a_local_checkpoint(tmp_path):
     from exporters.clip_export import sha256
     from monitor.errors import VqmonError
 
-    torch.manual_seed(7)
-    _, _, model, _, _ = load_model(ARCH, None, None, True)
+    _, _, model, _, _ = load_model(ARCH, None, None, True, seed=7)
     ckpt = tmp_path / "tiny.pt"
     torch.save(model.state_dict(), ckpt)
     out = export_clip(tmp_path / "m", arch=ARCH, weights=str(ckpt)).out_dir

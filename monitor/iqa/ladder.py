@@ -101,10 +101,10 @@ def ladder_srcc(
 
 def table(results: dict[str, dict[str, float]], n_photos: int, random_init: bool) -> str:
     names = [d.name for d in DISTORTIONS]
-    lines = [f"{'scorer':<10} " + " ".join(f"{n:>12}" for n in names) + f" {'mean':>8}"]
+    lines = [f"{'scorer':<12} " + " ".join(f"{n:>12}" for n in names) + f" {'mean':>8}"]
     for scorer, per in results.items():
         vals = [per[n] for n in names]
-        lines.append(f"{scorer:<10} " + " ".join(f"{v:>12.3f}" for v in vals) + f" {np.mean(vals):>8.3f}")
+        lines.append(f"{scorer:<12} " + " ".join(f"{v:>12.3f}" for v in vals) + f" {np.mean(vals):>8.3f}")
     lines.append(
         f"(SRCC within each photograph's ladder of 6 - pristine and 5 levels - averaged over {n_photos} "
         "validation photographs, none enlarged; BRISQUE and NIQE sign-flipped: 1 = every ladder in order)"

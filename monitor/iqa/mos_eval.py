@@ -21,6 +21,7 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,9 +31,10 @@ from monitor.iqa.metrics import Agreement, agreement
 
 FILE_COLUMNS = ("file", "image_name", "dist_img", "image")
 MOS_COLUMNS = ("mos", "dmos")
-# clip: the overall score, the mean over the prompt set's overall pairs; clip_pair: its first
-# pair alone (CLIP-IQA's single fixed "Good photo." / "Bad photo.").
-SCORERS = ("brisque", "niqe", "clip", "clip_pair")
+# clip: the overall score, the mean over the prompt set's overall pairs with the fixed prompts;
+# clip_pair: its first pair alone (CLIP-IQA's single fixed "Good photo." / "Bad photo.");
+# clip_learned: the overall score with the learned prompts of a `vqmon prompts learn` model.
+SCORERS = ("brisque", "niqe", "clip_pair", "clip", "clip_learned")
 LOWER_IS_BETTER = {"brisque", "niqe"}
 
 
@@ -99,7 +101,7 @@ def scorer_functions(names: list[str], model_dir: str | None) -> dict[str, Calla
         for name in ("brisque", "niqe"):
             if name in names:
                 out[name] = classical(name)
-    if "clip" in names or "clip_pair" in names:
+    if {"clip", "clip_pair", "clip_learned"} & set(names):
         if model_dir is None:
             raise VqmonError("the clip scorers need --model DIR (an exported CLIP model)")
         from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
@@ -107,16 +109,31 @@ def scorer_functions(names: list[str], model_dir: str | None) -> dict[str, Calla
 
         model = ClipIqa(model_dir, SessionOptions(device="cpu"))
         first, overall = model.prompts.pair_aspects.index(OVERALL), model.aspects.index(OVERALL)
+        learned = is_learned(model.manifest)
+        if "clip_learned" in names and not learned:
+            raise VqmonError(f"{model_dir} has no learned prompts (vqmon prompts learn); leave out clip_learned")
+        fixed = model.text
+        if learned and {"clip", "clip_pair"} & set(names):
+            from monitor.scoring.text_encoder import TextEncoder
+
+            fixed = TextEncoder(model_dir, model.manifest).embed(model.prompts)  # the words without the context
 
         def embed(img: np.ndarray) -> np.ndarray:
             return model.embed(model.letterbox(img)[None])
 
         # Unrounded (the daemon's scores are rounded to 4 places): ties would cost rank agreement.
-        if "clip" in names:
-            out["clip"] = lambda img: float(model.aspect_scores(embed(img))[0, overall])
         if "clip_pair" in names:
-            out["clip_pair"] = lambda img: float(model.pair_scores(embed(img))[0, first])
+            out["clip_pair"] = lambda img: float(model.pair_scores(embed(img), fixed)[0, first])
+        if "clip" in names:
+            out["clip"] = lambda img: float(model.aspect_scores(embed(img), fixed)[0, overall])
+        if "clip_learned" in names:
+            out["clip_learned"] = lambda img: float(model.aspect_scores(embed(img))[0, overall])
     return out
+
+
+def is_learned(manifest: dict[str, Any]) -> bool:
+    """The model directory's embeddings come from `vqmon prompts learn`."""
+    return str((manifest.get("prompts") or {}).get("source", "")).startswith("learned")
 
 
 def evaluate(rated: list[Rated], scorers: dict[str, Callable[[np.ndarray], float]]) -> dict[str, Agreement]:
@@ -136,9 +153,9 @@ def evaluate(rated: list[Rated], scorers: dict[str, Callable[[np.ndarray], float
 
 
 def table(results: dict[str, Agreement], random_init: bool) -> str:
-    lines = [f"{'scorer':<10} {'n':>6} {'SRCC':>7} {'KRCC':>7} {'PLCC':>7} {'RMSE':>7}"]
+    lines = [f"{'scorer':<12} {'n':>6} {'SRCC':>7} {'KRCC':>7} {'PLCC':>7} {'RMSE':>7}"]
     for name, a in results.items():
-        lines.append(f"{name:<10} {a.n:>6} {a.srcc:>7.3f} {a.krcc:>7.3f} {a.plcc:>7.3f} {a.rmse:>7.3f}")
+        lines.append(f"{name:<12} {a.n:>6} {a.srcc:>7.3f} {a.krcc:>7.3f} {a.plcc:>7.3f} {a.rmse:>7.3f}")
     lines.append("(BRISQUE and NIQE with their sign flipped: positive = agrees with the opinion scores)")
     if random_init:
         lines.append("note: the CLIP model has random weights (random_init: true); its figures mean nothing")

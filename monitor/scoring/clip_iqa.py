@@ -267,16 +267,18 @@ class ClipIqa:
         out = self.session.run(None, {self.input_name: batch})[0].astype(np.float32)
         return l2_normalize(out)
 
-    def pair_scores(self, emb: np.ndarray) -> np.ndarray:
-        """(N, pairs): each pair's probability of its positive prompt."""
-        sims = np.einsum("nd,pkd->npk", emb, self.text) * self.logit_scale  # (N, pairs, 2)
+    def pair_scores(self, emb: np.ndarray, text: np.ndarray | None = None) -> np.ndarray:
+        """(N, pairs): each pair's probability of its positive prompt (``text``: other embeddings
+        of the same prompt set, such as the fixed ones of a learned model)."""
+        text = self.text if text is None else text
+        sims = np.einsum("nd,pkd->npk", emb, text) * self.logit_scale  # (N, pairs, 2)
         sims -= sims.max(axis=2, keepdims=True)
         e = np.exp(sims)
         return e[..., 0] / e.sum(axis=2)
 
-    def aspect_scores(self, emb: np.ndarray) -> np.ndarray:
+    def aspect_scores(self, emb: np.ndarray, text: np.ndarray | None = None) -> np.ndarray:
         """(N, aspects): each aspect's mean over its pairs, in ``self.aspects`` order."""
-        return self.pair_scores(emb) @ self._to_aspects
+        return self.pair_scores(emb, text) @ self._to_aspects
 
     def score(self, images: list[np.ndarray], tiles: Tiles = "off") -> list[FrameScores]:
         """Scores for BGR images (native pictures when tiles are on), all views in one batch.

@@ -61,8 +61,11 @@ class TextEncoder:
         return self.embed_texts(flat).reshape(len(prompts.pairs), 2, -1)
 
 
-def write_embeddings(model_dir: str | Path, prompts: PromptSet, embeddings: np.ndarray) -> dict:
-    """Replace the model directory's prompt embeddings and record which set they came from.
+def write_embeddings(
+    model_dir: str | Path, prompts: PromptSet, embeddings: np.ndarray, learned: dict[str, Any] | None = None
+) -> dict:
+    """Replace the model directory's prompt embeddings and record which set they came from
+    (``learned``: how `vqmon prompts learn` made them; plain embeddings drop that record).
     The embeddings file is swapped in before the manifest, each atomically: a daemon reading in
     between sees a checksum mismatch and a one-line error, never a half-written file."""
     d = Path(model_dir)
@@ -75,6 +78,10 @@ def write_embeddings(model_dir: str | Path, prompts: PromptSet, embeddings: np.n
     _atomic(d / TEXT_FILE, lambda f: np.save(f, embeddings.astype(np.float32)))
     manifest.pop("prompt_pairs", None)
     manifest["prompts"] = prompts.to_manifest()
+    if learned is None:
+        manifest.pop("learned", None)
+    else:
+        manifest["learned"] = learned
     manifest["files"][TEXT_FILE] = {"sha256": sha256(d / TEXT_FILE), "bytes": (d / TEXT_FILE).stat().st_size}
     _atomic(d / "manifest.json", lambda f: f.write(json.dumps(manifest, indent=1).encode()))
     log.info("%s: %d prompt pairs embedded (%s, from %s)", d, len(prompts.pairs), prompts.name, prompts.source)
