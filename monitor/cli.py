@@ -195,18 +195,30 @@ def _eval_iqa(args: argparse.Namespace) -> int:
     if args.mos is None:  # the built-in synthetic benchmark
         from monitor.iqa import ladder
 
+        lower = frozenset(mos_eval.LOWER_IS_BETTER)
         photos = ladder.photographs("val")
-        per_type = ladder.ladder_srcc(scorers, photos, frozenset(mos_eval.LOWER_IS_BETTER))
+        val = ladder.ladder_scores(scorers, photos, lower)
+        per_type = {name: ladder.srcc_per_distortion(v) for name, v in val.items()}
+        weights = None
+        if len(scorers) > 1:  # the ensemble: fitted on the train photographs, reported on these
+            train = ladder.ladder_scores(scorers, ladder.photographs("train"), lower)
+            per_type["ensemble"], weights = ladder.ensemble_srcc(train, val)
         if args.json:
-            print(json.dumps({"random_init": random_init, "photographs": len(photos), **per_type}, indent=1))
+            out = {"random_init": random_init, "photographs": len(photos), "ensemble_weights": weights, **per_type}
+            print(json.dumps(out, indent=1))
         else:
             print(ladder.table(per_type, len(photos), random_init))
+            if weights:
+                print(f"ensemble: fitted on the train photographs' ladders; weights {weights}")
         return 0
-    results = mos_eval.evaluate(mos_eval.load_mos(args.mos, args.images), scorers)
+    results, weights = mos_eval.evaluate(mos_eval.load_mos(args.mos, args.images), scorers)
     if args.json:
-        print(json.dumps({"random_init": random_init, **{k: v.as_dict() for k, v in results.items()}}, indent=1))
+        out = {"random_init": random_init, "ensemble_weights": weights, **{k: v.as_dict() for k, v in results.items()}}
+        print(json.dumps(out, indent=1))
     else:
         print(mos_eval.table(results, random_init))
+        if weights:
+            print(f"ensemble: 5-fold out-of-fold predictions; weights on all pictures {weights}")
     return 0
 
 

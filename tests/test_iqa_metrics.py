@@ -146,3 +146,33 @@ def test_eval_iqa_cli_runs_the_synthetic_benchmark_without_a_mos_file():
     assert got["photographs"] >= 4 and got["random_init"] is False
     assert set(got["brisque"]) == {"blur", "noise", "jpeg", "pixelate", "overexposed", "underexposed"}
     assert got["brisque"]["blur"] > 0.5  # BRISQUE does see blur (0.995 on this box's 12 photographs)
+
+
+def test_the_fitted_ensemble_combines_what_each_scorer_sees():
+    """Sharpness orders blur, brightness orders darkening: fitted on the train photographs'
+    ladders, their ensemble orders both on the validation ones, better than either alone."""
+    import cv2
+
+    from monitor.iqa.ensemble import fit, out_of_fold
+    from monitor.iqa.ladder import DISTORTIONS, ensemble_srcc, ladder_scores, photographs, srcc_per_distortion
+
+    kinds = tuple(d for d in DISTORTIONS if d.name in ("blur", "underexposed"))
+
+    def sharpness(img: np.ndarray) -> float:  # relative to brightness: blind to a gain
+        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float64)
+        return float(np.log(cv2.Laplacian(gray, cv2.CV_64F).var() / (gray.mean() ** 2 + 1)))
+
+    scorers = {"sharp": sharpness, "bright": lambda img: float(img.mean())}
+    train = ladder_scores(scorers, dict(list(photographs("train").items())[:3]), frozenset(), kinds)
+    val = ladder_scores(scorers, dict(list(photographs("val").items())[:3]), frozenset(), kinds)
+    got, weights = ensemble_srcc(train, val, kinds)
+    alone = {n: np.mean(list(srcc_per_distortion(v, kinds).values())) for n, v in val.items()}
+    assert np.mean(list(got.values())) > max(alone.values()), (got, alone)
+    assert "sharp +" in weights and "bright +" in weights  # both count, both the right way round
+    # against opinion scores: out-of-fold predictions of an informative and an useless feature
+    rng = np.random.default_rng(0)
+    mos = rng.uniform(1, 5, 60)
+    x = np.stack([mos + rng.normal(0, 0.3, 60), rng.normal(0, 1, 60)], axis=1)
+    model = fit(("good", "noise"), x, mos)
+    assert abs(model.weights[0]) > 5 * abs(model.weights[1])
+    assert np.corrcoef(out_of_fold(("good", "noise"), x, mos), mos)[0, 1] > 0.9

@@ -78,6 +78,33 @@ def photographs(split: Split = "val") -> dict[str, np.ndarray]:
     return out
 
 
+def ladder_scores(
+    scorers: dict[str, Callable[[np.ndarray], float]],
+    photos: dict[str, np.ndarray],
+    lower_is_better: frozenset[str] = frozenset(),
+    distortions: tuple[Distortion, ...] = DISTORTIONS,
+) -> dict[str, np.ndarray]:
+    """Per scorer, its scores (photographs, distortions, rungs: pristine first), oriented so that
+    higher is better."""
+    if not photos:
+        raise ValueError("no photographs to build ladders from")
+    rungs = 1 + len(distortions[0].levels)
+    out = {name: np.zeros((len(photos), len(distortions), rungs)) for name in scorers}
+    for p, img in enumerate(photos.values()):
+        for k, d in enumerate(distortions):
+            ladder = [img] + [d.apply(img, level) for level in d.levels]
+            for name, f in scorers.items():
+                sign = -1.0 if name in lower_is_better else 1.0
+                out[name][p, k] = [sign * f(r) for r in ladder]
+    return out
+
+
+def srcc_per_distortion(scores: np.ndarray, distortions: tuple[Distortion, ...] = DISTORTIONS) -> dict[str, float]:
+    """The mean over photographs of each ladder's SRCC with its known order."""
+    order = -np.arange(scores.shape[2], dtype=np.float64)  # the pristine picture is best
+    return {d.name: float(np.mean([srcc(row, order) for row in scores[:, k]])) for k, d in enumerate(distortions)}
+
+
 def ladder_srcc(
     scorers: dict[str, Callable[[np.ndarray], float]],
     photos: dict[str, np.ndarray],
@@ -86,17 +113,24 @@ def ladder_srcc(
 ) -> dict[str, dict[str, float]]:
     """Per scorer and distortion, the mean over photographs of the SRCC between the scorer's
     (oriented) scores and the ladder's quality order."""
-    if not photos:
-        raise ValueError("no photographs to build ladders from")
-    sums: dict[str, dict[str, float]] = {s: {d.name: 0.0 for d in distortions} for s in scorers}
-    for img in photos.values():
-        for d in distortions:
-            rungs = [img] + [d.apply(img, level) for level in d.levels]
-            order = -np.arange(len(rungs), dtype=np.float64)  # the pristine picture is best
-            for name, f in scorers.items():
-                scores = np.array([f(r) for r in rungs], np.float64)
-                sums[name][d.name] += srcc(-scores if name in lower_is_better else scores, order)
-    return {s: {d: v / len(photos) for d, v in per.items()} for s, per in sums.items()}
+    scores = ladder_scores(scorers, photos, lower_is_better, distortions)
+    return {name: srcc_per_distortion(v, distortions) for name, v in scores.items()}
+
+
+def ensemble_srcc(
+    train: dict[str, np.ndarray], val: dict[str, np.ndarray], distortions: tuple[Distortion, ...] = DISTORTIONS
+) -> tuple[dict[str, float], str]:
+    """The scorers' ensemble fitted on the train photographs' ladders (within each ladder: the
+    order of its rungs) and its SRCC per distortion on the validation ones; and its weights."""
+    from monitor.iqa.ensemble import fit
+
+    names = tuple(train)
+    x = np.stack([train[n] for n in names], axis=-1)  # (photos, distortions, rungs, scorers)
+    groups = np.arange(x.shape[0] * x.shape[1]).repeat(x.shape[2])
+    target = np.tile(-np.arange(x.shape[2], dtype=np.float64), x.shape[0] * x.shape[1])
+    model = fit(names, x.reshape(-1, len(names)), target, groups)
+    v = np.stack([val[n] for n in names], axis=-1)
+    return srcc_per_distortion(model.predict(v), distortions), model.describe()
 
 
 def table(results: dict[str, dict[str, float]], n_photos: int, random_init: bool) -> str:

@@ -136,7 +136,11 @@ def is_learned(manifest: dict[str, Any]) -> bool:
     return str((manifest.get("prompts") or {}).get("source", "")).startswith("learned")
 
 
-def evaluate(rated: list[Rated], scorers: dict[str, Callable[[np.ndarray], float]]) -> dict[str, Agreement]:
+def evaluate(
+    rated: list[Rated], scorers: dict[str, Callable[[np.ndarray], float]]
+) -> tuple[dict[str, Agreement], str | None]:
+    """Each scorer's agreement with the opinion scores, and with two or more scorers their
+    ensemble's (5-fold out-of-fold) with its weights fitted on all pictures."""
     values: dict[str, list[float]] = {name: [] for name in scorers}
     for r in rated:
         img = cv2.imread(str(r.path), cv2.IMREAD_COLOR)
@@ -146,10 +150,19 @@ def evaluate(rated: list[Rated], scorers: dict[str, Callable[[np.ndarray], float
             values[name].append(f(img))
     mos = np.array([r.mos for r in rated])
     out = {}
+    oriented = {}
     for name, v in values.items():
         s = np.array(v, np.float64)
-        out[name] = agreement(-s if name in LOWER_IS_BETTER else s, mos)
-    return out
+        oriented[name] = -s if name in LOWER_IS_BETTER else s
+        out[name] = agreement(oriented[name], mos)
+    if len(oriented) < 2:
+        return out, None
+    from monitor.iqa.ensemble import fit, out_of_fold
+
+    names = tuple(oriented)
+    x = np.stack([oriented[n] for n in names], axis=1)
+    out["ensemble"] = agreement(out_of_fold(names, x, mos), mos)
+    return out, fit(names, x, mos).describe()
 
 
 def table(results: dict[str, Agreement], random_init: bool) -> str:
