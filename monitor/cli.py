@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import typing
 from collections.abc import Sequence
@@ -68,6 +69,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_USER_ERROR if result.errors else 0
 
 
+def _source_kind(url: str) -> str | None:
+    from monitor.capture.urls import classify
+
+    try:
+        return classify(url)
+    except SourceError:
+        return None
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     from monitor.capture.urls import classify, mask_credentials
 
@@ -78,8 +88,30 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             classify(s.url)
         except SourceError as exc:
             problems.append(f"streams[{i}].url: {exc}")
+    warnings = []
+    pipelines = [i for i, s in enumerate(cfg.streams) if _source_kind(s.url) == "gstreamer"]
+    if pipelines:
+        import cv2
+
+        gst = re.search(r"GStreamer:\s*(\S+)", cv2.getBuildInformation())
+        if not gst or gst.group(1).upper() != "YES":
+            warnings += [
+                f"streams[{i}].url: a GStreamer pipeline, but this OpenCV was built without GStreamer "
+                "(pip's opencv wheels are): it will fail at run time; use the system OpenCV "
+                "(JetPack's on a Jetson) in the daemon's environment"
+                for i in pipelines
+            ]
     random_weights = False
     if cfg.scoring.model_dir:
+        if cfg.scoring.device in ("cuda", "tensorrt"):
+            import onnxruntime
+
+            from monitor.scoring.clip_iqa import DeviceError, choose_providers
+
+            try:
+                choose_providers(cfg.scoring.device, onnxruntime.get_available_providers())
+            except DeviceError as exc:
+                problems.append(str(exc))
         from monitor.scoring.model_dir import ModelError, has_text_encoder, verify_model_dir
         from monitor.scoring.prompts import PromptError, PromptSet, load_prompt_set
 
@@ -103,6 +135,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                     )
             except PromptError as exc:
                 problems.append(f"scoring.prompts: {exc}")
+    for w in warnings:
+        print(f"vqmon: warning: {args.config}: {w}", file=sys.stderr)
     for p in problems:
         print(f"vqmon: error: {args.config}: {p}", file=sys.stderr)
     if problems:

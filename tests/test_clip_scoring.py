@@ -130,16 +130,19 @@ def test_small_frames_and_batching(exported):
 
 
 def test_provider_choice_and_fallback(exported, caplog):
+    from monitor.scoring.clip_iqa import DeviceError
+
     assert choose_providers("auto", ["CPUExecutionProvider"]) == (
         ["CPUExecutionProvider"],
-        [
-            "tensorrt: TensorrtExecutionProvider not in this onnxruntime build",
-            "cuda: CUDAExecutionProvider not in this onnxruntime build",
-        ],
+        ["TensorrtExecutionProvider", "CUDAExecutionProvider"],
     )
     gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     assert choose_providers("auto", gpu)[0] == gpu
     assert choose_providers("cuda", gpu)[0] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    # a device asked for by name is never quietly replaced by the CPU
+    for device in ("cuda", "tensorrt"):
+        with pytest.raises(DeviceError, match=f"scoring.device {device}: .* is not in this onnxruntime build"):
+            choose_providers(device, ["CUDAExecutionProvider", "CPUExecutionProvider"][device == "cuda" :])
     # TensorRT's options: fp16 engine and a persistent cache by default; int8 only from a QDQ (static) export
     from pathlib import Path
 
@@ -156,9 +159,17 @@ def test_provider_choice_and_fallback(exported, caplog):
     assert "trt_int8_enable" not in _provider_options(trt, SessionOptions(precision="int8"), cache, "dynamic")
     assert "dynamic int8 is a CPU format" in caplog.text
     assert _provider_options("CUDAExecutionProvider", SessionOptions(), cache, None) == {}
-    iqa = ClipIqa(exported, SessionOptions(device="cuda"))  # no GPU here: runs on the CPU, says why
-    assert iqa.provider == "CPUExecutionProvider"
-    assert "CUDAExecutionProvider not in this onnxruntime build" in caplog.text
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():  # this box: a CPU build
+        with pytest.raises(DeviceError) as err:
+            ClipIqa(exported, SessionOptions(device="cuda"))
+        assert "\n" not in str(err.value) and "set device: auto" in str(err.value)
+        caplog.clear()
+        iqa = ClipIqa(exported, SessionOptions(device="auto"))  # auto falls back, loudly
+        assert iqa.provider == "CPUExecutionProvider"
+        assert "device auto fell back to CPUExecutionProvider (TensorrtExecutionProvider not in" in caplog.text
+        assert any(r.levelname == "WARNING" and "fell back" in r.message for r in caplog.records)
 
 
 def test_bad_model_directories(exported, tmp_path):
@@ -216,6 +227,20 @@ def test_bad_model_directories(exported, tmp_path):
             assert "a: a.mp4 profile=default sample=every_n=5 clip=every_s=1.0,min_quality=0.3" in r.stdout
             assert "b: b.mp4 profile=default sample=every_n=5 clip=off" in r.stdout
             assert "random weights (random_init: true)" in r.stdout  # the test model is random
+
+
+def test_check_config_refuses_a_gpu_device_this_box_lacks(exported, tmp_path):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this box has onnxruntime-gpu")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"scoring: {{model_dir: {exported}, device: cuda}}\nstreams: [{{name: a, url: a.mp4}}]\n")
+    r = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "vqmon"), "check-config", str(cfg)], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "scoring.device cuda: CUDAExecutionProvider is not in this onnxruntime build" in r.stderr
 
 
 def test_score_cli_json(exported):

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from monitor.errors import VqmonError
 from monitor.scoring.model_dir import ENCODER_FILES, TEXT_FILE, ModelError, verify_model_dir
 from monitor.scoring.prompts import OVERALL, PromptError, PromptSet, load_prompt_set
 
@@ -40,19 +41,30 @@ _PROVIDERS = {
 }
 
 
+class DeviceError(VqmonError):
+    """The scorer's device was asked for by name and this box cannot provide it."""
+
+
 def choose_providers(device: Device, available: list[str]) -> tuple[list[str], list[str]]:
-    """(providers to try in order, reasons the preferred ones were skipped)."""
+    """(providers to try in order, the preferred ones this onnxruntime build lacks). A device asked
+    for by name that is missing is an error: only ``auto`` falls back."""
     order = ["tensorrt", "cuda", "cpu"] if device == "auto" else [device]
-    chosen, skipped = [], []
+    chosen, missing = [], []
     for name in order:
         ep = _PROVIDERS[name]
         if ep in available:
             chosen.append(ep)
         else:
-            skipped.append(f"{name}: {ep} not in this onnxruntime build")
+            missing.append(ep)
+    if device != "auto" and missing:
+        raise DeviceError(
+            f"scoring.device {device}: {missing[0]} is not in this onnxruntime build "
+            f"(has {', '.join(available)}); install onnxruntime-gpu (pip install -e '.[gpu]', JetPack's wheel "
+            "on a Jetson) or set device: auto to fall back to the CPU"
+        )
     if "CPUExecutionProvider" not in chosen:
-        chosen.append("CPUExecutionProvider")  # the always-there fallback
-    return chosen, skipped
+        chosen.append("CPUExecutionProvider")  # the always-there fallback, and for ops a GPU provider lacks
+    return chosen, missing
 
 
 def l2_normalize(rows: np.ndarray) -> np.ndarray:
@@ -198,7 +210,7 @@ class ClipIqa:
         self._to_aspects[np.arange(len(owner)), owner] = 1.0
         self._to_aspects /= self._to_aspects.sum(axis=0, keepdims=True)
         self.logit_scale = float(m["logit_scale"])
-        providers, skipped = choose_providers(self.options.device, ort.get_available_providers())
+        providers, missing = choose_providers(self.options.device, ort.get_available_providers())
         so = ort.SessionOptions()
         so.graph_optimization_level = graph_level(precision)
         if self.options.threads:
@@ -220,10 +232,21 @@ class ClipIqa:
         except Exception as exc:  # onnxruntime raises its own exception types for a bad graph
             raise ModelError(f"{self.dir / onnx_name}: ONNX Runtime cannot load it ({exc}); re-export") from None
         self.provider = self.session.get_providers()[0]
+        device = self.options.device
+        if device != "auto" and self.provider != _PROVIDERS[device]:
+            # The provider is in the build but could not start (no GPU, a driver or TensorRT
+            # library missing): ONNX Runtime quietly dropped it.
+            raise DeviceError(
+                f"scoring.device {device}: ONNX Runtime could not start {_PROVIDERS[device]} (see its log above) "
+                "and would run on the CPU; fix the GPU setup or set device: auto to fall back"
+            )
+        if device == "auto" and self.provider != "TensorrtExecutionProvider":
+            why = [f"{ep} not in this onnxruntime build" for ep in missing]
+            if self.provider != providers[0]:
+                why.append(f"{providers[0]} did not start (see ONNX Runtime's log)")
+            log.warning("CLIP scorer: device auto fell back to %s (%s)", self.provider, "; ".join(why))
         if precision == "fp16" and self.provider == "CPUExecutionProvider":
             log.warning("CLIP scorer: fp16 is a GPU format and slow on the CPU; use precision fp32 or int8 here")
-        for reason in skipped:
-            log.info("CLIP scorer: %s", reason)
         log.info("CLIP scorer: %s on %s (%s)", m.get("arch"), self.provider, self.options.precision)
         self.input_name = self.session.get_inputs()[0].name
         self._batch = np.empty((0, 3, self.size, self.size), np.float32)  # score()'s, reused
