@@ -50,6 +50,32 @@ class FakeVlm:
                 outer._check(self.path, body)
                 if outer.delay_s:
                     time.sleep(outer.delay_s)
+                if outer.mode == "short_body":  # Content-Length promises more than is sent
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "5000")
+                    self.end_headers()
+                    self.wfile.write(b'{"choices": [')
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if outer.mode == "bad_status":
+                    self.wfile.write(b"HTTQ/9.9 abc\r\n\r\n")
+                    self.close_connection = True
+                    return
+                if outer.mode in ("deep_body", "deep_content"):  # JSON nested past the parser's recursion limit
+                    deep = "[" * 100_000 + "]" * 100_000
+                    if outer.mode == "deep_body":
+                        data = deep.encode()
+                    else:
+                        message = {"role": "assistant", "content": deep}
+                        data = json.dumps({"choices": [{"index": 0, "message": message}]}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if outer.mode in ("429", "500"):
                     self.send_response(int(outer.mode))
                     if outer.mode == "429":
@@ -162,6 +188,48 @@ def test_timeout_and_unreachable(vlm):
         VlmClient(vlm.url, "test-vlm", timeout_s=0.5).diagnose(IMG, {})
     with pytest.raises(VlmError, match="unreachable"):
         VlmClient("http://127.0.0.1:9/v1", "test-vlm", timeout_s=1).diagnose(IMG, {})
+
+
+@pytest.mark.parametrize(
+    ("mode", "match"),
+    [
+        ("short_body", "broken HTTP reply \\(IncompleteRead\\)"),
+        ("bad_status", "broken HTTP reply \\(BadStatusLine\\)"),
+        ("deep_body", "nested too deeply"),
+        ("deep_content", "not a valid diagnosis after one repair: JSON nested too deeply"),
+    ],
+)
+def test_broken_replies_are_the_calls_own_error(vlm, mode, match):
+    vlm.mode = mode
+    with pytest.raises(VlmError, match=match):
+        VlmClient(vlm.url, "test-vlm", timeout_s=5).diagnose(IMG, {})
+
+
+def test_no_reply_ends_the_escalation_worker(vlm):
+    """Every broken reply becomes that alert's diagnosis_error, and the next alert still gets a
+    diagnosis: the worker thread lives on. Whatever the client did not foresee counts too."""
+    results: list[EscalationResult] = []
+    w = EscalationWorker(VlmClient(vlm.url, "test-vlm", timeout_s=5), results.append, queue_size=8,
+                         min_interval_s=0, max_calls_per_minute=100)  # fmt: skip
+    w.start()
+    for i, mode in enumerate(["short_body", "bad_status", "deep_body", "deep_content", "ok"]):
+        vlm.mode = mode
+        assert w.submit(req(f"a{i}"))
+        assert wait_for(lambda n=i: len(results) == n + 1, 15), (mode, results)
+    assert [r.error is not None for r in results] == [True, True, True, True, False]
+    assert results[-1].diagnosis == GOOD and all(t.is_alive() for t in w._threads)
+    assert (w.counters.failed, w.counters.diagnosed, w.counters.unexpected) == (4, 1, 0)
+
+    class Exploding(VlmClient):
+        def diagnose(self, image, context, question=None):
+            raise KeyError("a bug in the client")
+
+    w.client = Exploding(vlm.url, "test-vlm")
+    assert w.submit(req("boom"))
+    assert wait_for(lambda: len(results) == 6, 10)
+    assert "unexpectedly (KeyError" in results[-1].error and w.counters.unexpected == 1
+    assert all(t.is_alive() for t in w._threads)
+    w.stop()
 
 
 def req(alert_id: str, stream: str = "cam", fault: str = "black") -> EscalationRequest:

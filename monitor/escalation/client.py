@@ -4,6 +4,7 @@ hosted APIs): the frame goes as a JPEG data-URI, the answer must be strict JSON.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import os
@@ -84,6 +85,14 @@ class VlmError(VqmonError):
         self.retry_after_s = retry_after_s
 
 
+def _loads(text: str) -> Any:
+    """JSON, with a nesting too deep for the parser reported like any other invalid answer."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def validate(d: Any) -> dict[str, Any]:
     """Check an answer against DIAGNOSIS_SCHEMA; returns it normalised or raises ValueError."""
     if not isinstance(d, dict):
@@ -160,6 +169,10 @@ class VlmClient:
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 return json.loads(resp.read())
+        except RecursionError:
+            raise VlmError("VLM server sent JSON nested too deeply to read") from None
+        except http.client.HTTPException as exc:  # a cut-short body, a garbage status line, a hang-up
+            raise VlmError(f"VLM server sent a broken HTTP reply ({type(exc).__name__})") from None
         except urllib.error.HTTPError as exc:
             retry = exc.headers.get("Retry-After") if exc.headers else None
             raise VlmError(
@@ -234,7 +247,7 @@ class VlmClient:
         messages: list[dict[str, Any]] = [{"role": "system", "content": self.system_prompt}, user]
         answer = self._ask(messages)
         try:
-            return validate(json.loads(answer))
+            return validate(_loads(answer))
         except ValueError as first:
             messages += [
                 {"role": "assistant", "content": answer},
@@ -242,6 +255,6 @@ class VlmClient:
             ]
             answer = self._ask(messages)
             try:
-                return validate(json.loads(answer))
+                return validate(_loads(answer))
             except ValueError as second:
                 raise VlmError(f"VLM answer is not a valid diagnosis after one repair: {second}") from None

@@ -48,6 +48,8 @@ class EscalationCounters:
     skipped_queue_full: int = 0
     skipped_rate_limit: int = 0
     skipped_duplicate: int = 0
+    unexpected: int = 0  # failures the client did not foresee: each still becomes a diagnosis_error
+    restarts: int = 0  # the worker loop itself failed and was restarted
     last_errors: deque[str] = field(default_factory=lambda: deque(maxlen=5))
 
 
@@ -115,6 +117,18 @@ class EscalationWorker:
         self._stop_event.set()
 
     def run(self) -> None:
+        """One worker thread. Whatever escapes a request's handling is logged, counted and the
+        worker carries on: a dead escalation thread would leave every later alert without a
+        diagnosis and without a diagnosis_error."""
+        while not self._stop_event.is_set():
+            try:
+                self._serve()
+            except Exception:
+                self.counters.restarts += 1
+                log.exception("VLM escalation worker failed (restart %d); carrying on", self.counters.restarts)
+                self._stop_event.wait(1.0)
+
+    def _serve(self) -> None:
         while not self._stop_event.is_set():
             try:
                 req = self.inbox.get(timeout=0.2)
@@ -123,18 +137,28 @@ class EscalationWorker:
             self.counters.sent += 1
             try:
                 diagnosis = self.client.diagnose(req.image, req.context)
-            except VlmError as exc:
-                self.counters.failed += 1
-                self.counters.last_errors.append(str(exc))
-                if not self._down:  # once per outage, not once per alert
-                    log.warning("VLM escalation failing: %s; alerts go out without a diagnosis", exc)
-                    self._down = True
-                self._deliver(EscalationResult(req, error=str(exc)))
-                if exc.retry_after_s:
-                    self._stop_event.wait(min(exc.retry_after_s, 60.0))
+            except Exception as exc:
+                self._failed(req, exc)
                 continue
             if self._down:
                 log.info("VLM escalation working again")
                 self._down = False
             self.counters.diagnosed += 1
             self._deliver(EscalationResult(req, diagnosis=diagnosis))
+
+    def _failed(self, req: EscalationRequest, exc: Exception) -> None:
+        """Any failure of one call becomes that call's diagnosis_error."""
+        if isinstance(exc, VlmError):
+            err = exc
+        else:  # the client did not foresee it (it should have): still this alert's error
+            self.counters.unexpected += 1
+            log.error("VLM escalation: unexpected %s from the client: %s", type(exc).__name__, exc)
+            err = VlmError(f"VLM call failed unexpectedly ({type(exc).__name__}: {exc})")
+        self.counters.failed += 1
+        self.counters.last_errors.append(str(err))
+        if not self._down:  # once per outage, not once per alert
+            log.warning("VLM escalation failing: %s; alerts go out without a diagnosis", err)
+            self._down = True
+        self._deliver(EscalationResult(req, error=str(err)))
+        if err.retry_after_s:
+            self._stop_event.wait(min(err.retry_after_s, 60.0))

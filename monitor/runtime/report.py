@@ -42,6 +42,8 @@ def stats_snapshot(
                 "sent": c.sent,
                 "diagnosed": c.diagnosed,
                 "failed": c.failed,
+                "unexpected": c.unexpected,
+                "restarts": c.restarts,
                 "skipped": c.skipped_queue_full + c.skipped_rate_limit + c.skipped_duplicate,
             }
         out[name] = d
