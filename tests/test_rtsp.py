@@ -102,3 +102,28 @@ def test_credentials_masked_on_a_working_stream(rtsp_server, caplog):
         assert wait_for(lambda: run.events("stream_down", "raise"), 2 + MARGIN_S)
     text = caplog.text + "".join(e.to_json() for e in run.events())
     assert "pa55word" not in text and "viewer:***@" in text
+
+
+def test_a_hung_source_is_one_outage_told_on_time(rtsp_server):
+    """A server that stops sending (SIGSTOP) for longer than the read timeout: stream_down comes
+    from the stall timeout, and the frames the decoder releases when the read times out are not
+    taken for the stream coming back: one raise, no clear until the server resumes."""
+    import time
+
+    live = {**LIVE, "capture": {**LIVE["capture"], "stall_timeout_s": 3, "read_timeout_s": 5}}
+    server = rtsp_server()
+    with LiveRun([StreamSpec("cam", server.url, stream_settings(**live))]) as run:
+        stats = run.pipeline.stats("cam")
+        assert wait_for(lambda: stats.frames_decoded > 25, 30)
+        server.pause()
+        time.sleep(12)  # past the read timeout, the reconnect attempts and their timeouts
+        paused = [e for e in run.events("stream_down") if e.event in ("raise", "clear")]
+        server.resume()
+        assert wait_for(lambda: run.events("stream_down", "clear"), 30), stats.last_error
+    assert [e.event for e in paused] == ["raise"], [(e.event, e.id, e.measurements) for e in paused]
+    raised = paused[0]
+    assert raised.measurements["reason"].startswith("no frame for")
+    # told when the stall timeout ran out, not after a read timeout more
+    assert 3.0 <= raised.measurements["seconds_since_frame"] < 4.5, raised.measurements
+    clears = run.events("stream_down", "clear")
+    assert len(run.events("stream_down", "raise")) == 1 and clears[0].id == raised.id

@@ -112,11 +112,24 @@ class PyAVDecoder:
         self.nominal_fps = float(rate) if rate else None
         self.total_frames = int(self.stream.frames) if self.stream.frames else None
         self._reformatter = VideoReformatter()
+        self._live = kind in LIVE_KINDS
 
     def frames(self) -> Iterator[DecodedFrame]:
-        last_picture = time.monotonic()
+        last_picture = reading_since = time.monotonic()
+        # A read that took the whole read timeout returns what the demuxer held back when the
+        # timeout interrupted it (RTP's last frame of a source that went quiet): a frame from
+        # before the silence, not the source coming back.
+        released_after = self.cfg.read_timeout_s - 0.05
         try:
             for packet in self.container.demux(self.stream):
+                if self._live and packet.size == 0:
+                    continue  # the demuxer's flush as the connection ends: no new pictures in it
+                if self._live and time.monotonic() - reading_since >= released_after:
+                    # Decoding it would pass a frame from before the silence off as a new one.
+                    raise SourceError(
+                        f"{self._where}: nothing received for {self.cfg.read_timeout_s:g}s (the source went quiet; "
+                        "raise capture.read_timeout_s for a slow source)"
+                    )
                 if packet.is_corrupt:
                     self.decode_errors += 1
                 try:
@@ -143,6 +156,7 @@ class PyAVDecoder:
                         partial(_y_plane, f) if f.format.name.startswith(_Y_FORMATS) else None,
                         _limited_range(f),
                     )
+                reading_since = time.monotonic()  # the consumer is done: the next read starts now
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(describe_av_error(exc, self._where, self.cfg)) from None
 
