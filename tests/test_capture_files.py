@@ -109,3 +109,30 @@ def test_open_decoder_on_garbage(tmp_path):
     p.write_bytes(bytes(range(256)) * 64)
     with pytest.raises(SourceError, match=r"garbage.mp4: not a readable video"):
         open_decoder(str(p), "file", CaptureConfig(), False)
+
+
+@pytest.mark.parametrize("kind", ["one-frame clip", "png"])
+def test_looped_single_pictures_are_paced_too(tmp_path, kind):
+    """A looped 1-frame clip or a still image in real time plays at its frame rate, not as fast as
+    the CPU allows: the pacing clock carries on across loops."""
+    import cv2
+    import numpy as np
+
+    from monitor.demo import write_clip
+
+    if kind == "png":
+        path = tmp_path / "still.png"
+        cv2.imwrite(str(path), np.full((90, 160, 3), 120, np.uint8))
+    else:
+        path = write_clip(tmp_path / "one.mp4", width=160, height=90, fps=25, duration_s=0.04, write_labels=False)
+        with av.open(str(path)) as c:
+            assert sum(1 for _ in c.decode(video=0)) == 1
+    t0 = time.monotonic()
+    _, frames = run_worker(str(path), CaptureConfig(realtime=True, loop=True), SampleConfig(every_n=1), limit=13)
+    elapsed = time.monotonic() - t0
+    assert len(frames) == 13
+    # Behaviour, not speed: 12 frame intervals of stream time cannot go by in much less wall time.
+    assert frames[-1].stream_time > frames[0].stream_time and elapsed >= 0.9 * (
+        frames[-1].stream_time - frames[0].stream_time
+    )
+    assert frames[-1].stream_time - frames[0].stream_time >= 12 * 0.02  # and stream time does advance per loop

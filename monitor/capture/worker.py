@@ -82,6 +82,7 @@ class CaptureWorker(threading.Thread):
         self._offset = 0.0  # added to pts so stream_time never runs backwards (loops, reconnects)
         self._last_t: float | None = None
         self._frame_dur = 0.04
+        self._anchor: tuple[float, float] | None = None  # (monotonic, stream_time) for realtime pacing
         self.fatal_error: str | None = None  # set when the source can never work (bad scheme)
 
     def stop(self) -> None:
@@ -162,7 +163,6 @@ class CaptureWorker(threading.Thread):
             if kind == "file" and self.stats.total_frames is None:
                 self.stats.total_frames = decoder.total_frames
             session_offset: float | None = None
-            anchor: tuple[float, float] | None = None  # (monotonic, stream_time) for realtime pacing
             got_frame = False
             for raw in decoder.frames():
                 if self.stopping:
@@ -179,7 +179,7 @@ class CaptureWorker(threading.Thread):
                 else:
                     t = pts + session_offset
                 if self.cfg.realtime and kind == "file":
-                    anchor = self._pace(anchor, t)
+                    self._pace(t)
                 now = time.time()
                 self.stats.mark_frame(now, t)
                 self.stats.decode_errors += decoder.decode_errors - errors_before
@@ -209,13 +209,16 @@ class CaptureWorker(threading.Thread):
         finally:
             decoder.close()
 
-    def _pace(self, anchor: tuple[float, float] | None, t: float) -> tuple[float, float]:
+    def _pace(self, t: float) -> None:
+        """Wait until stream time ``t`` is due. The anchor outlives a session: a looped file (a
+        one-frame clip, a still image) goes on from where the last pass ended instead of
+        starting a new clock, whose first frame would never wait."""
         now = time.monotonic()
-        if anchor is None:
-            return (now, t)
-        due = anchor[0] + (t - anchor[1])
+        if self._anchor is None:
+            self._anchor = (now, t)
+            return
+        due = self._anchor[0] + (t - self._anchor[1])
         if due - now > 0:
             self._stop_event.wait(due - now)
         elif now - due > MAX_REALTIME_LAG_S:
-            return (now, t)
-        return anchor
+            self._anchor = (now, t)  # fell far behind (a slow box): re-anchor instead of bursting
