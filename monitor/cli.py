@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import typing
@@ -79,16 +80,20 @@ def _source_kind(url: str) -> str | None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from monitor.capture.urls import classify, mask_credentials
+    from monitor.capture.urls import classify, file_path, file_problem, mask_credentials
 
     cfg = load_config(args.config)
     problems = []
+    warnings = []
     for i, s in enumerate(cfg.streams):
         try:
-            classify(s.url)
+            kind = classify(s.url)
         except SourceError as exc:
             problems.append(f"streams[{i}].url: {exc}")
-    warnings = []
+            continue
+        # A missing file may appear later (a recording still being copied); a directory never plays.
+        if kind == "file" and os.path.isdir(file_path(s.url)):
+            problems.append(f"streams[{i}].url: {file_problem(file_path(s.url))}")
     pipelines = [i for i, s in enumerate(cfg.streams) if _source_kind(s.url) == "gstreamer"]
     if pipelines:
         import cv2

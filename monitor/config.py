@@ -42,8 +42,11 @@ class Strict(BaseModel):
 class SampleConfig(Strict):
     """Which decoded frames go on to the checks. Exactly one mode; default every 5th frame."""
 
-    every_n: int | None = Field(None, ge=1, description="send every Nth decoded frame")
-    every_s: float | None = Field(None, gt=0, description="send one frame per this many seconds of stream time")
+    # The upper bounds catch typos: more than an hour between samples is a stream never checked.
+    every_n: int | None = Field(None, ge=1, le=100_000, description="send every Nth decoded frame")
+    every_s: float | None = Field(
+        None, gt=0, le=3600, description="send one frame per this many seconds of stream time"
+    )
     keyframes_only: bool = Field(False, description="decode and send only key frames (cheapest)")
 
     @model_validator(mode="after")

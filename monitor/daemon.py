@@ -29,7 +29,11 @@ def run_daemon(cfg: Config, stop: threading.Event | None = None) -> int:
         scoring=cfg.scoring,
         escalation=cfg.escalation,
     )
-    stop = stop or threading.Event()
+    from monitor.launch import EARLY_SIGNAL, EARLY_STOP
+
+    stop = stop or EARLY_STOP  # a signal caught while starting is a stop already asked for
+    if stop.is_set() and EARLY_SIGNAL:
+        log.info("received %s while starting, stopping", signal.Signals(EARLY_SIGNAL[0]).name)
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)

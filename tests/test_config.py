@@ -73,6 +73,10 @@ def test_bad_value_names_path_and_bound():
         {"name": "c", "url": "z", "sample": {"every_n": 0}},
     ]
     assert err({"streams": streams}) == "streams[2].sample.every_n: must be ≥ 1 (got 0)"
+    streams[2] = {"name": "c", "url": "z", "sample": {"every_n": 10**12}}  # a typo: one frame checked, ever
+    assert err({"streams": streams}).startswith("streams[2].sample.every_n: must be ≤ 100000")
+    streams[2] = {"name": "c", "url": "z", "sample": {"every_s": 86400}}
+    assert err({"streams": streams}).startswith("streams[2].sample.every_s: must be ≤ 3600")
     streams[2] = {"name": "c", "url": "z", "scoring": {"min_quality": 1.5}}
     assert err({"streams": streams}) == "streams[2].scoring.min_quality: must be ≤ 1.0 (got 1.5)"
     # the tile grid: one message, not one per form the setting may take
@@ -184,6 +188,23 @@ def test_check_config_warns_of_a_gstreamer_pipeline_this_opencv_cannot_run(tmp_p
         assert r.stderr == ""
     else:  # pip's wheel (this box): said before the daemon fails on it
         assert len(r.stderr.strip().splitlines()) == 1 and "streams[0].url: a GStreamer pipeline" in r.stderr
+
+
+def test_a_directory_given_as_a_video_file_is_named_as_such(tmp_path: Path):
+    folder = tmp_path / "recordings.mp4"
+    folder.mkdir()
+    p = tmp_path / "c.yaml"
+    p.write_text(f"streams:\n  - {{name: a, url: {folder}}}\n")
+    r = subprocess.run([*VQMON, "check-config", str(p)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"streams[0].url: {folder}: a directory, not a video file" in r.stderr
+    from monitor.capture import open_decoder
+    from monitor.config import CaptureConfig
+    from monitor.errors import SourceError
+
+    for decoder in ("pyav", "opencv"):  # and the daemon says the same, not "file not found"
+        with pytest.raises(SourceError, match="a directory, not a video file"):
+            open_decoder(str(folder), "file", CaptureConfig(decoder=decoder), False)
 
 
 def test_check_config_cli_ok_masks_credentials():

@@ -354,3 +354,31 @@ def test_prompt_file_and_shipped_default(vlm, tmp_path, clips):
     p = Pipeline([StreamSpec("cam", str(clips["black"]), stream_settings())], Fanout([]), escalation=esc)
     assert p.escalation is not None and p.escalation.client.system_prompt == prompt.read_text()
     assert p.escalation.concurrency == 2
+
+
+@pytest.mark.parametrize(("delay_s", "drain_s", "diagnosed"), [(0.5, 5.0, True), (5.0, 0.5, False)])
+def test_diagnoses_in_flight_at_shutdown_are_waited_for_or_recorded(vlm, delay_s, drain_s, diagnosed):
+    """Stopping the daemon gives a diagnosis in flight a moment to come back; one that does not is
+    published as not diagnosed, never dropped without a word."""
+    from monitor.analyze import CollectSink
+    from monitor.config import EscalationConfig
+    from monitor.frames import Frame
+    from monitor.runtime import Pipeline, StreamSpec
+    from monitor.sinks import Fanout
+    from tests.conftest import stream_settings
+
+    vlm.delay_s = delay_s
+    esc = EscalationConfig(enabled=True, base_url=vlm.url, model="test-vlm", timeout_s=10)
+    sink = CollectSink()
+    settings = stream_settings(checks={"black": {"raise_after_s": 0.0}})
+    pipeline = Pipeline([StreamSpec("cam", "cam.mp4", settings)], Fanout([sink]), escalation=esc)
+    pipeline.escalation.start()
+    pipeline.mux.put("cam", Frame.from_image(np.zeros((180, 320, 3), np.uint8), stream="cam"))
+    pipeline.shutdown(drain_s=drain_s)
+    raised = [e for e in sink.events if e.event == "raise"]
+    updates = [e for e in sink.events if e.event == "update"]
+    assert len(raised) == 1 and len(updates) == 1 and updates[0].id == raised[0].id
+    if diagnosed:
+        assert updates[0].diagnosis == GOOD
+    else:
+        assert updates[0].diagnosis_error == "not diagnosed: vqmon stopped before the VLM answered"

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from monitor.capture.decoder import DecodedFrame
-from monitor.capture.urls import SourceKind, file_path, mask_credentials
+from monitor.capture.urls import SourceKind, file_path, file_problem, mask_credentials
 from monitor.config import CaptureConfig
 from monitor.errors import SourceError
 from monitor.frames import analysis_size
@@ -35,8 +35,9 @@ class OpenCVDecoder:
         self.decode_errors = 0
         self._where = os.path.basename(file_path(url)) if kind == "file" else mask_credentials(url)
         target: str | int = file_path(url) if kind == "file" else url
-        if kind == "file" and not os.path.isfile(file_path(url)):
-            raise SourceError(f"{target}: file not found (check the path)")
+        problem = file_problem(file_path(url)) if kind == "file" else None
+        if problem:
+            raise SourceError(problem)
         if kind == "v4l2":
             target = int(url.removeprefix("/dev/video"))
         backend = cv2.CAP_GSTREAMER if kind == "gstreamer" else cv2.CAP_ANY

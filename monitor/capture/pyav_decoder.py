@@ -14,7 +14,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from monitor.capture.decoder import DecodedFrame
-from monitor.capture.urls import LIVE_KINDS, SourceKind, file_path, mask_credentials
+from monitor.capture.urls import LIVE_KINDS, SourceKind, file_path, file_problem, mask_credentials
 from monitor.config import CaptureConfig
 from monitor.errors import SourceError
 from monitor.frames import analysis_size
@@ -94,8 +94,9 @@ class PyAVDecoder:
         if kind == "rtsp":
             options.setdefault("rtsp_transport", cfg.rtsp_transport)
         target = file_path(url) if kind == "file" else url
-        if kind == "file" and not os.path.isfile(target):
-            raise SourceError(f"{target}: file not found (check the path)")
+        problem = file_problem(target) if kind == "file" else None
+        if problem:
+            raise SourceError(problem)
         timeout = (cfg.open_timeout_s, cfg.read_timeout_s) if kind in LIVE_KINDS else None
         try:
             self.container = av.open(

@@ -36,6 +36,15 @@ def file_path(url: str) -> str:
     return url[len("file://") :] if url.startswith("file://") else url
 
 
+def file_problem(path: str) -> str | None:
+    """Why a file source cannot be read, or None."""
+    if os.path.isdir(path):
+        return f"{path}: a directory, not a video file (give the path of a file in it)"
+    if not os.path.isfile(path):
+        return f"{path}: file not found (check the path)"
+    return None
+
+
 def mask_credentials(url: str) -> str:
     """rtsp://user:secret@host/x -> rtsp://user:***@host/x (also hides tokens in the query)."""
     try:

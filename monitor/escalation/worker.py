@@ -80,6 +80,7 @@ class EscalationWorker:
         self._calls = RateWindow(max_calls_per_minute)
         self._stop_event = threading.Event()
         self._down = False
+        self._in_flight: dict[int, EscalationRequest] = {}  # by thread id: the request it is on
 
     def submit(self, req: EscalationRequest) -> bool:
         """Queue a request; False (counted) when it is a duplicate, rate limited, or the queue is full."""
@@ -116,6 +117,20 @@ class EscalationWorker:
     def stop(self) -> None:
         self._stop_event.set()
 
+    def drain(self, timeout_s: float) -> list[EscalationRequest]:
+        """At shutdown: let queued and in-flight calls finish for up to ``timeout_s``, then stop.
+        Returns the requests that did not finish (the caller records them as undiagnosed)."""
+        deadline = time.monotonic() + timeout_s
+        while (self.inbox.qsize() or self._in_flight) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._stop_event.set()
+        left = list(self._in_flight.values())
+        while True:
+            try:
+                left.append(self.inbox.get_nowait())
+            except queue.Empty:
+                return left
+
     def run(self) -> None:
         """One worker thread. Whatever escapes a request's handling is logged, counted and the
         worker carries on: a dead escalation thread would leave every later alert without a
@@ -135,16 +150,24 @@ class EscalationWorker:
             except queue.Empty:
                 continue
             self.counters.sent += 1
+            me = threading.get_ident()
+            self._in_flight[me] = req  # until its result is delivered: drain() waits for it
             try:
-                diagnosis = self.client.diagnose(req.image, req.context)
-            except Exception as exc:
-                self._failed(req, exc)
-                continue
-            if self._down:
-                log.info("VLM escalation working again")
-                self._down = False
-            self.counters.diagnosed += 1
-            self._deliver(EscalationResult(req, diagnosis=diagnosis))
+                self._handle(req)
+            finally:
+                self._in_flight.pop(me, None)
+
+    def _handle(self, req: EscalationRequest) -> None:
+        try:
+            diagnosis = self.client.diagnose(req.image, req.context)
+        except Exception as exc:
+            self._failed(req, exc)
+            return
+        if self._down:
+            log.info("VLM escalation working again")
+            self._down = False
+        self.counters.diagnosed += 1
+        self._deliver(EscalationResult(req, diagnosis=diagnosis))
 
     def _failed(self, req: EscalationRequest, exc: Exception) -> None:
         """Any failure of one call becomes that call's diagnosis_error."""

@@ -32,6 +32,7 @@ Incoming = ScoreResult | EscalationResult | Command
 
 log = logging.getLogger(__name__)
 
+DRAIN_S = 5.0  # at shutdown, how long diagnoses in flight may take to come back
 TICK_S = 0.25
 
 
@@ -192,19 +193,38 @@ class Pipeline:
             else:
                 self._acknowledge(item)
 
-    def shutdown(self, join_timeout_s: float = 5.0) -> list[str]:
-        """Stop capture threads and close sinks. Returns names of threads that did not end in time."""
+    def shutdown(self, join_timeout_s: float = 5.0, drain_s: float = DRAIN_S) -> list[str]:
+        """Stop capture, finish what is already in hand, close sinks. Returns the names of capture
+        threads that did not end in time.
+
+        Nothing already captured is dropped silently: frames waiting in the queue are still
+        checked (a fault seen in them is raised), diagnoses in flight get up to ``drain_s`` to
+        come back, and those that do not go out as an update with diagnosis_error."""
         self._stop.set()
         for w in self.workers.values():
             w.stop()
-        self.mux.close()
         if self.scorer is not None:
             self.scorer.stop()
+        drained = 0
+        while (rest := self.mux.get(timeout=0)) is not None:
+            self._analyse(self.analyzers[str(rest[0])], rest[1])
+            drained += 1
+        self.mux.close()
+        self._take_inbox()
         if self.escalation is not None:
-            self.escalation.stop()
+            unfinished = self.escalation.drain(drain_s)
+            self._take_inbox()
+            for req in unfinished:
+                self._diagnosed(EscalationResult(req, error="not diagnosed: vqmon stopped before the VLM answered"))
+            if unfinished:
+                log.warning("%d diagnosis request(s) unfinished at shutdown, published as such", len(unfinished))
+        if drained:
+            log.info("checked %d queued frame(s) before stopping", drained)
         stuck = []
         deadline = time.monotonic() + join_timeout_s
         for name, w in self.workers.items():
+            if w.ident is None:
+                continue  # never started
             w.join(max(0.0, deadline - time.monotonic()))
             if w.is_alive():
                 stuck.append(name)
