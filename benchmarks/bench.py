@@ -474,3 +474,125 @@ def bench_mqtt(count: int = 5000) -> MqttBench:
         finally:
             broker.stop()
     return MqttBench(count, raw, outbox, replay)
+
+
+TORCH_BATCHES = {"cuda": (1, 8, 32, 256), "cpu": (1, 8)}
+
+
+@dataclass
+class TorchBench:
+    """`vqmon bench scorer --device cuda|cpu`: the torch backend against its own bare model."""
+
+    arch: str
+    device: str
+    card: str | None
+    picture: tuple[int, int]  # (width, height) of the uint8 pictures handed to score()
+    rows: list[dict[str, Any]]  # {"what", "batch", "images_per_s", "p50_ms", "p99_ms"}
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def rate(self, what: str, batch: int) -> float | None:
+        return next((r["images_per_s"] for r in self.rows if r["what"] == what and r["batch"] == batch), None)
+
+    def report(self) -> str:
+        w, h = self.picture
+        lines = [
+            f"CLIP image encoder {self.arch} (random weights), torch backend on {self.card or self.device}; "
+            f"score() gets {w}x{h} uint8 BGR pictures (upload, letterbox and normalise included)",
+            f"{'what':<34} {'batch':>5} {'images/s':>10} {'p50 ms':>8} {'p99 ms':>8}",
+        ]
+        for r in self.rows:
+            lines.append(
+                f"{r['what']:<34} {r['batch']:>5} {r['images_per_s']:>10.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+            )
+        for b in TORCH_BATCHES[self.device]:
+            full, ceiling = self.rate(BACKEND, b), self.rate(BARE_GRAPH, b) or self.rate(BARE_EAGER, b)
+            if full and ceiling:
+                lines.append(f"batch {b}: backend score() / bare model = {full / ceiling:.2f}")
+        return "\n".join(lines)
+
+
+BARE_EAGER = "bare model, eager"
+BARE_GRAPH = "bare model, CUDA graph replay"
+BACKEND = "backend embed (pictures in)"
+
+
+def _timed(fn, seconds: float) -> tuple[float, float, float]:
+    """(calls/s, p50 ms, p99 ms) of ``fn`` after a warm-up call."""
+    fn()
+    times: list[float] = []
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end or len(times) < 5:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1000.0
+    return len(times) / (ms.sum() / 1000.0), float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def bench_torch_backend(
+    state_dir: str, arch: str = "ViT-B-32", device: str = "cuda", seconds: float = 2.0
+) -> TorchBench:
+    """The torch backend's full call (uint8 pictures in, embeddings out) against the bare
+    torch.export program: eager, and on CUDA replayed as a CUDA graph (the ceiling)."""
+    import torch
+
+    from exporters.clip_export import export_clip
+    from monitor.demo import SceneRenderer
+    from monitor.scoring.clip_iqa import ClipIqa, Device, SessionOptions
+    from monitor.scoring.model_dir import TORCH_FILE, load_manifest
+    from monitor.scoring.torch_backend import check_program
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no CUDA GPU here")
+    model_dir = Path(state_dir) / "bench" / f"clip-{arch}-random-torch"
+    try:
+        check_program(model_dir, load_manifest(model_dir))
+    except Exception:  # missing, or written by another torch: export here
+        export_clip(model_dir, arch=arch, random_init=True, torch_program=True)
+    batches = TORCH_BATCHES[device]
+    on: Device = "cuda" if device == "cuda" else "cpu"
+    scorer = ClipIqa(model_dir, SessionOptions(device=on, runtime="torch", max_views=max(batches)))
+    dev = torch.device(device)
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    bare = torch.export.load(str(model_dir / TORCH_FILE)).module().to(dev).to(dtype)
+    size = scorer.size
+    picture = (640, 360)
+    r = SceneRenderer(*picture, 25, seed=4)
+    frames = [r.render(i * 0.1) for i in range(16)]
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    rows = []
+
+    def row(what: str, b: int, fn) -> None:
+        calls, p50, p99 = _timed(fn, seconds)
+        rows.append({"what": what, "batch": b, "images_per_s": calls * b, "p50_ms": p50, "p99_ms": p99})
+
+    for b in batches:
+        x = torch.randn(b, 3, size, size, device=dev, dtype=dtype)
+
+        def eager(x=x) -> None:
+            with torch.inference_mode():
+                bare(x)
+            sync()
+
+        row(BARE_EAGER, b, eager)
+        if device == "cuda":
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side), torch.inference_mode():
+                bare(x)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph), torch.inference_mode():
+                bare(x)
+
+            def replay(graph=graph) -> None:
+                graph.replay()
+                sync()
+
+            row(BARE_GRAPH, b, replay)
+        pictures = [frames[i % len(frames)] for i in range(b)]
+        row(BACKEND, b, lambda pictures=pictures: scorer.embed_pictures(pictures))
+    card = torch.cuda.get_device_name(0) if device == "cuda" else None
+    return TorchBench(arch, device, card, picture, rows)

@@ -29,7 +29,7 @@ import numpy as np
 
 from monitor.errors import VqmonError
 from monitor.scoring.clip_iqa import graph_level, l2_normalize, letterbox, preprocess
-from monitor.scoring.model_dir import ENCODER_FILES, TEXT_ENCODER_FILE, TEXT_FILE, VOCAB_FILE, sha256
+from monitor.scoring.model_dir import ENCODER_FILES, TEXT_ENCODER_FILE, TEXT_FILE, TORCH_FILE, VOCAB_FILE, sha256
 from monitor.scoring.prompts import DEFAULT_PROMPTS, LOGIT_SCALE, MANIFEST_SCHEMA, load_prompt_set
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,39 @@ def _check_text_parity(torch, model, tokenizer, tmp: Path, texts: list[str]) -> 
     return cos
 
 
+def _export_torch_program(torch, model, size: int, path: Path) -> dict:
+    """The image encoder as a torch.export program (dynamic batch): runtime torch loads it with
+    torch alone. Checked against the model before it is written into the directory."""
+
+    class ImageEncoder(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, pixel_values):
+            return self.m.encode_image(pixel_values)
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    encoder = ImageEncoder(model).eval()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.export(
+                encoder, (torch.zeros(2, 3, size, size),), dynamic_shapes={"pixel_values": {0: batch}}
+            )
+        torch.export.save(program, str(path))
+    except Exception as exc:  # torch.export raises many kinds for a model it cannot trace
+        raise VqmonError(f"cannot export the image encoder with torch.export: {type(exc).__name__}: {exc}") from None
+    x = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a = torch.export.load(str(path)).module()(x)
+        b = encoder(x)
+    cos = float(torch.nn.functional.cosine_similarity(a, b, dim=1).min())
+    if cos < PARITY_FP32:
+        raise VqmonError(f"the torch.export program disagrees with the model (cosine {cos:.4f})")
+    return {"version": torch.__version__, "parity_cosine": round(cos, 5)}
+
+
 def _to_fp16(src: Path, dst: Path) -> None:
     """Half-precision weights and activations; fp32 input and output so the daemon's
     pre-processing and scoring stay the same."""
@@ -311,6 +344,7 @@ def export_clip(
     calibration_frames: int = 32,
     prompts: str = DEFAULT_PROMPTS,
     seed: int = 0,
+    torch_program: bool = False,
 ) -> ExportResult:
     if opset < MIN_OPSET:
         raise VqmonError(f"--opset {opset}: the exporter writes opset {MIN_OPSET} or newer")
@@ -343,6 +377,10 @@ def export_clip(
         if fp16:
             _to_fp16(tmp / IMAGE_ONNX, tmp / IMAGE_FP16)
             files.append(IMAGE_FP16)
+        torch_info = None
+        if torch_program:
+            torch_info = _export_torch_program(torch, model, size, tmp / TORCH_FILE)
+            files.append(TORCH_FILE)
         parity = _check_parity(torch, model, tmp, files, size, mean, std)
         if text_encoder is not None:
             parity["text"] = _check_text_parity(torch, model, tokenizer, tmp, texts)
@@ -366,6 +404,7 @@ def export_clip(
             "crop": "center",
             "prompts": prompt_set.to_manifest(),
             "text_encoder": text_encoder,
+            "torch": torch_info,
             "logit_scale": LOGIT_SCALE,
             "embed_dim": int(text.shape[-1]),
             "opset": opset,

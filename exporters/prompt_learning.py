@@ -156,11 +156,7 @@ def _ladder(img: np.ndarray) -> list[np.ndarray]:
 
 def _embed_ladders(scorer: ClipIqa, pictures: list[np.ndarray]) -> np.ndarray:
     """(pictures, 1 + distortions x levels, D) unit embeddings, as the daemon sees each view."""
-    out = []
-    for img in pictures:
-        views = np.stack([scorer.letterbox(v) for v in _ladder(img)])
-        out.append(scorer.embed(views))
-    return np.stack(out)
+    return np.stack([scorer.embed_pictures(_ladder(img)) for img in pictures])
 
 
 # ---------------------------------------------------------------------------------------------

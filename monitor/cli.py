@@ -10,6 +10,7 @@ import re
 import sys
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from monitor import __version__
@@ -79,6 +80,46 @@ def _source_kind(url: str) -> str | None:
         return None
 
 
+def _scoring_problems(cfg: Config) -> tuple[list[str], bool]:
+    """What stops the CLIP scorer from starting as configured; and whether its weights are random."""
+    from monitor.scoring.model_dir import ModelError, has_text_encoder, verify_model_dir
+    from monitor.scoring.prompts import PromptError, PromptSet, load_prompt_set
+
+    sc, problems = cfg.scoring, []
+    assert sc.model_dir is not None
+    try:
+        manifest = verify_model_dir(sc.model_dir, sc.precision)
+    except ModelError as exc:
+        return [f"scoring.model_dir: {exc}"], False
+    if sc.runtime == "torch":
+        from monitor.scoring.torch_backend import check_program
+
+        try:
+            check_program(Path(sc.model_dir), manifest)
+        except VqmonError as exc:
+            problems.append(f"scoring.runtime torch: {exc}")
+    elif sc.device in ("cuda", "tensorrt"):
+        import onnxruntime
+
+        from monitor.scoring.clip_iqa import DeviceError, choose_providers
+
+        try:
+            choose_providers(sc.device, onnxruntime.get_available_providers())
+        except DeviceError as exc:
+            problems.append(str(exc))
+    if sc.prompts:
+        try:
+            wanted = load_prompt_set(sc.prompts)
+            if wanted.digest != PromptSet.from_manifest(manifest).digest and not has_text_encoder(manifest):
+                problems.append(
+                    f"scoring.prompts: {sc.model_dir} has no text encoder to embed {sc.prompts}; "
+                    "re-export the model, or drop scoring.prompts"
+                )
+        except PromptError as exc:
+            problems.append(f"scoring.prompts: {exc}")
+    return problems, bool(manifest.get("random_init"))
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     from monitor.capture.urls import classify, file_path, file_problem, mask_credentials
 
@@ -108,38 +149,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             ]
     random_weights = False
     if cfg.scoring.model_dir:
-        if cfg.scoring.device in ("cuda", "tensorrt"):
-            import onnxruntime
-
-            from monitor.scoring.clip_iqa import DeviceError, choose_providers
-
-            try:
-                choose_providers(cfg.scoring.device, onnxruntime.get_available_providers())
-            except DeviceError as exc:
-                problems.append(str(exc))
-        from monitor.scoring.model_dir import ModelError, has_text_encoder, verify_model_dir
-        from monitor.scoring.prompts import PromptError, PromptSet, load_prompt_set
-
-        try:
-            manifest = verify_model_dir(cfg.scoring.model_dir, cfg.scoring.precision)
-            random_weights = bool(manifest.get("random_init"))
-        except ModelError as exc:
-            problems.append(f"scoring.model_dir: {exc}")
-            manifest = None
-        if cfg.scoring.prompts:
-            try:
-                wanted = load_prompt_set(cfg.scoring.prompts)
-                if (
-                    manifest is not None
-                    and wanted.digest != PromptSet.from_manifest(manifest).digest
-                    and not has_text_encoder(manifest)
-                ):
-                    problems.append(
-                        f"scoring.prompts: {cfg.scoring.model_dir} has no text encoder to embed "
-                        f"{cfg.scoring.prompts}; re-export the model, or drop scoring.prompts"
-                    )
-            except PromptError as exc:
-                problems.append(f"scoring.prompts: {exc}")
+        scoring_problems, random_weights = _scoring_problems(cfg)
+        problems += scoring_problems
     for w in warnings:
         print(f"vqmon: warning: {args.config}: {w}", file=sys.stderr)
     for p in problems:
@@ -177,8 +188,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(mqtt.as_dict(), indent=1) if args.json else mqtt.report())
         return 0
     if args.what == "scorer":
-        from benchmarks.bench import bench_scorer
+        from benchmarks.bench import bench_scorer, bench_torch_backend
 
+        if args.device:  # the torch backend (GPU boxes), against its bare model
+            torch_bench = bench_torch_backend(cfg.state_dir, arch=args.arch, device=args.device)
+            print(json.dumps(torch_bench.as_dict(), indent=1) if args.json else torch_bench.report())
+            return 0
         scorer = bench_scorer(cfg.state_dir, arch=args.arch, rounds=args.repeats)
         print(json.dumps(scorer.as_dict(), indent=1) if args.json else scorer.report())
         return 0
@@ -333,6 +348,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         opset=args.opset,
         calibration=args.calibration,
         prompts=args.prompts,
+        torch_program=args.torch,
     )
     files = ", ".join(result.manifest["files"])
     print(f"{result.out_dir}: {result.manifest['arch']} ({result.manifest['weights']['source']}): {files}")
@@ -564,6 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", "-c")
     b.add_argument("--repeats", type=int, default=3, help="decode: best of N runs; scorer: median of N rounds")
     b.add_argument("--arch", default="ViT-B-32", help="scorer: open_clip architecture (random weights)")
+    b.add_argument(
+        "--device",
+        choices=["cuda", "cpu"],
+        help="scorer: bench the torch backend (runtime torch) on this device instead of the ONNX Runtime rows",
+    )
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
 
@@ -604,6 +625,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--calibration", metavar="CLIP", help="with --int8: static quantisation calibrated on this clip")
     x.add_argument("--fp16", action="store_true", help="also write an fp16 encoder (for CUDA/TensorRT)")
     x.add_argument("--opset", type=int, default=18, help="ONNX opset (18 or newer)")
+    x.add_argument(
+        "--torch",
+        action="store_true",
+        help="also write the image encoder as a torch.export program, for scoring.runtime: torch (GPU boxes); "
+        "export with the torch the daemon will run",
+    )
     x.add_argument("--prompts", default="default", help="prompt set to embed: a YAML file or a bundled name (default)")
     x.set_defaults(func=cmd_export)
 

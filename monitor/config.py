@@ -26,7 +26,7 @@ from pydantic_core import ErrorDetails
 from monitor.checks import registry as check_registry
 from monitor.errors import ConfigError
 from monitor.faults import STREAM_DOWN
-from monitor.scoring.clip_iqa import Device, Precision
+from monitor.scoring.clip_iqa import Device, Precision, Runtime
 
 if typing.TYPE_CHECKING:
     from monitor.sinks import Sink
@@ -214,6 +214,11 @@ class ScoringConfig(Strict):
     """The CLIP-IQA scorer: one ONNX Runtime session batching frames from every stream."""
 
     model_dir: str | None = Field(None, description="from `vqmon export clip`; none = no CLIP scoring")
+    runtime: Runtime = Field(
+        "onnx",
+        description="onnx (ONNX Runtime: TensorRT/CUDA/CPU, Jetson) or torch (GPU boxes: CUDA graphs, fp16; "
+        "export with --torch)",
+    )
     device: Device = "auto"
     precision: Precision = Field(
         "fp32", description="fp16 is for GPUs (export with --fp16); int8 for CPUs (export with --int8)"

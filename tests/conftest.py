@@ -33,7 +33,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     pytest.importorskip("open_clip")
     out = tmp_path_factory.mktemp("models") / "tiny"
-    export_clip(out, arch=CLIP_ARCH, random_init=True, int8=True, fp16=True)  # weights from seed 0
+    export_clip(out, arch=CLIP_ARCH, random_init=True, int8=True, fp16=True, torch_program=True)  # seed 0
     return out
 
 

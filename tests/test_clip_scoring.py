@@ -40,7 +40,9 @@ def test_manifest_and_files(exported):
         "text_embeddings.npy",
         "text_encoder.onnx",
         "bpe_vocab.txt.gz",
+        "image_encoder.pt2",
     }
+    assert m["torch"]["version"] == torch.__version__ and m["torch"]["parity_cosine"] >= 0.999
     assert m["text_encoder"] == {"context_length": 77, "tokenizer": "clip-bpe"} and m["parity_cosine"]["text"] >= 0.999
     # the exporter's own check against torch, kept for the operator
     assert m["parity_cosine"]["fp32"] >= 0.999 and m["parity_cosine"]["int8"] >= 0.99
@@ -481,3 +483,55 @@ def test_frame_conversion_is_done_once_across_threads():
     for t in threads:
         t.join()
     assert len(calls) == 1 and all(r is results[0] for r in results) and results[0].shape == (720, 1280, 3)
+
+
+def test_torch_runtime_scores_like_onnx_runtime(exported, caplog):
+    """runtime torch (the GPU boxes' backend, here on the CPU in fp32): the torch.export program,
+    letterboxed by torch, gives the ONNX path's embeddings and scores."""
+    from monitor.scoring.torch_backend import buckets
+
+    onnx = ClipIqa(exported, SessionOptions(device="cpu"))
+    caplog.set_level(logging.INFO)
+    torch_rt = ClipIqa(exported, SessionOptions(device="auto", runtime="torch"))
+    assert torch_rt.provider.startswith("torch ") and "CPU, fp32" in torch_rt.provider
+    imgs = [*frames(3, 640, 360), np.full((48, 64, 3), 90, np.uint8), frames(1, 180, 320)[0]]
+    cos = (onnx.embed_pictures(imgs) * torch_rt.embed_pictures(imgs)).sum(axis=1)
+    assert cos.min() >= 0.999, cos
+    a, b = onnx.score(imgs, tiles=(2, 1)), torch_rt.score(imgs, tiles=(2, 1))
+    for x, y in zip(a, b, strict=True):
+        assert all(abs(x.aspects[k] - y.aspects[k]) < 0.01 for k in x.aspects)
+        assert (x.worst_tile is None) == (y.worst_tile is None)
+    assert buckets(16) == [1, 2, 4, 8, 16] and buckets(100) == [1, 2, 4, 8, 16, 32, 64, 128] and buckets(1) == [1]
+
+
+def test_torch_runtime_refuses_what_it_cannot_run(exported, tmp_path):
+    from monitor.scoring.clip_iqa import DeviceError
+
+    other = tmp_path / "other-torch"
+    shutil.copytree(exported, other)
+    m = json.loads((other / "manifest.json").read_text())
+    m["torch"]["version"] = "2.11.0+cu130"  # written on the GPU box's torch, run with this one
+    (other / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match=r"written by torch 2\.11, this box has torch \d+\.\d+: export it") as err:
+        ClipIqa(other, SessionOptions(runtime="torch"))
+    assert "\n" not in str(err.value)
+    del m["torch"], m["files"]["image_encoder.pt2"]
+    (other / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match="exported without --torch"):
+        ClipIqa(other, SessionOptions(runtime="torch"))
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="runtime torch: torch sees no CUDA GPU"):
+            ClipIqa(exported, SessionOptions(device="cuda", runtime="torch"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (benchmarks/gpu_check.sh runs it)")
+def test_torch_runtime_on_cuda_matches_onnx_in_fp16(exported):
+    """On a GPU: fp16, CUDA graphs per batch bucket, letterbox on the device."""
+    onnx = ClipIqa(exported, SessionOptions(device="cpu"))
+    gpu = ClipIqa(exported, SessionOptions(device="cuda", runtime="torch", max_views=16))
+    assert "CUDA graphs, fp16" in gpu.provider
+    imgs = [*frames(5, 640, 360), np.full((48, 64, 3), 90, np.uint8), *frames(3, 1280, 720)]
+    for n in (1, 3, 9):  # buckets 1, 4 and 16 (9 is padded)
+        cos = (onnx.embed_pictures(imgs[:n]) * gpu.embed_pictures(imgs[:n])).sum(axis=1)
+        assert cos.min() >= 0.99, (n, cos)
+    assert sorted(gpu.torch_encoder._graphs) == [1, 4, 16]

@@ -119,7 +119,7 @@ def scorer_functions(names: list[str], model_dir: str | None) -> dict[str, Calla
             fixed = TextEncoder(model_dir, model.manifest).embed(model.prompts)  # the words without the context
 
         def embed(img: np.ndarray) -> np.ndarray:
-            return model.embed(model.letterbox(img)[None])
+            return model.embed_pictures([img])
 
         # Unrounded (the daemon's scores are rounded to 4 places): ties would cost rank agreement.
         if "clip_pair" in names:

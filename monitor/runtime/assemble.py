@@ -23,12 +23,20 @@ log = logging.getLogger(__name__)
 
 def load_scorer(cfg: ScoringConfig, deliver: Callable[[ScoreResult], None]) -> ScoringWorker | None:
     from monitor.errors import VqmonError
-    from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
+    from monitor.scoring.clip_iqa import ClipIqa, SessionOptions, views_per_frame
 
     try:
         model = ClipIqa(
             cfg.model_dir,  # type: ignore[arg-type]
-            SessionOptions(cfg.device, cfg.precision, cfg.threads, cfg.trt_cache_dir, prompts=cfg.prompts),
+            SessionOptions(
+                cfg.device,
+                cfg.precision,
+                cfg.threads,
+                cfg.trt_cache_dir,
+                prompts=cfg.prompts,
+                runtime=cfg.runtime,
+                max_views=cfg.max_batch * views_per_frame(cfg.tiles),
+            ),
         )
     except VqmonError as exc:
         # The picture checks do not need the model: run on without CLIP scores.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
 import numpy as np
@@ -27,9 +27,13 @@ from monitor.errors import VqmonError
 from monitor.scoring.model_dir import ENCODER_FILES, TEXT_FILE, ModelError, verify_model_dir
 from monitor.scoring.prompts import OVERALL, PromptError, PromptSet, load_prompt_set
 
+if TYPE_CHECKING:
+    from monitor.scoring.torch_backend import TorchEncoder
+
 log = logging.getLogger(__name__)
 
 Device = Literal["auto", "tensorrt", "cuda", "cpu"]
+Runtime = Literal["onnx", "torch"]
 Precision = Literal["fp32", "int8", "fp16"]
 # "auto": a grid that keeps tiles near square (3x2 for 16:9, 2x2 for 4:3); "off": whole frame
 # only; or (columns, rows).
@@ -39,6 +43,14 @@ _PROVIDERS = {
     "cuda": "CUDAExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
+
+
+def _cuda_in_torch() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 class DeviceError(VqmonError):
@@ -131,6 +143,15 @@ def tile_grid(width: int, height: int, tiles: Tiles, size: int) -> tuple[int, in
     return cols, rows
 
 
+def views_per_frame(tiles: Tiles) -> int:
+    """Encoder inputs per frame: the whole frame and its tiles (auto: as for 16:9; a wider frame
+    needs more, and a batch larger than the biggest CUDA graph is run in parts)."""
+    if tiles == "off":
+        return 1
+    cols, rows = (3, 2) if tiles == "auto" else tiles
+    return 1 + cols * rows
+
+
 def cut_tiles(bgr: np.ndarray, grid: tuple[int, int]) -> list[np.ndarray]:
     """The tiles of ``grid`` (columns, rows), row by row from the top left."""
     cols, rows = grid
@@ -167,6 +188,8 @@ class SessionOptions:
     trt_cache_dir: str | None = None
     trt_fp16: bool = True
     prompts: str | None = None  # a prompt set (file or bundled name); None: the one the model was embedded with
+    runtime: Runtime = "onnx"
+    max_views: int = 128  # torch on CUDA: the largest batch a CUDA graph is captured for
 
 
 def _provider_options(provider: str, options: SessionOptions, cache: Path, int8_method: str | None) -> dict:
@@ -191,13 +214,10 @@ def _provider_options(provider: str, options: SessionOptions, cache: Path, int8_
 
 class ClipIqa:
     def __init__(self, model_dir: str | Path, options: SessionOptions | None = None) -> None:
-        import onnxruntime as ort
-
         self.dir = Path(model_dir)
         self.options = options or SessionOptions()
         precision = self.options.precision
         self.manifest = m = verify_model_dir(self.dir, precision)
-        onnx_name = ENCODER_FILES[precision]
         self.random_init = bool(m.get("random_init"))
         self.size = int(m["input_size"])
         self.mean = np.array(m["mean"], np.float32).reshape(1, 1, 3)
@@ -210,6 +230,25 @@ class ClipIqa:
         self._to_aspects[np.arange(len(owner)), owner] = 1.0
         self._to_aspects /= self._to_aspects.sum(axis=0, keepdims=True)
         self.logit_scale = float(m["logit_scale"])
+        self._batch = np.empty((0, 3, self.size, self.size), np.float32)  # score()'s, reused
+        self.torch_encoder: TorchEncoder | None = None
+        if self.options.runtime == "torch":
+            from monitor.scoring.torch_backend import TorchEncoder
+
+            device = "cuda" if self.options.device in ("auto", "cuda") and _cuda_in_torch() else "cpu"
+            if self.options.device in ("cuda", "tensorrt") and device != "cuda":
+                raise DeviceError(f"scoring.device {self.options.device} with runtime torch: torch sees no CUDA GPU")
+            self.torch_encoder = TorchEncoder(self.dir, m, device, self.options.max_views, self.mean, self.std)
+            self.provider = self.torch_encoder.provider
+        else:
+            self._ort_session(m)
+        log.info("CLIP scorer: %s on %s (%s)", m.get("arch"), self.provider, self.options.precision)
+
+    def _ort_session(self, m: dict) -> None:
+        import onnxruntime as ort
+
+        precision = self.options.precision
+        onnx_name = ENCODER_FILES[precision]
         providers, missing = choose_providers(self.options.device, ort.get_available_providers())
         so = ort.SessionOptions()
         so.graph_optimization_level = graph_level(precision)
@@ -247,9 +286,7 @@ class ClipIqa:
             log.warning("CLIP scorer: device auto fell back to %s (%s)", self.provider, "; ".join(why))
         if precision == "fp16" and self.provider == "CPUExecutionProvider":
             log.warning("CLIP scorer: fp16 is a GPU format and slow on the CPU; use precision fp32 or int8 here")
-        log.info("CLIP scorer: %s on %s (%s)", m.get("arch"), self.provider, self.options.precision)
         self.input_name = self.session.get_inputs()[0].name
-        self._batch = np.empty((0, 3, self.size, self.size), np.float32)  # score()'s, reused
 
     def _prompt_embeddings(self, manifest: dict) -> tuple[PromptSet, np.ndarray]:
         """The prompt set and its (pairs, 2, D) embeddings: the model directory's, or the set the
@@ -286,7 +323,23 @@ class ClipIqa:
         """The whole picture as the scorer sees it."""
         return letterbox(bgr, self.size, self.mean, self.std)
 
+    def embed_pictures(self, pictures: list[np.ndarray]) -> np.ndarray:
+        """Unit embeddings of BGR pictures, each letterboxed to the model's input."""
+        if self.torch_encoder is not None:
+            return self.torch_encoder.embed(pictures)
+        # Written in place into one reused buffer: stacking fresh arrays cost more than the
+        # encoder of a small model (page faults on tens of MB per batch).
+        if self._batch.shape[0] < len(pictures):
+            self._batch = np.empty((len(pictures), 3, self.size, self.size), np.float32)
+        batch = self._batch[: len(pictures)]
+        for i, picture in enumerate(pictures):
+            letterbox(picture, self.size, self.mean, self.std, out=batch[i])
+        return self.embed(batch)
+
     def embed(self, batch: np.ndarray) -> np.ndarray:
+        """Unit embeddings of pre-processed (N, 3, S, S) inputs, through ONNX Runtime."""
+        if self.torch_encoder is not None:
+            raise RuntimeError("runtime torch pre-processes on its device: use embed_pictures")
         out = self.session.run(None, {self.input_name: batch})[0].astype(np.float32)
         return l2_normalize(out)
 
@@ -325,14 +378,7 @@ class ClipIqa:
             )
             pictures.append(canvas)
             pictures.extend(cut_tiles(canvas, grid))
-        # Written in place into one reused buffer: stacking fresh arrays cost more than the
-        # encoder of a small model (page faults on tens of MB per batch).
-        if self._batch.shape[0] < len(pictures):
-            self._batch = np.empty((len(pictures), 3, self.size, self.size), np.float32)
-        batch = self._batch[: len(pictures)]
-        for i, picture in enumerate(pictures):
-            letterbox(picture, self.size, self.mean, self.std, out=batch[i])
-        aspects = self.aspect_scores(self.embed(batch))
+        aspects = self.aspect_scores(self.embed_pictures(pictures))
         overall = self.aspects.index(OVERALL)
         out = []
         for row, grid in spans:

@@ -20,6 +20,7 @@ ENCODER_FILES: dict[str, str] = {
 TEXT_FILE = "text_embeddings.npy"  # (pairs, 2, D): each prompt pair's two embeddings
 TEXT_ENCODER_FILE = "text_encoder.onnx"
 VOCAB_FILE = "bpe_vocab.txt.gz"  # CLIP's BPE merges, for the tokenizer
+TORCH_FILE = "image_encoder.pt2"  # the image encoder as a torch.export program (export --torch)
 
 
 class ModelError(VqmonError):
