@@ -9,13 +9,14 @@ CONFIG ?= configs/demo.yaml
 
 # Debian packages the tests need: a GStreamer RTSP server driven by the system python3, and
 # opencv-data for BRISQUE's model files, a Mosquitto broker (started by the tests themselves), and
-# opencv-doc, whose sample videos and photos are footage for the labelled clip generator.
+# opencv-doc, whose sample videos and photos are footage for the labelled clip generator; systemd
+# for `systemd-analyze verify` of the unit files.
 APT_TEST_PKGS := gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly \
-	gstreamer1.0-plugins-bad gstreamer1.0-libav opencv-data mosquitto mosquitto-clients opencv-doc
+	gstreamer1.0-plugins-bad gstreamer1.0-libav opencv-data mosquitto mosquitto-clients opencv-doc systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test soak eval lint venv dev-venv apt-test-deps demo-clip clean
+.PHONY: run test soak eval lint venv dev-venv apt-test-deps demo-clip clean install-service
 
 run: $(VENV)/.stamp-base
 	@$(VQMON) demo --output state/demo/demo.mp4 >/dev/null
@@ -64,6 +65,17 @@ apt-test-deps:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# The systemd units pointing at this checkout, a system user, and an example config if none.
+install-service: $(VENV)/.stamp-base
+	id vqmon >/dev/null 2>&1 || $(SUDO) useradd --system --home-dir /var/lib/vqmon --shell /usr/sbin/nologin \
+		--groups video,render vqmon || $(SUDO) useradd --system --home-dir /var/lib/vqmon --shell /usr/sbin/nologin vqmon
+	$(SUDO) install -d -m 0755 /etc/vqmon
+	[ -f /etc/vqmon/vqmon.yaml ] || $(SUDO) install -m 0640 -g vqmon configs/example.yaml /etc/vqmon/vqmon.yaml
+	for u in vqmon.service vqmon@.service; do \
+		sed 's|/opt/vqmon|$(CURDIR)|g' systemd/$$u | $(SUDO) tee /etc/systemd/system/$$u >/dev/null; done
+	$(SUDO) systemctl daemon-reload
+	@echo "installed; edit /etc/vqmon/vqmon.yaml, then: sudo systemctl enable --now vqmon"
 
 demo-clip: $(VENV)/.stamp-base
 	$(VQMON) demo --output state/demo/demo.mp4

@@ -23,9 +23,29 @@ log = logging.getLogger("monitor")
 EXIT_USER_ERROR = 2
 
 
-def _setup_logging(level: str, daemon: bool) -> None:
+class _JsonLines(logging.Formatter):
+    """One JSON object per record, for log shippers (log_format: json)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "thread": record.threadName,
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def _setup_logging(level: str, daemon: bool, json_lines: bool = False) -> None:
+    # journald stamps each line itself; the daemon's own time stamp is for a plain terminal or file.
     fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s" if daemon else "vqmon: %(levelname)s: %(message)s"
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    if json_lines:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(_JsonLines())
     if logging.getLogger().level < logging.WARNING:
         # Libraries (open_clip, onnxscript, the ORT quantiser) log chatter at INFO, some on the
         # root logger; below WARNING only our own records are worth an operator's attention.
@@ -45,8 +65,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.daemon import run_daemon
 
     cfg = load_config(args.config)
-    _setup_logging(args.log_level or cfg.log_level, daemon=True)
-    return run_daemon(cfg)
+    _setup_logging(args.log_level or cfg.log_level, daemon=True, json_lines=cfg.log_format == "json")
+    return run_daemon(cfg, config_path=args.config)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

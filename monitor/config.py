@@ -92,6 +92,9 @@ def checks_config_model() -> type[BaseModel]:
 
 class StreamDownConfig(Strict):
     severity: Literal["warning", "critical"] = "critical"
+    raise_after_s: float = Field(
+        0.0, ge=0, description="a site with a flaky uplink: ignore outages shorter than this (after the stall timeout)"
+    )
 
 
 class AlertsConfig(Strict):
@@ -326,9 +329,20 @@ class SinksConfig(Strict):
         return [s for s in sections if isinstance(s, SinkConfig) and s.enabled]
 
 
+class HttpConfig(Strict):
+    """The daemon's local HTTP endpoint: /metrics, /healthz, /api/status."""
+
+    enabled: bool = True
+    bind: str = Field("127.0.0.1", description="0.0.0.0 to reach it from other hosts (then set a token)")
+    port: int = Field(9310, ge=0, le=65535, description="0 picks a free port (tests)")
+    token: str | None = Field(None, description="require 'Authorization: Bearer TOKEN' (e.g. ${VQMON_HTTP_TOKEN})")
+
+
 class Config(Strict):
     state_dir: str = "state"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line")
+    http: HttpConfig = HttpConfig()
     defaults: dict[str, Any] = Field(default_factory=dict)
     streams: list[StreamConfig] = Field(default_factory=list)
     sinks: SinksConfig = SinksConfig()

@@ -45,6 +45,14 @@ class StreamMux(Generic[T]):
             self._cond.notify_all()
             return True
 
+    def discard(self, key: Hashable) -> None:
+        """Forget a key and whatever is queued for it (a stream removed by a reload)."""
+        with self._cond:
+            self._queues.pop(key, None)
+            self._dropped.pop(key, None)
+            if key in self._order:
+                self._order.remove(key)
+
     def get(self, timeout: float | None = None) -> tuple[Hashable, T] | None:
         """The next item, taking streams in turn; None on timeout or when closed and empty."""
         with self._cond:

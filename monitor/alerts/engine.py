@@ -119,6 +119,16 @@ class FaultTracker:
             return event
         return None
 
+    def close(self, wall_time: float, reason: str) -> AlertEvent | None:
+        """End an active alert now, whatever the condition (its stream stops being monitored)."""
+        if not self.active:
+            return None
+        event = self._event("clear", self._last_t or 0.0, {"reason": reason}, wall_time)
+        self.alert_id = None
+        self.acknowledged = False
+        self._pending_since = self._absent_since = None
+        return event
+
     def _event(self, kind: EventKind, t: float, m: dict[str, Any], wall_time: float | None) -> AlertEvent:
         assert self.alert_id is not None
         return AlertEvent(
@@ -182,6 +192,10 @@ class StreamAlerts:
 
     def held_back(self) -> dict[str, int]:
         return {f: tr.held_back for f, tr in self._trackers.items() if tr.held_back}
+
+    def close_all(self, wall_time: float, reason: str) -> list[AlertEvent]:
+        """Clear every active alert of the stream now (it is no longer monitored)."""
+        return [ev for tr in self._trackers.values() if (ev := tr.close(wall_time, reason)) is not None]
 
     def count_suppressed(self, fault: str) -> None:
         self.suppressed[fault] = self.suppressed.get(fault, 0) + 1

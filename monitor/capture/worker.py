@@ -21,6 +21,7 @@ from monitor.capture.urls import SourceKind, classify, mask_credentials
 from monitor.config import CaptureConfig, SampleConfig
 from monitor.errors import SourceError
 from monitor.frames import Frame
+from monitor.health import Beat
 from monitor.queues import StreamMux
 from monitor.sampling import Sampler
 
@@ -84,6 +85,7 @@ class CaptureWorker(threading.Thread):
         self._frame_dur = 0.04
         self._anchor: tuple[float, float] | None = None  # (monotonic, stream_time) for realtime pacing
         self.fatal_error: str | None = None  # set when the source can never work (bad scheme)
+        self.beat = Beat()  # every frame and every connection attempt
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -105,6 +107,7 @@ class CaptureWorker(threading.Thread):
             self._fail(str(exc), permanent=True)
             return
         while not self.stopping:
+            self.beat()
             try:
                 ended_cleanly = self._session(kind)
             except SourceError as exc:
@@ -181,6 +184,7 @@ class CaptureWorker(threading.Thread):
                 if self.cfg.realtime and kind == "file":
                     self._pace(t)
                 now = time.time()
+                self.beat()
                 self.stats.mark_frame(now, t)
                 self.stats.decode_errors += decoder.decode_errors - errors_before
                 errors_before = decoder.decode_errors

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from monitor.escalation.client import VlmClient, VlmError
+from monitor.health import Beat
 from monitor.ratelimit import RateWindow
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class EscalationWorker:
         self._stop_event = threading.Event()
         self._down = False
         self._in_flight: dict[int, EscalationRequest] = {}  # by thread id: the request it is on
+        self.beats = [Beat() for _ in range(concurrency)]
 
     def submit(self, req: EscalationRequest) -> bool:
         """Queue a request; False (counted) when it is a duplicate, rate limited, or the queue is full."""
@@ -108,9 +110,13 @@ class EscalationWorker:
             self._sent_ids.popitem(last=False)
         return True
 
+    @property
+    def threads(self) -> list[threading.Thread]:
+        return list(self._threads)
+
     def start(self) -> None:
         for i in range(self.concurrency):
-            t = threading.Thread(target=self.run, name=f"vlm-escalation-{i}", daemon=True)
+            t = threading.Thread(target=self.run, args=(self.beats[i],), name=f"vlm-escalation-{i}", daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -131,20 +137,21 @@ class EscalationWorker:
             except queue.Empty:
                 return left
 
-    def run(self) -> None:
+    def run(self, beat: Beat | None = None) -> None:
         """One worker thread. Whatever escapes a request's handling is logged, counted and the
         worker carries on: a dead escalation thread would leave every later alert without a
         diagnosis and without a diagnosis_error."""
         while not self._stop_event.is_set():
             try:
-                self._serve()
+                self._serve(beat or Beat())
             except Exception:
                 self.counters.restarts += 1
                 log.exception("VLM escalation worker failed (restart %d); carrying on", self.counters.restarts)
                 self._stop_event.wait(1.0)
 
-    def _serve(self) -> None:
+    def _serve(self, beat: Beat) -> None:
         while not self._stop_event.is_set():
+            beat()
             try:
                 req = self.inbox.get(timeout=0.2)
             except queue.Empty:

@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from monitor.alerts import AlertEvent
@@ -20,7 +21,9 @@ from monitor.capture import CaptureStats, CaptureWorker
 from monitor.config import EscalationConfig, IqaConfig, ScoringConfig
 from monitor.escalation.worker import EscalationRequest, EscalationResult
 from monitor.frames import Frame
+from monitor.health import Beat, Loop, health
 from monitor.iqa.scorer import IqaScorer
+from monitor.metrics import ALERT_EVENTS, CHECK_SECONDS
 from monitor.queues import StreamMux
 from monitor.runtime.assemble import load_escalation, load_scorer
 from monitor.runtime.report import log_stats, stats_snapshot, stream_status
@@ -28,11 +31,26 @@ from monitor.runtime.stream import StreamAnalyzer, StreamSpec
 from monitor.scoring.worker import ScoreResult
 from monitor.sinks import Ack, Command, Sink
 
-Incoming = ScoreResult | EscalationResult | Command
+
+@dataclass(frozen=True)
+class Reconfigure:
+    """A reloaded config's streams, for the analysis loop to apply."""
+
+    specs: list[StreamSpec]
+
+
+Incoming = ScoreResult | EscalationResult | Command | Reconfigure
+
+
+def item_stream(item: ScoreResult | EscalationResult) -> str:
+    return item.stream if isinstance(item, ScoreResult) else item.request.stream
+
 
 log = logging.getLogger(__name__)
 
 DRAIN_S = 5.0  # at shutdown, how long diagnoses in flight may take to come back
+ANALYSIS_SILENCE_S = 15.0  # the loop turns every TICK_S; a check this slow is a hang
+SCORER_SILENCE_S = 120.0  # a full batch with tiles of a large model on a CPU takes seconds
 TICK_S = 0.25
 
 
@@ -69,27 +87,67 @@ class Pipeline:
             if escalation is not None and escalation.enabled
             else None
         )
-        self.analyzers = {
-            s.name: StreamAnalyzer(
-                s,
-                snapshots,
-                iqa,
-                scoring=scoring.for_stream(s.settings.scoring)
-                if self.scorer is not None and scoring is not None
-                else None,
-                escalate=self._escalate if self.escalation is not None else None,
-                iqa_scorer=self.iqa_scorer,
-            )
-            for s in specs
-        }
-        self.workers = {
-            s.name: CaptureWorker(s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not offline)
-            for s in specs
-        }
+        self._snapshots, self._iqa, self._scoring = snapshots, iqa, scoring
+        self.analyzers: dict[str, StreamAnalyzer] = {}
+        self.workers: dict[str, CaptureWorker] = {}
+        for spec in specs:
+            self._add_stream(spec)
         self.events_emitted = 0
         self._last_status: dict[str, tuple[str, str]] = {}
         self._stop = threading.Event()
+        self.beat = Beat()  # the analysis loop's
         self.sink.subscribe(self._inbox.put)
+
+    def _add_stream(self, s: StreamSpec) -> None:
+        self.specs[s.name] = s
+        scoring = self._scoring
+        self.analyzers[s.name] = StreamAnalyzer(
+            s,
+            self._snapshots,
+            self._iqa,
+            scoring=scoring.for_stream(s.settings.scoring) if self.scorer is not None and scoring is not None else None,
+            escalate=self._escalate if self.escalation is not None else None,
+            iqa_scorer=self.iqa_scorer,
+        )
+        self.workers[s.name] = CaptureWorker(
+            s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not self.offline
+        )
+
+    def reconfigure(self, specs: list[StreamSpec]) -> None:
+        """Apply a new set of streams (SIGHUP), from the analysis loop: streams added are started,
+        removed ones stopped, changed ones restarted with their new settings; every other stream
+        keeps its connection, baselines and alerts. Asked for from another thread with
+        ``request(Reconfigure(...))``."""
+        new = {s.name: s for s in specs}
+        removed = [n for n in self.specs if n not in new]
+        changed = [n for n in self.specs if n in new and new[n] != self.specs[n]]
+        added = [n for n in new if n not in self.specs]
+        for name in removed + changed:
+            self.workers[name].stop()
+            self._retire(name)
+        for name in changed + added:
+            self._add_stream(new[name])
+            self.workers[name].start()
+        log.info(
+            "config reloaded: %d added (%s), %d removed (%s), %d changed (%s), %d unchanged",
+            len(added), ", ".join(added) or "-", len(removed), ", ".join(removed) or "-",
+            len(changed), ", ".join(changed) or "-", len(new) - len(added) - len(changed),
+        )  # fmt: skip
+
+    def _retire(self, name: str) -> None:
+        """A stream leaves: its open alerts are cleared (nobody watches it any more, so nobody
+        would ever clear them) and its status says so."""
+        analyzer = self.analyzers.pop(name)
+        self.workers.pop(name)
+        self.specs.pop(name)
+        self._last_status.pop(name, None)
+        self._emit(analyzer.alerts.close_all(time.time(), "stream removed from the config"))
+        self.sink.status(name, {"state": "removed", "active_alerts": []})
+        self.mux.discard(name)
+
+    def request(self, item: Incoming) -> None:
+        """Hand the analysis loop something to apply (thread-safe)."""
+        self._inbox.put(item)
 
     def _escalate(self, ev: AlertEvent, frame: Frame) -> None:
         assert self.escalation is not None
@@ -116,6 +174,30 @@ class Pipeline:
         ev.diagnosis, ev.diagnosis_error = r.diagnosis, r.error
         self._emit([ev])
 
+    def loops(self) -> list[Loop]:
+        """Every long-running loop with how long it may be silent (see monitor/health.py)."""
+        out = [Loop("analysis", self.beat, ANALYSIS_SILENCE_S)]
+        for name, w in self.workers.items():
+            if w.is_alive():  # an ended capture thread is a finished file or a reported failure
+                c = w.cfg
+                allowed = c.open_timeout_s + c.read_timeout_s + c.stall_timeout_s + c.reconnect.max_s + 30.0
+                out.append(Loop(f"capture-{name}", w.beat, allowed))
+        if self.scorer is not None and not self.offline:
+            out.append(Loop("clip-scorer", self.scorer.beat, SCORER_SILENCE_S, self.scorer.is_alive()))
+        if self.escalation is not None:
+            allowed = 2 * self.escalation.client.timeout_s + 30.0  # a call and its repair request
+            for i, t in enumerate(self.escalation.threads):
+                out.append(Loop(t.name, self.escalation.beats[i], allowed, t.is_alive()))
+        return out + self.sink.loops()
+
+    def health(self) -> dict[str, Any]:
+        return health(self.loops())
+
+    def status(self) -> dict[str, Any]:
+        """/api/status: each stream's state and active alerts, and the daemon's health."""
+        streams = {name: stream_status(w, self.analyzers[name]) for name, w in self.workers.items()}
+        return {"ok": self.health()["ok"], "streams": streams, "events_emitted": self.events_emitted}
+
     def stats(self, name: str) -> CaptureStats:
         return self.workers[name].stats
 
@@ -138,10 +220,10 @@ class Pipeline:
         """Analyse frames until stop() (live) or until every file is done (offline)."""
         last_tick = last_stats = time.monotonic()
         while not self._stop.is_set():
+            self.beat()
             item = self.mux.get(timeout=TICK_S)
-            if item is not None:
-                name, frame = item
-                self._analyse(self.analyzers[str(name)], frame)
+            if item is not None and (analyzer := self.analyzers.get(str(item[0]))) is not None:
+                self._analyse(analyzer, item[1])  # (a stream removed by a reload has none)
             self._take_inbox()
             mono = time.monotonic()
             if mono - last_tick >= TICK_S:
@@ -163,12 +245,16 @@ class Pipeline:
             if item is None and self.offline and not any(w.is_alive() for w in self.workers.values()):
                 # Workers are done; drain what they left, then finish.
                 while (rest := self.mux.get(timeout=0)) is not None:
-                    self._analyse(self.analyzers[str(rest[0])], rest[1])
+                    if (analyzer := self.analyzers.get(str(rest[0]))) is not None:
+                        self._analyse(analyzer, rest[1])
                 self._take_inbox()
                 break
 
     def _analyse(self, analyzer: StreamAnalyzer, frame: Frame) -> None:
-        self._emit(analyzer.process(frame))
+        t0 = time.perf_counter()
+        events = analyzer.process(frame)
+        CHECK_SECONDS.labels(analyzer.spec.name).observe(time.perf_counter() - t0)
+        self._emit(events)
         if (
             self.scorer is not None
             and analyzer.score_interval is not None
@@ -186,7 +272,11 @@ class Pipeline:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, ScoreResult):
+            if isinstance(item, Reconfigure):
+                self.reconfigure(item.specs)
+            elif isinstance(item, ScoreResult | EscalationResult) and item_stream(item) not in self.analyzers:
+                continue  # its stream was removed by a reload while the result was on its way
+            elif isinstance(item, ScoreResult):
                 self._emit(self.analyzers[item.stream].on_scores(item))
             elif isinstance(item, EscalationResult):
                 self._diagnosed(item)
@@ -207,14 +297,15 @@ class Pipeline:
             self.scorer.stop()
         drained = 0
         while (rest := self.mux.get(timeout=0)) is not None:
-            self._analyse(self.analyzers[str(rest[0])], rest[1])
-            drained += 1
+            if (analyzer := self.analyzers.get(str(rest[0]))) is not None:
+                self._analyse(analyzer, rest[1])
+                drained += 1
         self.mux.close()
         self._take_inbox()
         if self.escalation is not None:
             unfinished = self.escalation.drain(drain_s)
             self._take_inbox()
-            for req in unfinished:
+            for req in (r for r in unfinished if r.stream in self.analyzers):
                 self._diagnosed(EscalationResult(req, error="not diagnosed: vqmon stopped before the VLM answered"))
             if unfinished:
                 log.warning("%d diagnosis request(s) unfinished at shutdown, published as such", len(unfinished))
@@ -237,6 +328,7 @@ class Pipeline:
     def _emit(self, events: list[AlertEvent]) -> None:
         for ev in events:
             self.events_emitted += 1
+            ALERT_EVENTS.labels(ev.stream, ev.fault, ev.event).inc()
             self.sink.emit(ev)
 
     def _publish_status(self) -> None:

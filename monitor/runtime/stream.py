@@ -184,7 +184,7 @@ class StreamAnalyzer:
                 measurements["seconds_since_frame"] = round(since, 1)
         return self.alerts.observe(
             STREAM_DOWN,
-            Timing(0.0, 0.0),
+            Timing(self.spec.settings.stream_down.raise_after_s, 0.0),
             down,
             now,
             self.spec.settings.stream_down.severity,

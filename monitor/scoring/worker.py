@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.frames import Frame
+from monitor.health import Beat
+from monitor.metrics import SCORER_BATCH, SCORER_SECONDS
 from monitor.queues import StreamMux
 from monitor.ratelimit import worth_logging
 from monitor.scoring.clip_iqa import ClipIqa, Tiles
@@ -55,6 +57,7 @@ class ScoringWorker(threading.Thread):
         self.scored = 0
         self.largest_batch = 0
         self.errors = 0
+        self.beat = Beat()
         self._stop_event = threading.Event()
 
     def submit(self, frame: Frame) -> None:
@@ -69,6 +72,7 @@ class ScoringWorker(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
+            self.beat()
             first = self.inbox.get(timeout=0.2)
             if first is None:
                 continue
@@ -84,8 +88,11 @@ class ScoringWorker(threading.Thread):
     def score_batch(self, batch: list[Frame]) -> None:
         try:
             # Tiles need native detail: the full picture, converted here, off the analysis loop.
+            t0 = time.perf_counter()
             images = [f.small if self.tiles == "off" else f.image for f in batch]
             scores = self.model.score(images, self.tiles)
+            SCORER_SECONDS.observe(time.perf_counter() - t0)
+            SCORER_BATCH.observe(len(batch))
         except Exception as exc:  # a failing session must not take monitoring down
             self.errors += 1
             if worth_logging(self.errors):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from monitor.alerts.events import AlertEvent
+from monitor.health import Loop
 from monitor.ratelimit import worth_logging
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,14 @@ class Sink(ABC):
     def close(self) -> None:  # noqa: B027
         """Flush and release; called once at shutdown."""
 
+    def loops(self) -> list[Loop]:
+        """The sink's own threads, for the daemon's health check (none by default)."""
+        return []
+
+    def backlog(self) -> dict[str, int]:
+        """Messages waiting to go out, by sink name (sinks without an outbox have none)."""
+        return {}
+
 
 class Fanout(Sink):
     name = "fanout"
@@ -91,6 +100,12 @@ class Fanout(Sink):
 
     def subscribe(self, deliver: Callable[[Command], None]) -> None:
         self._each("subscribe", lambda sink: sink.subscribe(deliver))
+
+    def loops(self) -> list[Loop]:
+        return [lp for s in self.sinks for lp in s.loops()]
+
+    def backlog(self) -> dict[str, int]:
+        return {k: v for s in self.sinks for k, v in s.backlog().items()}
 
     def close(self) -> None:
         self._each("close", lambda sink: sink.close())

@@ -33,6 +33,7 @@ import paho.mqtt.client as mqtt
 
 from monitor.alerts.events import AlertEvent
 from monitor.config import MqttConfig
+from monitor.health import Beat, Loop
 from monitor.sinks.base import Ack, Command, Sink
 from monitor.sinks.outbox import Outbox
 
@@ -87,8 +88,16 @@ class MqttSink(Sink):
         self.client.on_connect_fail = self._on_connect_fail
         self.client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
         self.client.loop_start()
+        self.beat = Beat()
         self._thread = threading.Thread(target=self._publisher, name="mqtt-publisher", daemon=True)
         self._thread.start()
+
+    def loops(self) -> list[Loop]:
+        # A publish of a full window to a slow broker takes a while; far longer is a hang.
+        return [Loop("mqtt-publisher", self.beat, 60.0, self._thread.is_alive())]
+
+    def backlog(self) -> dict[str, int]:
+        return {"mqtt": len(self.outbox)}
 
     def topic(self, *parts: str) -> str:
         return "/".join([self.prefix, *parts])
@@ -297,6 +306,7 @@ class MqttSink(Sink):
 
     def _publisher(self) -> None:
         while not self._stop.is_set():
+            self.beat()
             self._wake.wait(0.5)
             self._wake.clear()
             self._flush_acks()
