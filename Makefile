@@ -16,7 +16,7 @@ APT_TEST_PKGS := gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 \
 	gstreamer1.0-plugins-bad gstreamer1.0-libav opencv-data mosquitto mosquitto-clients opencv-doc systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test soak eval lint venv dev-venv apt-test-deps demo-clip clean install-service
+.PHONY: run test soak soak-service eval lint venv dev-venv apt-test-deps demo-clip clean install-service
 
 run: $(VENV)/.stamp-base
 	@$(VQMON) demo --output state/demo/demo.mp4 >/dev/null
@@ -30,6 +30,11 @@ test: $(VENV)/.stamp-dev apt-test-deps
 # hour. Generation takes long the first time (cached under state/corpus/soak afterwards).
 soak: $(VENV)/.stamp-dev apt-test-deps
 	$(PY) -m pytest -q -m soak -s --timeout 0
+
+# The daemon on 8 live RTSP streams with faults for VQMON_SOAK_MIN minutes (30): memory, threads,
+# file descriptors and lost alerts.
+soak-service: $(VENV)/.stamp-dev apt-test-deps
+	$(PY) -m pytest -q -m soak_service -s --timeout 0
 
 # Detection on the generated train and val splits and the untouched dev set, one table each.
 eval: $(VENV)/.stamp-dev apt-test-deps

@@ -80,10 +80,11 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 class RtspServer:
-    def __init__(self, tmp: Path, clip: Path | None = None, path: str = "/live") -> None:
+    def __init__(self, tmp: Path, clip: Path | None = None, path: str = "/live", pattern: str = "ball") -> None:
         self.port = free_port()
         self.clip = clip
         self.path = path
+        self.pattern = pattern  # videotestsrc's, when there is no clip: ball, black, snow...
         self.log = tmp / f"rtsp-{self.port}.log"
         self.proc: subprocess.Popen[str] | None = None
 
@@ -92,7 +93,7 @@ class RtspServer:
         return f"rtsp://127.0.0.1:{self.port}{self.path}"
 
     def start(self) -> None:
-        cmd = [SYSTEM_PYTHON, str(RTSP_SCRIPT), str(self.port), "--path", self.path]
+        cmd = [SYSTEM_PYTHON, str(RTSP_SCRIPT), str(self.port), "--path", self.path, "--pattern", self.pattern]
         if self.clip:
             cmd += ["--clip", str(self.clip)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
