@@ -66,7 +66,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     _setup_logging(args.log_level or cfg.log_level, daemon=True, json_lines=cfg.log_format == "json")
-    return run_daemon(cfg, config_path=args.config)
+    shard = None
+    if args.shard:
+        from monitor.shard import parse_shard
+
+        shard = parse_shard(args.shard)
+    return run_daemon(cfg, config_path=args.config, shard=shard)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -580,6 +585,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the monitoring daemon")
     r.add_argument("--config", "-c", required=True, help="YAML config (see configs/example.yaml)")
+    r.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run only the streams whose name hashes to shard I of N (several daemons, one camera list)",
+    )
     r.set_defaults(func=cmd_run)
 
     a = sub.add_parser("analyze", help="run the pipeline over recorded files; alert events to stdout")

@@ -293,6 +293,9 @@ class MqttConfig(SinkConfig):
     outbox_max_messages: int = Field(100_000, ge=10)
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
     publish_snapshots: bool = Field(False, description="JPEG of the latest raise on <prefix>/<stream>/snapshot")
+    availability_topic: str | None = Field(
+        None, description="online/offline of this daemon (default <prefix>/available; a shard: .../<i>-of-<n>)"
+    )
 
     def build(self, state_dir: str) -> Sink:
         from monitor.sinks.mqtt import MqttSink

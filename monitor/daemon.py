@@ -19,6 +19,7 @@ from monitor.metrics import REGISTRY, PipelineCollector
 from monitor.runtime import Pipeline
 from monitor.runtime.assemble import build_sinks, snapshot_store, stream_specs
 from monitor.runtime.loop import Reconfigure
+from monitor.shard import apply_shard
 from monitor.systemd import Notifier
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def start_http(cfg: Config, pipeline: Pipeline) -> HttpApi | None:
     return api if api.start() else None
 
 
-def reload(old: Config, path: str, pipeline: Pipeline, notifier: Notifier) -> bool:
+def reload(old: Config, path: str, pipeline: Pipeline, notifier: Notifier, shard: tuple[int, int] | None) -> bool:
     """SIGHUP: the config file again. Its streams are handed to the analysis loop to apply; an
     invalid file is one log line and the running config carries on. Sections other than
     streams (sinks, scoring, http...) take a restart, and the log says which changed."""
@@ -86,6 +87,8 @@ def reload(old: Config, path: str, pipeline: Pipeline, notifier: Notifier) -> bo
     try:
         try:
             new = load_config(path)
+            if shard is not None:
+                new = apply_shard(new, shard)
         except VqmonError as exc:
             log.error("reload refused, the running config carries on: %s", exc)
             return False
@@ -102,8 +105,17 @@ def reload(old: Config, path: str, pipeline: Pipeline, notifier: Notifier) -> bo
         notifier.ready(summary(pipeline.status()))
 
 
-def run_daemon(cfg: Config, stop: threading.Event | None = None, config_path: str | None = None) -> int:
+def run_daemon(
+    cfg: Config,
+    stop: threading.Event | None = None,
+    config_path: str | None = None,
+    shard: tuple[int, int] | None = None,
+) -> int:
+    if shard is not None:
+        cfg = apply_shard(cfg, shard)
     specs = stream_specs(cfg)
+    if not specs and shard is not None:
+        raise VqmonError(f"shard {shard[0]}/{shard[1]} has none of the config's streams: fewer shards, or more streams")
     if not specs:
         raise VqmonError("no enabled streams in the config: add one under streams: (name, url)")
     Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
@@ -140,7 +152,7 @@ def run_daemon(cfg: Config, stop: threading.Event | None = None, config_path: st
 
     def on_hup(_signum: int, _frame: object) -> None:
         # Read and check the file off the signal handler; the analysis loop applies the result.
-        threading.Thread(target=reload, args=(cfg, config_path, pipeline, notifier), name="reload").start()
+        threading.Thread(target=reload, args=(cfg, config_path, pipeline, notifier, shard), name="reload").start()
 
     if config_path is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGHUP, on_hup)

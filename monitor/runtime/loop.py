@@ -342,7 +342,10 @@ class Pipeline:
 
     def _acknowledge(self, ack: Ack) -> None:
         analyzer = self.analyzers.get(ack.stream)
-        if analyzer is not None and analyzer.alerts.acknowledge(ack.alert_id):
+        if analyzer is None:
+            # Another daemon's stream (a shard of the same camera list, on the same broker).
+            log.debug("ack for %s/%s: not a stream of this daemon", ack.stream, ack.alert_id)
+        elif analyzer.alerts.acknowledge(ack.alert_id):
             log.info("%s: alert %s acknowledged by an operator", ack.stream, ack.alert_id)
         else:
             log.warning("ack for %s/%s: no such active alert", ack.stream, ack.alert_id)

@@ -51,6 +51,7 @@ class MqttSink(Sink):
     def __init__(self, cfg: MqttConfig, state_dir: str | Path) -> None:
         self.cfg = cfg
         self.prefix = cfg.topic_prefix.rstrip("/")
+        self.available = cfg.availability_topic or f"{self.prefix}/available"
         self.outbox = Outbox(Path(state_dir) / "mqtt-outbox.sqlite", cfg.outbox_max_messages)
         self.connected = threading.Event()
         self.published = 0
@@ -78,7 +79,7 @@ class MqttSink(Sink):
                 cert_reqs=ssl.CERT_NONE if cfg.tls.insecure else ssl.CERT_REQUIRED,
             )
             self.client.tls_insecure_set(cfg.tls.insecure)
-        self.client.will_set(self.topic("available"), "offline", qos=1, retain=True)
+        self.client.will_set(self.available, "offline", qos=1, retain=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.max_inflight_messages_set(PAHO_INFLIGHT)
         self.client.on_connect = self._on_connect
@@ -143,7 +144,7 @@ class MqttSink(Sink):
             "manufacturer": "vqmon",
         }
         common = {
-            "availability_topic": self.topic("available"),
+            "availability_topic": self.available,
             "payload_available": "online",
             "payload_not_available": "offline",
             "device": device,
@@ -202,7 +203,7 @@ class MqttSink(Sink):
         self._thread.join(5)
         self._flush_acks()
         if self.connected.is_set():
-            self.client.publish(self.topic("available"), "stopped", qos=1, retain=True).wait_for_publish(2)
+            self.client.publish(self.available, "stopped", qos=1, retain=True).wait_for_publish(2)
             self.client.disconnect()  # a clean disconnect: the broker does not send the last will
         self.client.loop_stop()
         left = len(self.outbox)
@@ -223,7 +224,7 @@ class MqttSink(Sink):
             return
         log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
         self._last_error = None
-        client.publish(self.topic("available"), "online", qos=1, retain=True)
+        client.publish(self.available, "online", qos=1, retain=True)
         client.subscribe(self.topic("+", "ack"), qos=1)
         if self.cfg.home_assistant.enabled:
             client.subscribe(f"{self.cfg.home_assistant.discovery_prefix}/status", qos=1)
