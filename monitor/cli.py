@@ -212,6 +212,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         mqtt = bench_mqtt()
         print(json.dumps(mqtt.as_dict(), indent=1) if args.json else mqtt.report())
         return 0
+    if args.what == "pipeline":
+        from benchmarks.pipeline_bench import bench_pipeline, parse_sample
+
+        try:
+            counts = [int(x) for x in args.streams.split(",")]
+            sample = parse_sample(args.sample)
+        except ValueError as exc:
+            raise VqmonError(f"{exc} (--streams 8,16,24 --sample every_s=1)") from None
+        if args.clip:
+            from monitor.analyze import preflight
+
+            problem = preflight(args.clip, cfg.stream_settings())
+            if problem:
+                raise SourceError(problem)
+        fleet = bench_pipeline(cfg, counts, sample, args.clip, window_s=args.window_s)
+        print(json.dumps(fleet.as_dict(), indent=1) if args.json else fleet.report())
+        return 0
     if args.what == "scorer":
         from benchmarks.bench import bench_scorer, bench_torch_backend
 
@@ -605,7 +622,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check_config)
 
     b = sub.add_parser("bench", help="benchmarks, printed as ratios against a baseline from the same run")
-    b.add_argument("what", choices=["decode", "checks", "scorer", "mqtt"])
+    b.add_argument("what", choices=["decode", "checks", "scorer", "mqtt", "pipeline"])
+    b.add_argument("--streams", default="8,16,24", help="pipeline: stream counts to run, e.g. 8,16,24,32")
+    b.add_argument("--sample", default="every_s=1", help="pipeline: every_s=S, every_n=N or keyframes")
+    b.add_argument("--clip", help="pipeline: the clip each stream loops (default: a generated 720p CCTV-like clip)")
+    b.add_argument("--window-s", type=float, default=20.0, help="pipeline: measuring window per stream count")
     b.add_argument("file", nargs="?", help="video file (default: a generated 1080p H.264 clip)")
     b.add_argument("--config", "-c")
     b.add_argument("--repeats", type=int, default=3, help="decode: best of N runs; scorer: median of N rounds")
