@@ -1,6 +1,6 @@
 """`vqmon bench pipeline --streams N[,N...]`: how many live cameras one box keeps up with.
 
-N looped real-time copies of a realistic clip (720p H.264 at about 2.8 Mbit/s, 2 s GOP, like a
+N looped real-time copies of a realistic clip (720p H.264 at about 4 Mbit/s, 2 s GOP, like a
 CCTV main stream) run through the daemon's own pipeline (capture threads, sampler, checks,
 alerts) for a window; per N: slowest and mean stream fps, sampled frames dropped, CPU cores
 used, RSS, and each stage's share of the CPU (capture threads, ffmpeg's own decoder threads,
@@ -36,7 +36,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 def bench_clip_720p(state_dir: str) -> Path:
     """30 s of 1280x720 at 25 fps, 2 s GOP, with sensor noise and an on-screen clock, x264 at about
-    a CCTV main stream's bitrate (2.5-3 Mbit/s); made once."""
+    a CCTV main stream's bitrate (3.9 Mbit/s here); made once."""
     path = Path(state_dir) / "bench" / f"bench-720p-cctv-v{CLIP_VERSION}.mp4"
     if not path.is_file():
         log.info("generating %s (once)", path)
