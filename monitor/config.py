@@ -320,12 +320,64 @@ class EscalationConfig(Strict):
     max_calls_per_minute: int = Field(10, ge=1)
 
 
+EventName = Literal["raise", "update", "clear"]
+ALL_EVENTS: tuple[EventName, ...] = ("raise", "update", "clear")
+NOTIFY_EVENTS: tuple[EventName, ...] = ("raise", "clear")  # an update (a diagnosis) is no news on a phone
+
+
+class WebhookSinkConfig(SinkConfig):
+    enabled: bool = False
+    url: str = Field("", description="http(s):// endpoint that receives each event as a POST of its JSON")
+    secret: str | None = Field(None, description="HMAC-SHA256 key for X-Vqmon-Signature (use ${ENV_VAR})", repr=False)
+    events: list[EventName] = Field(default_factory=lambda: list(ALL_EVENTS))
+    timeout_s: float = Field(10.0, gt=0)
+    outbox_max_messages: int = Field(10_000, ge=10)
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> WebhookSinkConfig:
+        if self.enabled and not re.match(r"^https?://", self.url):
+            raise ValueError("url: an http:// or https:// URL is needed when the webhook is enabled")
+        return self
+
+    def build(self, state_dir: str) -> Sink:
+        from monitor.sinks.webhook import WebhookSink
+
+        return WebhookSink(self, state_dir)
+
+
+class NotifySinkConfig(SinkConfig):
+    enabled: bool = False
+    urls: list[str] = Field(
+        default_factory=list, description="apprise URLs: mailto://, slack://, tgram://, ntfy://, json://... "
+    )
+    events: list[EventName] = Field(default_factory=lambda: list(NOTIFY_EVENTS))
+    min_severity: Literal["warning", "critical"] = "warning"
+    title: str = Field("vqmon {event_upper} {severity}: {stream} {fault}", description="template: {field} of the event")
+    body: str = Field("{source}: {fault} {event} at {stream_time:.1f}s. {measurements} {summary}")
+    max_per_minute: int = Field(6, ge=1, description="per stream; more are counted and not sent")
+    timeout_s: float = Field(20.0, gt=0)
+    outbox_max_messages: int = Field(1_000, ge=10)
+
+    @model_validator(mode="after")
+    def _needs_urls(self) -> NotifySinkConfig:
+        if self.enabled and not self.urls:
+            raise ValueError("urls: at least one apprise URL is needed when notify is enabled")
+        return self
+
+    def build(self, state_dir: str) -> Sink:
+        from monitor.sinks.notify import NotifySink
+
+        return NotifySink(self, state_dir)
+
+
 class SinksConfig(Strict):
     """A new sink: its module under monitor/sinks/, its SinkConfig here, one field below."""
 
     console: ConsoleSinkConfig = ConsoleSinkConfig()
     jsonl: JsonlSinkConfig = JsonlSinkConfig(enabled=False)
     mqtt: MqttConfig = MqttConfig()
+    webhook: WebhookSinkConfig = WebhookSinkConfig()
+    notify: NotifySinkConfig = NotifySinkConfig()
 
     def enabled(self) -> list[SinkConfig]:
         sections = (getattr(self, name) for name in type(self).model_fields)

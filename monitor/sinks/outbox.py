@@ -27,8 +27,9 @@ class OutboxMessage:
 
 
 class Outbox:
-    def __init__(self, path: str | Path, max_messages: int = 100_000) -> None:
+    def __init__(self, path: str | Path, max_messages: int = 100_000, name: str = "mqtt") -> None:
         self.path = Path(path)
+        self.name = name  # the sink's config section, for the warning
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_messages = max_messages
         self.evicted = 0
@@ -71,9 +72,11 @@ class Outbox:
             self._count -= cur.rowcount
             self.evicted += cur.rowcount
         log.warning(
-            "MQTT outbox full (%d messages): dropped the oldest, %d so far; raise mqtt.outbox_max_messages",
+            "%s outbox full (%d messages): dropped the oldest, %d so far; raise sinks.%s.outbox_max_messages",
+            self.name,
             self.max_messages,
             self.evicted,
+            self.name,
         )
 
     def pending(self, after_seq: int = 0, limit: int = 100) -> list[OutboxMessage]:
