@@ -149,6 +149,33 @@ else:
     ChecksConfig = checks_config_model()
 
 
+_Rel = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class MaskConfig(Strict):
+    """A part of the picture the checks do not look at (an OSD clock, a channel logo, a moving
+    tree), in coordinates relative to the picture: 0,0 top left, 1,1 bottom right."""
+
+    name: str | None = None
+    rect: tuple[_Rel, _Rel, _Rel, _Rel] | None = Field(None, description="[x, y, width, height]")
+    polygon: list[tuple[_Rel, _Rel]] | None = Field(None, description="[[x, y], ...], three points or more")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> MaskConfig:
+        if (self.rect is None) == (self.polygon is None):
+            raise ValueError("give either rect: [x, y, width, height] or polygon: [[x, y], ...]")
+        if self.polygon is not None and len(self.polygon) < 3:
+            raise ValueError("polygon: needs three points or more")
+        return self
+
+    def points(self) -> list[tuple[float, float]]:
+        if self.rect is not None:
+            x, y, w, h = self.rect
+            return [(x, y), (min(1.0, x + w), y), (min(1.0, x + w), min(1.0, y + h)), (x, min(1.0, y + h))]
+        assert self.polygon is not None
+        return list(self.polygon)
+
+
 class StreamSettings(Strict):
     """Everything a stream's analysis is configured by, after layering (see the module doc)."""
 
@@ -159,6 +186,9 @@ class StreamSettings(Strict):
     stream_down: StreamDownConfig = Field(default_factory=StreamDownConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     scoring: StreamScoringConfig = Field(default_factory=StreamScoringConfig)
+    masks: list[MaskConfig] = Field(
+        default_factory=list, description="parts of the picture every check ignores (the fix for a false alarm)"
+    )
 
 
 class StreamConfig(StreamSettings):

@@ -31,19 +31,42 @@ def _cumulative_histogram(gray: np.ndarray) -> np.ndarray:
     return np.cumsum(h) / max(1.0, float(h.sum()))
 
 
-class FrameView:
-    def __init__(self, frame: Frame) -> None:
-        self.frame = frame
+def _masked(img: np.ndarray, masks: list[list[tuple[float, float]]], origin=(0, 0), full=None) -> np.ndarray:
+    """A copy of ``img`` with the masked parts filled with the median of the rest: what the checks
+    see there is plain and unchanging (no detail, no motion, no clipping), and the picture's
+    brightness barely moves. ``full``: (width, height) of the picture the relative coordinates
+    refer to, when ``img`` is a crop of it starting at ``origin``."""
+    h, w = img.shape[:2]
+    fw, fh = full if full is not None else (w, h)
+    mask = np.zeros((h, w), np.uint8)
+    polys = [
+        np.round(np.array([(x * fw - origin[0], y * fh - origin[1]) for x, y in m])).astype(np.int32) for m in masks
+    ]
+    cv2.fillPoly(mask, polys, 255)
+    if not mask.any():
+        return img
+    keep = mask == 0
+    fill = np.median(img[keep], axis=0) if keep.any() else 0
+    out = img.copy()
+    out[~keep] = np.asarray(fill, img.dtype)
+    return out
 
-    @property
+
+class FrameView:
+    def __init__(self, frame: Frame, masks: list[list[tuple[float, float]]] | None = None) -> None:
+        """``masks``: polygons in relative coordinates that every check ignores."""
+        self.frame = frame
+        self.masks = masks or []
+
+    @cached_property
     def small(self) -> np.ndarray:
-        """BGR, at most ANALYSIS_WIDTH wide (made by the decoder's scaler)."""
-        return self.frame.small
+        """BGR, at most ANALYSIS_WIDTH wide (made by the decoder's scaler), masks filled in."""
+        return _masked(self.frame.small, self.masks) if self.masks else self.frame.small
 
     @cached_property
     def gray(self) -> np.ndarray:
         """Luma of ``small`` (uint8, full range)."""
-        return cv2.cvtColor(self.frame.small, cv2.COLOR_BGR2GRAY)
+        return cv2.cvtColor(self.small, cv2.COLOR_BGR2GRAY)
 
     @cached_property
     def gray_f(self) -> np.ndarray:
@@ -113,4 +136,5 @@ class FrameView:
         y0 = ((h - ch) // 2) // 16 * 16
         crop = y[y0 : y0 + ch, x0 : x0 + cw]
         # Only the crop is stretched: the whole 1080p plane would cost ~6x more.
-        return cv2.LUT(crop, _STUDIO_TO_FULL) if self.frame.luma_limited else crop
+        crop = cv2.LUT(crop, _STUDIO_TO_FULL) if self.frame.luma_limited else crop
+        return _masked(crop, self.masks, (x0, y0), (w, h)) if self.masks else crop

@@ -71,9 +71,10 @@ class StreamAnalyzer:
             if cfg.enabled:
                 self.checks.append(cls.build(cfg, self.iqa_scorer))
         self.frames_checked = 0
+        self._masks = [m.points() for m in spec.settings.masks]
 
     def process(self, frame: Frame) -> list[AlertEvent]:
-        view = FrameView(frame)
+        view = FrameView(frame, self._masks)
         results = [(check, check.evaluate(view)) for check in self.checks]
         self._observed_roots = {c.name for c, r in results if r.active and c.name in self.root_causes}
         events = []
@@ -129,7 +130,7 @@ class StreamAnalyzer:
         if ev is None:
             return []
         if ev.event == "raise":
-            self._add_evidence(ev, result.frame, FrameView(result.frame))
+            self._add_evidence(ev, result.frame, FrameView(result.frame, self._masks))
         return [ev]
 
     def _explained(self, fault: str) -> bool:
