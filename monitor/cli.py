@@ -444,6 +444,39 @@ def cmd_prompts_learn(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mute(args: argparse.Namespace) -> int:
+    """A maintenance window on a running daemon, through its local HTTP endpoint."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from monitor.sinks.base import parse_duration
+
+    try:
+        parse_duration(args.duration)
+    except ValueError as exc:
+        raise VqmonError(str(exc)) from None
+    url = f"{args.url.rstrip('/')}/api/mute/{urllib.parse.quote(args.stream)}?for={urllib.parse.quote(args.duration)}"
+    req = urllib.request.Request(url, data=b"", method="POST")
+    token = args.token or os.environ.get("VQMON_HTTP_TOKEN")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            answer = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace").strip()
+        raise VqmonError(f"{args.url}: HTTP {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise VqmonError(
+            f"{args.url}: no vqmon daemon answers there ({getattr(exc, 'reason', exc)}); is it running, "
+            "with http enabled (give --url for another port)?"
+        ) from None
+    seconds = answer["muted_for_s"]
+    print(f"{args.stream}: muted for {seconds:g} s" if seconds else f"{args.stream}: mute lifted")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     import cv2
 
@@ -616,6 +649,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--output", "-o", choices=["jsonl", "table"], default="jsonl")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_analyze)
+
+    mu = sub.add_parser("mute", help="a maintenance window: a running daemon raises no new alert for a stream")
+    mu.add_argument("stream")
+    mu.add_argument("duration", help="90s, 30m, 2h; 0 lifts the mute")
+    mu.add_argument("--url", default="http://127.0.0.1:9310", help="the daemon's HTTP endpoint")
+    mu.add_argument("--token", help="its http.token (default: $VQMON_HTTP_TOKEN)")
+    mu.set_defaults(func=cmd_mute)
 
     c = sub.add_parser("check-config", help="validate a config file and show what it resolves to")
     c.add_argument("config")

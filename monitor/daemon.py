@@ -75,7 +75,7 @@ def start_http(cfg: Config, pipeline: Pipeline) -> HttpApi | None:
         return None
     own = CollectorRegistry()
     own.register(PipelineCollector(pipeline.stats_snapshot, pipeline.health, pipeline.sink.backlog))
-    api = HttpApi(cfg.http, [REGISTRY, own], pipeline.health, pipeline.status)
+    api = HttpApi(cfg.http, [REGISTRY, own], pipeline.health, pipeline.status, pipeline.request)
     return api if api.start() else None
 
 

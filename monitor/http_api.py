@@ -1,6 +1,7 @@
 """The daemon's local HTTP endpoint (127.0.0.1:9310 by default): `/metrics` (Prometheus),
 `/healthz` (503 naming the stuck loop when one is), `/api/status` (streams and active alerts,
-JSON). Read-only; an optional bearer token. A port already in use is one warning and the daemon
+JSON), and one command, `POST /api/mute/STREAM?for=30m` (a maintenance window; `vqmon mute`).
+An optional bearer token. A port already in use is one warning and the daemon
 runs on without it: monitoring matters more than its dashboard.
 """
 
@@ -10,6 +11,7 @@ import hmac
 import json
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor.config import HttpConfig
+from monitor.sinks.base import Command, Mute, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,9 @@ class HttpApi:
         registries: list[CollectorRegistry],
         health: Callable[[], dict[str, Any]],
         status: Callable[[], dict[str, Any]],
+        command: Callable[[Command], None] | None = None,
     ) -> None:
+        """``command``: where operators' commands (POST /api/mute/STREAM?for=30m) go."""
         token = cfg.token
         self.cfg = cfg
         self._server: ThreadingHTTPServer | None = None
@@ -57,6 +62,28 @@ class HttpApi:
                 except Exception as exc:  # a failing page must not take the endpoint down
                     log.exception("http: %s failed", path)
                     self._send(500, "text/plain", f"{type(exc).__name__}: {exc}\n".encode())
+
+            def do_POST(self) -> None:
+                if token and not hmac.compare_digest(self.headers.get("Authorization", ""), f"Bearer {token}"):
+                    self._send(401, "text/plain", b"bearer token required\n")
+                    return
+                path, _, query = self.path.partition("?")
+                parts = path.strip("/").split("/")
+                if command is None or len(parts) != 3 or parts[:2] != ["api", "mute"]:
+                    self._send(404, "text/plain", b"not found: POST /api/mute/STREAM?for=30m\n")
+                    return
+                stream = urllib.parse.unquote(parts[2])
+                if stream not in status()["streams"]:
+                    self._json(404, {"error": f"no stream {stream!r} in this daemon"})
+                    return
+                args = urllib.parse.parse_qs(query)
+                try:
+                    seconds = parse_duration(args.get("for", ["30m"])[0])
+                except ValueError as exc:
+                    self._json(400, {"error": str(exc)})
+                    return
+                command(Mute(stream, seconds))
+                self._json(202, {"stream": stream, "muted_for_s": seconds})
 
             def _json(self, code: int, data: dict[str, Any]) -> None:
                 self._send(code, "application/json", json.dumps(data, default=str).encode())

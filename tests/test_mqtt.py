@@ -209,6 +209,12 @@ def test_daemon_over_mqtt_status_ack_and_last_will(mosquitto, tmp_path, clips):
         assert wait_for(lambda: any(a["id"] == raised["id"] and a["event"] == "clear" for a in sub.alerts()), 30)
         clear = next(a for a in sub.alerts() if a["id"] == raised["id"] and a["event"] == "clear")
         assert clear["acknowledged"] is True
+        # a maintenance window over MQTT: the status says so, and a bad duration is one warning
+        sub.client.publish("vqmon/studio/mute", "nonsense", qos=1)
+        sub.client.publish("vqmon/studio/mute", "30m", qos=1)
+        assert wait_for(lambda: status().get("muted_until", 0) > time.time() + 1700, 15)
+        sub.client.publish("vqmon/studio/mute", "0", qos=1)
+        assert wait_for(lambda: "muted_until" not in status(), 15)
     finally:
         proc.send_signal(signal.SIGKILL)  # no clean shutdown: the broker sends the last will
         proc.wait(10)

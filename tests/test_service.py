@@ -270,3 +270,49 @@ def test_json_log_lines(tmp_path, clips):
     lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
     assert any(x["message"].startswith("monitoring 1 stream") and x["level"] == "info" for x in lines)
+
+
+def test_mute_is_a_maintenance_window(tmp_path, clips):
+    """`vqmon mute STREAM 1h` on a running daemon: no new alert from that stream while muted (the
+    other streams go on); `vqmon mute STREAM 0` lifts it and a fault still there is raised."""
+    alerts = tmp_path / "alerts.jsonl"
+    live = {"loop": True, "realtime": True}
+    cfg = {
+        "state_dir": str(tmp_path / "state"),
+        "http": {"port": 0},
+        "streams": [
+            {"name": "studio", "url": str(clips["black"]), "capture": live},
+            {"name": "other", "url": str(clips["black"]), "capture": live},
+        ],
+        "sinks": {"jsonl": {"enabled": True, "path": str(alerts)}},
+    }
+    path = tmp_path / "vqmon.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    log = tmp_path / "stderr.txt"
+
+    def raised(stream: str) -> bool:
+        lines = alerts.read_text().splitlines() if alerts.exists() else []
+        return any(json.loads(x)["stream"] == stream and json.loads(x)["event"] == "raise" for x in lines)
+
+    with open(log, "w") as err:
+        proc = subprocess.Popen([*VQMON, "run", "--config", str(path)], cwd=ROOT, stderr=err, text=True)
+    try:
+        assert wait_for(lambda: "/api/status on" in log.read_text(), 60), log.read_text()
+        url = "http://127.0.0.1:" + re.search(r"/api/status on 127\.0\.0\.1:(\d+)", log.read_text()).group(1)
+        r = subprocess.run([*VQMON, "mute", "studio", "1h", "--url", url], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 0 and r.stdout.strip() == "studio: muted for 3600 s", r.stderr
+        assert wait_for(lambda: raised("other"), 30)  # the black segment came on both streams
+        time.sleep(1.0)
+        assert not raised("studio")
+        status = json.loads(_get(f"{url}/api/status")[1])
+        assert status["streams"]["studio"]["muted_until"] > time.time() + 3000
+        r = subprocess.run([*VQMON, "mute", "studio", "0", "--url", url], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 0 and "mute lifted" in r.stdout
+        assert wait_for(lambda: raised("studio"), 30)  # the loop's next black segment, or this one
+        bad = subprocess.run([*VQMON, "mute", "nope", "5m", "--url", url], capture_output=True, text=True, cwd=ROOT)
+        assert bad.returncode == 2 and "no stream 'nope'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    down = subprocess.run([*VQMON, "mute", "studio", "5m", "--url", url], capture_output=True, text=True, cwd=ROOT)
+    assert down.returncode == 2 and "no vqmon daemon answers there" in down.stderr

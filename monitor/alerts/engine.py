@@ -154,6 +154,7 @@ class StreamAlerts:
         self._trackers: dict[str, FaultTracker] = {}
         self._raises = RateWindow(self.policy.max_raises_per_minute)
         self.suppressed: dict[str, int] = {}  # observations hidden by a root cause, per fault
+        self.muted_until = 0.0  # wall clock: a maintenance window holds new raises back until then
 
     def tracker(self, fault: str, timing: Timing) -> FaultTracker:
         tr = self._trackers.get(fault)
@@ -221,6 +222,8 @@ class StreamAlerts:
         may_raise = True
         if rate_limited:
             may_raise = self._raises.allows(t)
+        if self.muted_until and (wall_time if wall_time is not None else time.time()) < self.muted_until:
+            may_raise = False  # held back, not forgotten: a fault still there when it ends raises
         ev = self.tracker(fault, timing).observe(
             present, t, severity, measurements, wall_time, stream_time, may_raise, explained
         )

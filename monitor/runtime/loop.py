@@ -29,7 +29,7 @@ from monitor.runtime.assemble import load_escalation, load_scorer
 from monitor.runtime.report import log_stats, stats_snapshot, stream_status
 from monitor.runtime.stream import StreamAnalyzer, StreamSpec
 from monitor.scoring.worker import ScoreResult
-from monitor.sinks import Ack, Command, Sink
+from monitor.sinks import Ack, Command, Mute, Sink
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Pipeline:
         for spec in specs:
             self._add_stream(spec)
         self.events_emitted = 0
-        self._last_status: dict[str, tuple[str, str]] = {}
+        self._last_status: dict[str, tuple[str, str, str]] = {}
         self._stop = threading.Event()
         self.beat = Beat()  # the analysis loop's
         self.sink.subscribe(self._inbox.put)
@@ -280,6 +280,8 @@ class Pipeline:
                 self._emit(self.analyzers[item.stream].on_scores(item))
             elif isinstance(item, EscalationResult):
                 self._diagnosed(item)
+            elif isinstance(item, Mute):
+                self._mute(item)
             else:
                 self._acknowledge(item)
 
@@ -335,10 +337,22 @@ class Pipeline:
         """Changed stream states (retained status topics) out."""
         for name in self.workers:
             status = stream_status(self.workers[name], self.analyzers[name])
-            key = (status["state"], str(status["active_alerts"]))
+            key = (status["state"], str(status["active_alerts"]), str(status.get("muted_until")))
             if self._last_status.get(name) != key:
                 self._last_status[name] = key
                 self.sink.status(name, status)
+
+    def _mute(self, mute: Mute) -> None:
+        analyzer = self.analyzers.get(mute.stream)
+        if analyzer is None:
+            log.debug("mute for %s: not a stream of this daemon", mute.stream)
+            return
+        analyzer.mute_until(time.time() + mute.seconds)
+        if mute.seconds > 0:
+            log.info("%s: muted for %.0fs (maintenance): no new alerts until then", mute.stream, mute.seconds)
+        else:
+            log.info("%s: mute lifted", mute.stream)
+        self._last_status.pop(mute.stream, None)  # the status (with muted_until) goes out again
 
     def _acknowledge(self, ack: Ack) -> None:
         analyzer = self.analyzers.get(ack.stream)

@@ -4,6 +4,7 @@ each stream's retained status."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from monitor.capture import CaptureWorker
@@ -59,6 +60,7 @@ def stream_status(worker: CaptureWorker, analyzer: StreamAnalyzer) -> dict[str, 
         "last_frame_time": st.last_frame_wall,
         "last_error": st.last_error,
         "active_alerts": analyzer.alerts.active_alerts(),
+        **({"muted_until": analyzer.alerts.muted_until} if analyzer.alerts.muted_until > time.time() else {}),
     }
 
 

@@ -73,6 +73,10 @@ class StreamAnalyzer:
         self.frames_checked = 0
         self._masks = [m.points() for m in spec.settings.masks]
 
+    def mute_until(self, wall_time: float) -> None:
+        """A maintenance window: no new alert before ``wall_time`` (a past time lifts it)."""
+        self.alerts.muted_until = wall_time
+
     def process(self, frame: Frame) -> list[AlertEvent]:
         view = FrameView(frame, self._masks)
         results = [(check, check.evaluate(view)) for check in self.checks]

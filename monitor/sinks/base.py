@@ -6,6 +6,7 @@ Fanout is itself a Sink: it isolates the sinks from each other's failures."""
 from __future__ import annotations
 
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,9 +27,26 @@ class Ack:
     alert_id: str
 
 
-# What operators can send in through a sink. One kind today; a new one is a dataclass here and a
-# branch where the pipeline handles commands.
-Command = Ack
+@dataclass(frozen=True)
+class Mute:
+    """A maintenance window: the stream raises no new alert for ``seconds`` (0 ends it early).
+    MQTT ``<prefix>/<stream>/mute`` with a duration ("30m", "2h", "90", "0"), or `vqmon mute`."""
+
+    stream: str
+    seconds: float
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '30m', '2h', '1d' -> seconds. ValueError otherwise."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not m:
+        raise ValueError(f"{text!r}: a duration such as 90s, 30m, 2h or 0")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+# What operators can send in through a sink: a dataclass here and a branch where the pipeline
+# handles commands.
+Command = Ack | Mute
 
 
 class Sink(ABC):

@@ -34,7 +34,7 @@ import paho.mqtt.client as mqtt
 from monitor.alerts.events import AlertEvent
 from monitor.config import MqttConfig
 from monitor.health import Beat, Loop
-from monitor.sinks.base import Ack, Command, Sink
+from monitor.sinks.base import Ack, Command, Mute, Sink, parse_duration
 from monitor.sinks.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -226,6 +226,7 @@ class MqttSink(Sink):
         self._last_error = None
         client.publish(self.available, "online", qos=1, retain=True)
         client.subscribe(self.topic("+", "ack"), qos=1)
+        client.subscribe(self.topic("+", "mute"), qos=1)
         if self.cfg.home_assistant.enabled:
             client.subscribe(f"{self.cfg.home_assistant.discovery_prefix}/status", qos=1)
         with self._lock:
@@ -266,9 +267,15 @@ class MqttSink(Sink):
                     self._announce(stream)
             return
         parts = msg.topic.split("/")
-        if len(parts) < 2 or parts[-1] != "ack":
+        if len(parts) < 2 or parts[-1] not in ("ack", "mute"):
             return
         text = msg.payload.decode("utf-8", "replace").strip()
+        if parts[-1] == "mute":
+            try:
+                self._command(Mute(parts[-2], parse_duration(text or "0")))
+            except ValueError as exc:
+                log.warning("MQTT: %s: %s", msg.topic, exc)
+            return
         try:
             data = json.loads(text)
             alert_id = str(data["id"]) if isinstance(data, dict) else text
