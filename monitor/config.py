@@ -12,6 +12,7 @@ import copy
 import difflib
 import os
 import re
+import time
 import types
 import typing
 from functools import cache
@@ -176,6 +177,32 @@ class MaskConfig(Strict):
         return list(self.polygon)
 
 
+class ScheduleConfig(Strict):
+    """When a stream's alerts may wake someone."""
+
+    quiet_hours: list[str] = Field(
+        default_factory=list,
+        description='local times "HH:MM-HH:MM" (may pass midnight): alerts are recorded and published, not notified',
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _spans(cls, v: list[str]) -> list[str]:
+        for span in v:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", span):
+                raise ValueError(f"{span!r}: write HH:MM-HH:MM, e.g. 22:00-06:30")
+        return v
+
+    def quiet_at(self, wall_time: float) -> bool:
+        t = time.localtime(wall_time)
+        now = t.tm_hour * 60 + t.tm_min
+        for span in self.quiet_hours:
+            a, b = (int(x[:2]) * 60 + int(x[3:]) for x in span.split("-"))
+            if (a <= now < b) if a <= b else (now >= a or now < b):
+                return True
+        return False
+
+
 class StreamSettings(Strict):
     """Everything a stream's analysis is configured by, after layering (see the module doc)."""
 
@@ -189,6 +216,7 @@ class StreamSettings(Strict):
     masks: list[MaskConfig] = Field(
         default_factory=list, description="parts of the picture every check ignores (the fix for a false alarm)"
     )
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
 
 class StreamConfig(StreamSettings):

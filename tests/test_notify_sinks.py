@@ -135,3 +135,31 @@ def test_sink_config_errors_are_one_line():
 
     with pytest.raises(ConfigError, match="not a URL apprise understands"):
         NotifySink(NotifySinkConfig(enabled=True, urls=["nonsense://x"]), "/tmp")
+
+
+def test_quiet_hours_record_but_do_not_notify(receiver, tmp_path, clips):
+    from monitor.analyze import analyze_files
+    from monitor.config import ScheduleConfig
+    from monitor.sinks.notify import NotifySink
+
+    night = ScheduleConfig(quiet_hours=["22:00-06:30"])
+    at = lambda h, m: time.mktime((2026, 11, 27, h, m, 0, 0, 0, -1))  # noqa: E731 - local time
+    assert night.quiet_at(at(23, 0)) and night.quiet_at(at(3, 0)) and not night.quiet_at(at(6, 30))
+    assert not night.quiet_at(at(12, 0)) and ScheduleConfig(quiet_hours=["12:00-13:00"]).quiet_at(at(12, 59))
+    with pytest.raises(ConfigError, match="write HH:MM-HH:MM"):
+        parse_config({"defaults": {"schedule": {"quiet_hours": ["10pm-6am"]}}})
+    # in quiet hours (here: all day) the events are recorded with quiet: true...
+    always = parse_config({"defaults": {"schedule": {"quiet_hours": ["00:00-23:59", "23:59-00:00"]}}})
+    events = analyze_files([str(clips["black"])], always).events
+    assert events and all(e.quiet and e.to_dict()["quiet"] is True for e in events)
+    # ...and the notification sink sends none of them
+    sink = NotifySink(NotifySinkConfig(enabled=True, urls=[receiver.url.replace("http://", "json://")]), tmp_path)
+    try:
+        for e in events:
+            sink.emit(e)
+        loud = event(99)
+        sink.emit(loud)
+        assert wait_for(lambda: len(receiver.received) == 1, 10)
+    finally:
+        sink.close()
+    assert sink.quiet_held == sum(1 for e in events if e.event in ("raise", "clear"))

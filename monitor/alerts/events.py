@@ -26,6 +26,7 @@ class AlertEvent:
     acknowledged: bool = False  # an operator acknowledged this alert (MQTT <prefix>/<stream>/ack)
     diagnosis: dict[str, Any] | None = None  # the VLM's written diagnosis (an update event)
     diagnosis_error: str | None = None  # why there is no diagnosis, when escalation failed
+    quiet: bool = False  # in the stream's quiet hours: recorded and published, not notified
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class AlertEvent:
             "acknowledged": self.acknowledged,
             **({"diagnosis": self.diagnosis} if self.diagnosis is not None else {}),
             **({"diagnosis_error": self.diagnosis_error} if self.diagnosis_error is not None else {}),
+            **({"quiet": True} if self.quiet else {}),
         }
 
     def to_json(self) -> str:

@@ -330,6 +330,9 @@ class Pipeline:
     def _emit(self, events: list[AlertEvent]) -> None:
         for ev in events:
             self.events_emitted += 1
+            spec = self.specs.get(ev.stream)
+            if spec is not None and spec.settings.schedule.quiet_at(ev.wall_time):
+                ev.quiet = True  # recorded and published as usual; the notify sink keeps quiet
             ALERT_EVENTS.labels(ev.stream, ev.fault, ev.event).inc()
             self.sink.emit(ev)
 

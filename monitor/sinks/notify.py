@@ -56,6 +56,7 @@ class NotifySink(Sink):
                 raise ConfigError(f"sinks.notify.urls: {url.split('://')[0]}://...: not a URL apprise understands")
         self._windows: dict[str, RateWindow] = {}
         self.rate_limited = 0
+        self.quiet_held = 0
         self.delivery = OutboxDelivery(
             "notify", Path(state_dir) / "notify-outbox.sqlite", self._send, cfg.outbox_max_messages, cfg.timeout_s
         )
@@ -63,6 +64,9 @@ class NotifySink(Sink):
     def emit(self, event: AlertEvent) -> None:
         c = self.cfg
         if event.event not in c.events or _RANK[event.severity] < _RANK[c.min_severity]:
+            return
+        if event.quiet:  # the stream's quiet hours: recorded by the other sinks, nobody woken
+            self.quiet_held += 1
             return
         now = time.monotonic()
         window = self._windows.setdefault(event.stream, RateWindow(c.max_per_minute))
