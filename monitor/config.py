@@ -442,6 +442,15 @@ class SinksConfig(Strict):
         return [s for s in sections if isinstance(s, SinkConfig) and s.enabled]
 
 
+class EvidenceConfig(Strict):
+    """A short MP4 around each raise, cut from the stream's compressed packets (no re-encode)."""
+
+    clip: bool = Field(False, description="keep pre_s of packets per stream and write a clip with each raise")
+    pre_s: float = Field(10.0, gt=0, le=120, description="seconds before the raise (from the key frame before)")
+    post_s: float = Field(5.0, ge=0, le=120, description="seconds after the raise")
+    max_mb: float = Field(1000.0, gt=0, description="clips under <state_dir>/clips; the oldest go past this")
+
+
 class HttpConfig(Strict):
     """The daemon's local HTTP endpoint: /metrics, /healthz, /api/status."""
 
@@ -456,6 +465,7 @@ class Config(Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line")
     http: HttpConfig = HttpConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
     defaults: dict[str, Any] = Field(default_factory=dict)
     streams: list[StreamConfig] = Field(default_factory=list)
     sinks: SinksConfig = SinksConfig()

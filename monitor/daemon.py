@@ -127,6 +127,8 @@ def run_daemon(
         iqa=cfg.iqa,
         scoring=cfg.scoring,
         escalation=cfg.escalation,
+        evidence=cfg.evidence,
+        evidence_dir=Path(cfg.state_dir) / "clips",
     )
     from monitor.launch import EARLY_SIGNAL, EARLY_STOP
 

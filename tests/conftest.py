@@ -138,8 +138,8 @@ def rtsp_server(tmp_path: Path) -> Iterator[type[RtspServer]]:
         )
     servers: list[RtspServer] = []
 
-    def make(clip: Path | None = None, path: str = "/live") -> RtspServer:
-        s = RtspServer(tmp_path, clip, path)
+    def make(clip: Path | None = None, path: str = "/live", pattern: str = "ball") -> RtspServer:
+        s = RtspServer(tmp_path, clip, path, pattern)
         s.start()
         servers.append(s)
         return s

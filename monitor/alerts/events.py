@@ -27,6 +27,7 @@ class AlertEvent:
     diagnosis: dict[str, Any] | None = None  # the VLM's written diagnosis (an update event)
     diagnosis_error: str | None = None  # why there is no diagnosis, when escalation failed
     quiet: bool = False  # in the stream's quiet hours: recorded and published, not notified
+    clip: str | None = None  # the evidence clip (MP4) around the raise, in a later update
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class AlertEvent:
             **({"diagnosis": self.diagnosis} if self.diagnosis is not None else {}),
             **({"diagnosis_error": self.diagnosis_error} if self.diagnosis_error is not None else {}),
             **({"quiet": True} if self.quiet else {}),
+            **({"clip": self.clip} if self.clip is not None else {}),
         }
 
     def to_json(self) -> str:

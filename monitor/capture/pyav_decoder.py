@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import av
@@ -115,7 +115,8 @@ class PyAVDecoder:
         self._reformatter = VideoReformatter()
         self._live = kind in LIVE_KINDS
 
-    def frames(self) -> Iterator[DecodedFrame]:
+    def frames(self, packet_sink: Callable[[av.Packet], None] | None = None) -> Iterator[DecodedFrame]:
+        """Decoded frames; ``packet_sink`` also sees every compressed packet (evidence clips)."""
         last_picture = reading_since = time.monotonic()
         # A read that took the whole read timeout returns what the demuxer held back when the
         # timeout interrupted it (RTP's last frame of a source that went quiet): a frame from
@@ -131,6 +132,8 @@ class PyAVDecoder:
                         f"{self._where}: nothing received for {self.cfg.read_timeout_s:g}s (the source went quiet; "
                         "raise capture.read_timeout_s for a slow source)"
                     )
+                if packet_sink is not None:
+                    packet_sink(packet)
                 if packet.is_corrupt:
                     self.decode_errors += 1
                 try:

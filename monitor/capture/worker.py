@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from monitor.capture.decoder import Decoder
+from monitor.capture.evidence import EvidenceRecorder
 from monitor.capture.opencv_decoder import OpenCVDecoder
 from monitor.capture.pyav_decoder import PyAVDecoder
 from monitor.capture.stats import CaptureStats
@@ -66,6 +67,7 @@ class CaptureWorker(threading.Thread):
         retry: bool = True,
         stats: CaptureStats | None = None,
         on_decoded: Callable[[], None] | None = None,
+        evidence: EvidenceRecorder | None = None,
     ) -> None:
         super().__init__(name=f"capture-{name}", daemon=True)
         self.stream_name = name
@@ -76,6 +78,7 @@ class CaptureWorker(threading.Thread):
         self.retry = retry
         self.stats = stats or CaptureStats()
         self.on_decoded = on_decoded
+        self.evidence = evidence  # keeps recent packets for clips around raises (PyAV sources)
         self._stop_event = threading.Event()
         self._where = mask_credentials(url)
         self._backoff = Backoff(capture.reconnect.initial_s, capture.reconnect.max_s, capture.reconnect.jitter)
@@ -167,7 +170,12 @@ class CaptureWorker(threading.Thread):
                 self.stats.total_frames = decoder.total_frames
             session_offset: float | None = None
             got_frame = False
-            for raw in decoder.frames():
+            sink = None
+            if self.evidence is not None and isinstance(decoder, PyAVDecoder):
+                self.evidence.start_session(decoder.stream)
+                sink = self.evidence.on_packet
+            frames = decoder.frames(sink) if isinstance(decoder, PyAVDecoder) else decoder.frames()
+            for raw in frames:
                 if self.stopping:
                     break
                 pts = raw.pts_time
@@ -211,6 +219,8 @@ class CaptureWorker(threading.Thread):
             self.stats.decode_errors += decoder.decode_errors - errors_before
             return got_frame
         finally:
+            if self.evidence is not None:
+                self.evidence.end_session()
             decoder.close()
 
     def _pace(self, t: float) -> None:

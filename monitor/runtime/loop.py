@@ -13,12 +13,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from monitor.alerts import AlertEvent
 from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, CaptureWorker
-from monitor.config import EscalationConfig, IqaConfig, ScoringConfig
+from monitor.capture.evidence import EvidenceClip, EvidenceRecorder
+from monitor.config import EscalationConfig, EvidenceConfig, IqaConfig, ScoringConfig
 from monitor.escalation.worker import EscalationRequest, EscalationResult
 from monitor.frames import Frame
 from monitor.health import Beat, Loop, health
@@ -39,7 +41,7 @@ class Reconfigure:
     specs: list[StreamSpec]
 
 
-Incoming = ScoreResult | EscalationResult | Command | Reconfigure
+Incoming = ScoreResult | EscalationResult | Command | Reconfigure | EvidenceClip
 
 
 def item_stream(item: ScoreResult | EscalationResult) -> str:
@@ -66,7 +68,10 @@ class Pipeline:
         iqa: IqaConfig | None = None,
         scoring: ScoringConfig | None = None,
         escalation: EscalationConfig | None = None,
+        evidence: EvidenceConfig | None = None,
+        evidence_dir: Path | None = None,
     ) -> None:
+        """``evidence``/``evidence_dir``: clips around raises (live only; see capture/evidence.py)."""
         if not specs:
             raise ValueError("no streams to monitor")
         self.specs = {s.name: s for s in specs}
@@ -88,6 +93,9 @@ class Pipeline:
             else None
         )
         self._snapshots, self._iqa, self._scoring = snapshots, iqa, scoring
+        self._evidence = evidence if evidence is not None and evidence.clip and not offline else None
+        self._evidence_dir = evidence_dir or Path("clips")
+        self.recorders: dict[str, EvidenceRecorder] = {}
         self.analyzers: dict[str, StreamAnalyzer] = {}
         self.workers: dict[str, CaptureWorker] = {}
         for spec in specs:
@@ -109,8 +117,13 @@ class Pipeline:
             escalate=self._escalate if self.escalation is not None else None,
             iqa_scorer=self.iqa_scorer,
         )
+        recorder = None
+        if self._evidence is not None:
+            e = self._evidence
+            recorder = EvidenceRecorder(s.name, self._evidence_dir, e.pre_s, e.post_s, e.max_mb, self._inbox.put)
+            self.recorders[s.name] = recorder
         self.workers[s.name] = CaptureWorker(
-            s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not self.offline
+            s.name, s.url, s.settings.capture, s.settings.sample, self.mux, retry=not self.offline, evidence=recorder
         )
 
     def reconfigure(self, specs: list[StreamSpec]) -> None:
@@ -140,6 +153,7 @@ class Pipeline:
         analyzer = self.analyzers.pop(name)
         self.workers.pop(name)
         self.specs.pop(name)
+        self.recorders.pop(name, None)
         self._last_status.pop(name, None)
         self._emit(analyzer.alerts.close_all(time.time(), "stream removed from the config"))
         self.sink.status(name, {"state": "removed", "active_alerts": []})
@@ -161,6 +175,26 @@ class Pipeline:
             "criteria": PROFILE_CRITERIA.get(profile, PROFILE_CRITERIA["default"]),
         }
         self.escalation.submit(EscalationRequest(ev.id, ev.stream, ev.fault, ev.stream_time, frame.image, context))
+
+    def _clip_written(self, clip: EvidenceClip) -> None:
+        """The evidence clip of an alert goes out as an update of it (even if it has cleared)."""
+        analyzer = self.analyzers.get(clip.stream)
+        if analyzer is None:
+            return
+        now = time.time()
+        ev = analyzer.alerts.update_for(clip.alert_id, now, 0.0) or AlertEvent(
+            clip.alert_id,
+            clip.stream,
+            analyzer.spec.source,
+            clip.fault,
+            "update",
+            clip.severity,
+            0.0,
+            now,
+        )
+        ev.clip = clip.path
+        ev.measurements = {"clip_duration_s": clip.duration_s}
+        self._emit([ev])
 
     def _diagnosed(self, r: EscalationResult) -> None:
         """A VLM diagnosis (or why there is none) goes out as an update of its alert."""
@@ -274,6 +308,8 @@ class Pipeline:
                 return
             if isinstance(item, Reconfigure):
                 self.reconfigure(item.specs)
+            elif isinstance(item, EvidenceClip):
+                self._clip_written(item)
             elif isinstance(item, ScoreResult | EscalationResult) and item_stream(item) not in self.analyzers:
                 continue  # its stream was removed by a reload while the result was on its way
             elif isinstance(item, ScoreResult):
@@ -335,6 +371,8 @@ class Pipeline:
                 ev.quiet = True  # recorded and published as usual; the notify sink keeps quiet
             ALERT_EVENTS.labels(ev.stream, ev.fault, ev.event).inc()
             self.sink.emit(ev)
+            if ev.event == "raise" and (recorder := self.recorders.get(ev.stream)) is not None:
+                recorder.request(ev.id, ev.fault, ev.severity)
 
     def _publish_status(self) -> None:
         """Changed stream states (retained status topics) out."""
