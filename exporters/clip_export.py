@@ -128,15 +128,22 @@ def _quantize(tmp: Path, size: int, mean, std, calibration: str | None, count: i
         prepped.unlink(missing_ok=True)
 
 
-def _export_image_encoder(torch, model, size: int, path: Path, opset: int) -> None:
-    class ImageEncoder(torch.nn.Module):
-        def __init__(self, m):
+def _encoder(torch, model, method: str):
+    """One of the model's encoders (encode_image, encode_text) as a module of its own."""
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
             super().__init__()
-            self.m = m
+            self.m = model
 
-        def forward(self, pixel_values):
-            return self.m.encode_image(pixel_values)
+        def forward(self, x):
+            return getattr(self.m, method)(x)
 
+    return Encoder().eval()
+
+
+def _export_onnx(torch, model, method: str, example, names: tuple[str, str], path: Path, opset: int) -> None:
+    """``model.<method>`` to ONNX through the dynamo exporter, with a dynamic batch."""
     batch = torch.export.Dim("batch", min=1, max=4096)
     # The dynamo exporter reports its progress with print(); keep it out of our output.
     chatter = io.StringIO()
@@ -144,12 +151,12 @@ def _export_image_encoder(torch, model, size: int, path: Path, opset: int) -> No
         with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                ImageEncoder(model).eval(),
-                (torch.zeros(2, 3, size, size),),
+                _encoder(torch, model, method),
+                (example,),
                 str(path),
-                input_names=["pixel_values"],
-                output_names=["image_embeds"],
-                dynamic_shapes={"pixel_values": {0: batch}},
+                input_names=[names[0]],
+                output_names=[names[1]],
+                dynamic_shapes={"x": {0: batch}},
                 opset_version=opset,
                 dynamo=True,
                 external_data=False,
@@ -157,38 +164,7 @@ def _export_image_encoder(torch, model, size: int, path: Path, opset: int) -> No
             )
     except Exception as exc:  # torch.export raises many kinds for a model it cannot trace
         log.debug("torch.onnx.export output:\n%s", chatter.getvalue())
-        raise VqmonError(f"cannot export the image encoder to ONNX: {type(exc).__name__}: {exc}") from None
-
-
-def _export_text_encoder(torch, model, context_length: int, path: Path, opset: int) -> None:
-    class TextEncoder(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids):
-            return self.m.encode_text(input_ids)
-
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    chatter = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                TextEncoder(model).eval(),
-                (torch.ones(2, context_length, dtype=torch.long),),
-                str(path),
-                input_names=["input_ids"],
-                output_names=["text_embeds"],
-                dynamic_shapes={"input_ids": {0: batch}},
-                opset_version=opset,
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-            )
-    except Exception as exc:  # torch.export raises many kinds for a model it cannot trace
-        log.debug("torch.onnx.export output:\n%s", chatter.getvalue())
-        raise VqmonError(f"cannot export the text encoder to ONNX: {type(exc).__name__}: {exc}") from None
+        raise VqmonError(f"cannot export {method} to ONNX: {type(exc).__name__}: {exc}") from None
 
 
 def _text_tower(open_clip, tokenizer, tmp: Path, torch, model, opset: int) -> dict | None:
@@ -203,7 +179,8 @@ def _text_tower(open_clip, tokenizer, tmp: Path, torch, model, opset: int) -> di
         )
         return None
     context_length = int(tokenizer.context_length)
-    _export_text_encoder(torch, model, context_length, tmp / TEXT_ENCODER_FILE, opset)
+    ids = torch.ones(2, context_length, dtype=torch.long)
+    _export_onnx(torch, model, "encode_text", ids, ("input_ids", "text_embeds"), tmp / TEXT_ENCODER_FILE, opset)
     shutil.copyfile(default_bpe(), tmp / VOCAB_FILE)
     return {"context_length": context_length, "tokenizer": "clip-bpe"}
 
@@ -229,22 +206,12 @@ def _export_torch_program(torch, model, size: int, path: Path) -> dict:
     """The image encoder as a torch.export program (dynamic batch): runtime torch loads it with
     torch alone. Checked against the model before it is written into the directory."""
 
-    class ImageEncoder(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, pixel_values):
-            return self.m.encode_image(pixel_values)
-
     batch = torch.export.Dim("batch", min=1, max=4096)
-    encoder = ImageEncoder(model).eval()
+    encoder = _encoder(torch, model, "encode_image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.export.export(
-                encoder, (torch.zeros(2, 3, size, size),), dynamic_shapes={"pixel_values": {0: batch}}
-            )
+            program = torch.export.export(encoder, (torch.zeros(2, 3, size, size),), dynamic_shapes={"x": {0: batch}})
         torch.export.save(program, str(path))
     except Exception as exc:  # torch.export raises many kinds for a model it cannot trace
         raise VqmonError(f"cannot export the image encoder with torch.export: {type(exc).__name__}: {exc}") from None
@@ -360,7 +327,8 @@ def export_clip(
         mean = [float(x) for x in getattr(model.visual, "image_mean", None) or open_clip.OPENAI_DATASET_MEAN]
         std = [float(x) for x in getattr(model.visual, "image_std", None) or open_clip.OPENAI_DATASET_STD]
 
-        _export_image_encoder(torch, model, size, tmp / IMAGE_ONNX, opset)
+        pixels = torch.zeros(2, 3, size, size)
+        _export_onnx(torch, model, "encode_image", pixels, ("pixel_values", "image_embeds"), tmp / IMAGE_ONNX, opset)
         texts = [t for pair in prompt_set.pairs for t in pair]
         with torch.no_grad():
             text = model.encode_text(tokenizer(texts)).float()
