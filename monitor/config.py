@@ -78,7 +78,12 @@ class CaptureConfig(Strict):
     queue_size: int = Field(8, ge=1, description="sampled frames buffered per stream; oldest dropped")
     loop: bool = Field(False, description="files: start again at the end (a clip as a live camera)")
     realtime: bool = Field(False, description="files: pace frames at their timestamps")
-    threads: int = Field(0, ge=0, description="decoder threads; 0 lets ffmpeg choose")
+    threads: int = Field(
+        0,
+        ge=0,
+        description="decoder threads; 0 = automatic: ffmpeg chooses while there are fewer streams than CPU "
+        "cores, one per decoder beyond (the streams then share the cores)",
+    )
     options: dict[str, str] = Field(default_factory=dict, description="extra ffmpeg/demuxer options")
 
 
