@@ -103,6 +103,7 @@ def test_eight_rtsp_streams_for_half_an_hour(tmp_path):
         f"{len(events)} events written, {emitted} emitted; "
         f"stream_down raises {sum(1 for e in events if e['fault'] == 'stream_down' and e['event'] == 'raise')}"
     )
+    print("RSS MB every", SAMPLE_S, "s:", " ".join(f"{x['rss_mb']:.0f}" for _, x in samples))
     assert proc.returncode == 0 and "Traceback" not in text
     assert len(events) == emitted and not orphan_clears  # no alert lost
     assert any(e["fault"] == "black" and e["stream"].startswith("black") for e in events)

@@ -218,7 +218,8 @@ class Pipeline:
     def loops(self) -> list[Loop]:
         """Every long-running loop with how long it may be silent (see monitor/health.py)."""
         out = [Loop("analysis", self.beat, ANALYSIS_SILENCE_S)]
-        for name, w in self.workers.items():
+        # Read from other threads (HTTP, systemd): a copy, as a reload may change the streams.
+        for name, w in dict(self.workers).items():
             if w.is_alive():  # an ended capture thread is a finished file or a reported failure
                 c = w.cfg
                 allowed = c.open_timeout_s + c.read_timeout_s + c.stall_timeout_s + c.reconnect.max_s + 30.0
@@ -236,14 +237,19 @@ class Pipeline:
 
     def status(self) -> dict[str, Any]:
         """/api/status: each stream's state and active alerts, and the daemon's health."""
-        streams = {name: stream_status(w, self.analyzers[name]) for name, w in self.workers.items()}
+        analyzers = dict(self.analyzers)  # copies: a reload may change the streams meanwhile
+        streams = {
+            name: stream_status(w, analyzers[name]) for name, w in dict(self.workers).items() if name in analyzers
+        }
         return {"ok": self.health()["ok"], "streams": streams, "events_emitted": self.events_emitted}
 
     def stats(self, name: str) -> CaptureStats:
         return self.workers[name].stats
 
     def stats_snapshot(self) -> dict[str, dict[str, Any]]:
-        return stats_snapshot(self.workers, self.mux, self.analyzers, self.scorer, self.escalation)
+        workers, analyzers = dict(self.workers), dict(self.analyzers)  # /metrics reads it from its own thread
+        workers = {n: w for n, w in workers.items() if n in analyzers}
+        return stats_snapshot(workers, self.mux, analyzers, self.scorer, self.escalation)
 
     def start(self) -> None:
         if self.scorer is not None and not self.offline:
