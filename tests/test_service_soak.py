@@ -66,8 +66,10 @@ def test_eight_rtsp_streams_for_half_an_hour(tmp_path):
             hangs.resume()
         hangs.resume()
 
+    # As the systemd units run it (see systemd/vqmon.service).
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
     with open(log, "w") as err:
-        proc = subprocess.Popen([*VQMON, "run", "--config", str(path)], cwd=ROOT, stderr=err, text=True)
+        proc = subprocess.Popen([*VQMON, "run", "--config", str(path)], cwd=ROOT, stderr=err, env=env, text=True)
     samples: list[tuple[float, dict[str, float]]] = []
     t0 = time.monotonic()
     hanger = threading.Thread(target=hang_every_minute, daemon=True)

@@ -118,6 +118,7 @@ class PyAVDecoder:
     def frames(self, packet_sink: Callable[[av.Packet], None] | None = None) -> Iterator[DecodedFrame]:
         """Decoded frames; ``packet_sink`` also sees every compressed packet (evidence clips)."""
         last_picture = reading_since = time.monotonic()
+        flowing = False
         # A read that took the whole read timeout returns what the demuxer held back when the
         # timeout interrupted it (RTP's last frame of a source that went quiet): a frame from
         # before the silence, not the source coming back.
@@ -126,7 +127,9 @@ class PyAVDecoder:
             for packet in self.container.demux(self.stream):
                 if self._live and packet.size == 0:
                     continue  # the demuxer's flush as the connection ends: no new pictures in it
-                if self._live and time.monotonic() - reading_since >= released_after:
+                # (Only once pictures have flowed: a source slow to send its first packet after
+                # the connection is ffmpeg's timeouts' business, as before.)
+                if self._live and flowing and time.monotonic() - reading_since >= released_after:
                     # Decoding it would pass a frame from before the silence off as a new one.
                     raise SourceError(
                         f"{self._where}: nothing received for {self.cfg.read_timeout_s:g}s (the source went quiet; "
@@ -145,6 +148,7 @@ class PyAVDecoder:
                     decoded = []
                 if decoded:
                     last_picture = time.monotonic()
+                    flowing = True
                 elif time.monotonic() - last_picture > self.cfg.stall_timeout_s:
                     raise SourceError(
                         f"{self._where}: data arrives but no picture decoded for {self.cfg.stall_timeout_s:g}s"
