@@ -16,6 +16,7 @@ from pathlib import Path
 
 from monitor.health import Beat, Loop
 from monitor.ratelimit import worth_logging
+from monitor.sinks.base import Sink
 from monitor.sinks.outbox import Outbox, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -107,3 +108,19 @@ class OutboxDelivery:
         if len(self.outbox):
             log.info("%s: %d message(s) kept for the next start", self.name, len(self.outbox))
         self.outbox.close()
+
+
+class DeliveringSink(Sink):
+    """A sink that sends through an OutboxDelivery (``self.delivery``): its thread is in the
+    health check, its outbox depth in /metrics, and closing flushes it."""
+
+    delivery: OutboxDelivery
+
+    def loops(self) -> list[Loop]:
+        return self.delivery.loops()
+
+    def backlog(self) -> dict[str, int]:
+        return {self.name: len(self.delivery.outbox)}
+
+    def close(self) -> None:
+        self.delivery.close()

@@ -18,10 +18,8 @@ from typing import Any
 from monitor.alerts.events import AlertEvent
 from monitor.config import NotifySinkConfig
 from monitor.errors import ConfigError
-from monitor.health import Loop
 from monitor.ratelimit import RateWindow, worth_logging
-from monitor.sinks.base import Sink
-from monitor.sinks.delivery import DeliveryError, OutboxDelivery
+from monitor.sinks.delivery import DeliveringSink, DeliveryError, OutboxDelivery
 from monitor.sinks.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -43,7 +41,7 @@ def render(template: str, event: AlertEvent) -> str:
     return template.format_map(fields)
 
 
-class NotifySink(Sink):
+class NotifySink(DeliveringSink):
     name = "notify"
 
     def __init__(self, cfg: NotifySinkConfig, state_dir: str | Path) -> None:
@@ -87,12 +85,3 @@ class NotifySink(Sink):
         kind = apprise.NotifyType.FAILURE if m["type"] == "critical" else apprise.NotifyType.WARNING
         if not self._apprise.notify(title=m["title"], body=m["body"], notify_type=kind):
             raise DeliveryError("apprise could not deliver to every URL (see its log)", True)
-
-    def loops(self) -> list[Loop]:
-        return self.delivery.loops()
-
-    def backlog(self) -> dict[str, int]:
-        return {"notify": len(self.delivery.outbox)}
-
-    def close(self) -> None:
-        self.delivery.close()

@@ -20,9 +20,7 @@ from pathlib import Path
 
 from monitor.alerts.events import AlertEvent
 from monitor.config import WebhookSinkConfig
-from monitor.health import Loop
-from monitor.sinks.base import Sink
-from monitor.sinks.delivery import DeliveryError, OutboxDelivery
+from monitor.sinks.delivery import DeliveringSink, DeliveryError, OutboxDelivery
 from monitor.sinks.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -34,7 +32,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookSink(Sink):
+class WebhookSink(DeliveringSink):
     name = "webhook"
 
     def __init__(self, cfg: WebhookSinkConfig, state_dir: str | Path) -> None:
@@ -63,12 +61,3 @@ class WebhookSink(Sink):
             raise DeliveryError(f"{self.cfg.url} answered HTTP {exc.code}", retry) from None
         except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
             raise DeliveryError(f"{self.cfg.url} unreachable ({getattr(exc, 'reason', exc)})", True) from None
-
-    def loops(self) -> list[Loop]:
-        return self.delivery.loops()
-
-    def backlog(self) -> dict[str, int]:
-        return {"webhook": len(self.delivery.outbox)}
-
-    def close(self) -> None:
-        self.delivery.close()
