@@ -104,6 +104,7 @@ def test_a_stop_during_start_up_is_a_clean_exit(tmp_path, clips):
     path.write_text(yaml.safe_dump(cfg))
     proc = subprocess.Popen([*VQMON, "run", "--config", str(path)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     time.sleep(0.1)  # well inside the imports
+    proc.send_signal(signal.SIGHUP)  # a reload while starting does not kill it either
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
