@@ -2,7 +2,8 @@
 
 from monitor.capture.stats import CaptureStats
 from monitor.capture.urls import classify, mask_credentials, source_label
-from monitor.capture.worker import Backoff, CaptureWorker, open_decoder
+from monitor.capture.worker import CaptureWorker, open_decoder
+from monitor.ratelimit import Backoff
 
 __all__ = [
     "Backoff",

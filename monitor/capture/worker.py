@@ -8,7 +8,6 @@ pipeline's watchdog reports ``stream_down`` from ``CaptureStats`` whatever this 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from monitor.errors import SourceError
 from monitor.frames import Frame
 from monitor.health import Beat
 from monitor.queues import StreamMux
+from monitor.ratelimit import Backoff
 from monitor.sampling import Sampler
 
 log = logging.getLogger(__name__)
@@ -36,23 +36,6 @@ def open_decoder(url: str, kind: SourceKind, cfg: CaptureConfig, keyframes_only:
     if cfg.decoder == "opencv" or kind == "gstreamer":
         return OpenCVDecoder(url, kind, cfg, keyframes_only)
     return PyAVDecoder(url, kind, cfg, keyframes_only)
-
-
-class Backoff:
-    """Capped exponential backoff with jitter, so many cameras do not reconnect in lockstep."""
-
-    def __init__(self, initial_s: float, max_s: float, jitter: float, rng: random.Random | None = None) -> None:
-        self.initial_s, self.max_s, self.jitter = initial_s, max_s, jitter
-        self.attempt = 0
-        self._rng = rng or random.Random()
-
-    def next_delay(self) -> float:
-        base = min(self.max_s, self.initial_s * (2**self.attempt))
-        self.attempt += 1
-        return max(0.0, base * (1 + self._rng.uniform(-self.jitter, self.jitter)))
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class CaptureWorker(threading.Thread):

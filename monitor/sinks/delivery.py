@@ -8,14 +8,13 @@ logged, so one bad message does not block the rest forever."""
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from monitor.health import Beat, Loop
-from monitor.ratelimit import worth_logging
+from monitor.ratelimit import Backoff, worth_logging
 from monitor.sinks.base import Sink
 from monitor.sinks.outbox import Outbox, OutboxMessage
 
@@ -45,7 +44,7 @@ class OutboxDelivery:
         self.beat = Beat()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._delay = 0.0
+        self._backoff = Backoff(BACKOFF_S[0], BACKOFF_S[1], 0.2)
         if len(self.outbox):
             log.info("%s: %d message(s) from before the restart waiting to go out", name, len(self.outbox))
         self._thread = threading.Thread(target=self._run, name=f"{name}-delivery", daemon=True)
@@ -66,40 +65,39 @@ class OutboxDelivery:
             msg = batch[0]
             try:
                 self._send(msg)
-            except DeliveryError as exc:
-                self.failed += 1
-                if not exc.retry:
-                    self.dropped += 1
-                    self.outbox.remove(msg.seq)
-                    log.error("%s: message dropped, it cannot be delivered: %s", self.name, exc)
-                    continue
-                self._delay = min(BACKOFF_S[1], max(BACKOFF_S[0], self._delay * 2))
-                if worth_logging(self.failed):
-                    log.warning("%s: delivery failing (%s); retrying in %.0fs, %d waiting",
-                                self.name, exc, self._delay, len(self.outbox))  # fmt: skip
-                self._stop.wait(self._delay * random.uniform(0.8, 1.2))
-                continue
             except Exception as exc:  # a bug in a sender must not end delivery: retried like a failure
-                self.failed += 1
-                log.exception("%s: unexpected delivery error", self.name)
-                self._delay = min(BACKOFF_S[1], max(BACKOFF_S[0], self._delay * 2))
-                self._stop.wait(self._delay)
-                del exc
+                self._failed(msg, exc)
                 continue
-            if self._delay:
+            if self._backoff.attempt:
                 log.info("%s: delivering again", self.name)
-            self._delay = 0.0
+            self._backoff.reset()
             self.sent += 1
             self.outbox.remove(msg.seq)
 
+    def _failed(self, msg: OutboxMessage, exc: Exception) -> None:
+        self.failed += 1
+        if isinstance(exc, DeliveryError) and not exc.retry:
+            self.dropped += 1
+            self.outbox.remove(msg.seq)
+            log.error("%s: message dropped, it cannot be delivered: %s", self.name, exc)
+            return
+        delay = self._backoff.next_delay()
+        if not isinstance(exc, DeliveryError):
+            log.error("%s: unexpected delivery error", self.name, exc_info=exc)
+        elif worth_logging(self.failed):
+            log.warning("%s: delivery failing (%s); retrying in %.0fs, %d waiting",
+                        self.name, exc, delay, len(self.outbox))  # fmt: skip
+        self._stop.wait(delay)
+
     def loops(self) -> list[Loop]:
         # One delivery may take its timeout; a backoff wait is at most the cap.
-        return [Loop(f"{self.name}-delivery", self.beat, self._timeout_s + BACKOFF_S[1] + 30, self._thread.is_alive())]
+        allowed = self._timeout_s + self._backoff.max_s + 30
+        return [Loop(f"{self.name}-delivery", self.beat, allowed, self._thread.is_alive())]
 
     def close(self, flush_s: float = 5.0) -> None:
         """Give what is waiting a moment to go out; the rest stays in the outbox for next time."""
         deadline = time.monotonic() + flush_s
-        while len(self.outbox) and self._delay == 0 and time.monotonic() < deadline:
+        while len(self.outbox) and self._backoff.attempt == 0 and time.monotonic() < deadline:
             self._wake.set()
             time.sleep(0.05)
         self._stop.set()
