@@ -96,15 +96,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_USER_ERROR if result.errors else 0
 
 
-def _source_kind(url: str) -> str | None:
-    from monitor.capture.urls import classify
-
-    try:
-        return classify(url)
-    except SourceError:
-        return None
-
-
 def _scoring_problems(cfg: Config) -> tuple[list[str], bool]:
     """What stops the CLIP scorer from starting as configured; and whether its weights are random."""
     from monitor.scoring.model_dir import ModelError, has_text_encoder, verify_model_dir
@@ -151,16 +142,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     problems = []
     warnings = []
+    pipelines = []  # streams whose url is a GStreamer pipeline
     for i, s in enumerate(cfg.streams):
         try:
             kind = classify(s.url)
         except SourceError as exc:
             problems.append(f"streams[{i}].url: {exc}")
             continue
+        if kind == "gstreamer":
+            pipelines.append(i)
         # A missing file may appear later (a recording still being copied); a directory never plays.
         if kind == "file" and os.path.isdir(file_path(s.url)):
             problems.append(f"streams[{i}].url: {file_problem(file_path(s.url))}")
-    pipelines = [i for i, s in enumerate(cfg.streams) if _source_kind(s.url) == "gstreamer"]
     if pipelines:
         import cv2
 

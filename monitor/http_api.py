@@ -42,9 +42,15 @@ class HttpApi:
             def log_message(self, fmt: str, *args: Any) -> None:
                 log.debug("http: " + fmt, *args)
 
-            def do_GET(self) -> None:
+            def _refused(self) -> bool:
+                """With a token set, a request without it is answered 401 here."""
                 if token and not hmac.compare_digest(self.headers.get("Authorization", ""), f"Bearer {token}"):
                     self._send(401, "text/plain", b"bearer token required\n")
+                    return True
+                return False
+
+            def do_GET(self) -> None:
+                if self._refused():
                     return
                 path = self.path.split("?", 1)[0]
                 try:
@@ -64,8 +70,7 @@ class HttpApi:
                     self._send(500, "text/plain", f"{type(exc).__name__}: {exc}\n".encode())
 
             def do_POST(self) -> None:
-                if token and not hmac.compare_digest(self.headers.get("Authorization", ""), f"Bearer {token}"):
-                    self._send(401, "text/plain", b"bearer token required\n")
+                if self._refused():
                     return
                 path, _, query = self.path.partition("?")
                 parts = path.strip("/").split("/")
