@@ -34,8 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from monitor.errors import VqmonError
-from monitor.iqa.ladder import DISTORTIONS, LADDER_SIZE
-from monitor.iqa.metrics import srcc
+from monitor.iqa.ladder import DISTORTIONS, fit, rungs, srcc_per_distortion
 from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
 from monitor.scoring.model_dir import load_manifest
 from monitor.scoring.prompts import OVERALL, PromptSet
@@ -117,15 +116,6 @@ def _sources(root: Path) -> list[Path]:
     return found
 
 
-def _fit(img: np.ndarray) -> np.ndarray:
-    """Shrunk to fit the ladder size, as the benchmark's photographs are; never enlarged."""
-    import cv2
-
-    h, w = img.shape[:2]
-    scale = min(1.0, LADDER_SIZE[0] / w, LADDER_SIZE[1] / h)
-    return img if scale >= 1.0 else cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-
-
 def _pictures(source: Path, frames_per_clip: int) -> Iterator[np.ndarray]:
     import cv2
 
@@ -133,7 +123,7 @@ def _pictures(source: Path, frames_per_clip: int) -> Iterator[np.ndarray]:
         img = cv2.imread(str(source), cv2.IMREAD_COLOR)
         if img is None:
             raise VqmonError(f"{source}: not a picture OpenCV can read")
-        yield _fit(img)
+        yield fit(img)
         return
     from monitor.capture import open_decoder
     from monitor.config import CaptureConfig
@@ -144,14 +134,15 @@ def _pictures(source: Path, frames_per_clip: int) -> Iterator[np.ndarray]:
         step = max(1, total // frames_per_clip)
         for i, raw in enumerate(dec.frames()):
             if i % step == 0:
-                yield _fit(raw.full())
+                yield fit(raw.full())
     finally:
         dec.close()
 
 
 def _ladder(img: np.ndarray) -> list[np.ndarray]:
-    """The pristine picture, then each distortion's levels from mild to severe."""
-    return [img] + [d.apply(img, level) for d in DISTORTIONS for level in d.levels]
+    """The pristine picture, then each distortion's levels from mild to severe (its ladders,
+    sharing their first rung)."""
+    return [img] + [picture for d in DISTORTIONS for picture in rungs(img, d)[1:]]
 
 
 def _embed_ladders(scorer: ClipIqa, pictures: list[np.ndarray]) -> np.ndarray:
@@ -258,13 +249,11 @@ def _fixed_order_losses(torch, s, s0, settings: LearnSettings):
 
 
 def _held_out_srcc(scores: np.ndarray) -> dict[str, float]:
-    """Per distortion, the mean over pictures of the SRCC of each ladder with its known order."""
-    order = -np.arange(RUNGS, dtype=np.float64)
-    out = {}
-    for k, d in enumerate(DISTORTIONS):
-        block = np.concatenate([scores[:, :1], scores[:, 1 + k * (RUNGS - 1) : 1 + (k + 1) * (RUNGS - 1)]], axis=1)
-        out[d.name] = float(np.mean([srcc(row, order) for row in block]))
-    return out
+    """Per distortion, the mean over pictures of the SRCC of each ladder with its known order.
+    ``scores``: (pictures, 1 + distortions x levels), laid out as ``_ladder``."""
+    n, levels = len(scores), RUNGS - 1
+    pristine = np.repeat(scores[:, None, :1], len(DISTORTIONS), axis=1)
+    return srcc_per_distortion(np.concatenate([pristine, scores[:, 1:].reshape(n, len(DISTORTIONS), levels)], axis=2))
 
 
 # ---------------------------------------------------------------------------------------------

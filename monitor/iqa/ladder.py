@@ -64,17 +64,24 @@ DISTORTIONS: tuple[Distortion, ...] = (
 )
 
 
+def fit(img: np.ndarray) -> np.ndarray:
+    """Shrunk to fit LADDER_SIZE, keeping its shape; never enlarged."""
+    h, w = img.shape[:2]
+    scale = min(1.0, LADDER_SIZE[0] / w, LADDER_SIZE[1] / h)
+    return img if scale >= 1.0 else cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+
+
+def rungs(img: np.ndarray, d: Distortion) -> list[np.ndarray]:
+    """One ladder: the pristine picture, then the distortion's levels from mild to severe."""
+    return [img] + [d.apply(img, level) for level in d.levels]
+
+
 def photographs(split: Split = "val") -> dict[str, np.ndarray]:
     out = {}
     for item in CATALOGUE:
         path = item.path()
         if item.kind == "photo" and item.split == split and path is not None:
-            photo = load_photo(path)
-            h, w = photo.shape[:2]
-            scale = min(1.0, LADDER_SIZE[0] / w, LADDER_SIZE[1] / h)
-            if scale < 1.0:
-                photo = cv2.resize(photo, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-            out[item.name] = photo
+            out[item.name] = fit(load_photo(path))
     return out
 
 
@@ -88,11 +95,11 @@ def ladder_scores(
     higher is better."""
     if not photos:
         raise ValueError("no photographs to build ladders from")
-    rungs = 1 + len(distortions[0].levels)
-    out = {name: np.zeros((len(photos), len(distortions), rungs)) for name in scorers}
+    steps = 1 + len(distortions[0].levels)
+    out = {name: np.zeros((len(photos), len(distortions), steps)) for name in scorers}
     for p, img in enumerate(photos.values()):
         for k, d in enumerate(distortions):
-            ladder = [img] + [d.apply(img, level) for level in d.levels]
+            ladder = rungs(img, d)
             for name, f in scorers.items():
                 sign = -1.0 if name in lower_is_better else 1.0
                 out[name][p, k] = [sign * f(r) for r in ladder]
