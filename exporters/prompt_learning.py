@@ -37,7 +37,7 @@ from monitor.errors import VqmonError
 from monitor.iqa.ladder import DISTORTIONS, fit, rungs, srcc_per_distortion
 from monitor.scoring.clip_iqa import ClipIqa, SessionOptions
 from monitor.scoring.model_dir import load_manifest
-from monitor.scoring.prompts import OVERALL, PromptSet
+from monitor.scoring.prompts import LEARNED, OVERALL, PromptSet
 from monitor.scoring.text_encoder import write_embeddings
 
 log = logging.getLogger(__name__)
@@ -299,7 +299,7 @@ def learn_prompts(
     # The weights given must be the ones the directory was exported from: its image embeddings
     # are the ONNX encoder's, and the learned text must live in the same space.
     stored = scorer.text[[i for i, a in enumerate(base.pair_aspects) if a == OVERALL]]
-    if not base.source.startswith("learned"):
+    if not base.learned:
         cos = float((fixed_text.cpu().numpy().reshape(stored.shape) * stored).sum(axis=-1).min())
         if cos < 0.999:
             raise VqmonError(
@@ -372,7 +372,7 @@ def learn_prompts(
         "versions": {"torch": torch.__version__},
     }
     out = _writable_copy(src, Path(out_dir))
-    source = f"learned:{settings.context}x{settings.position}"
+    source = f"{LEARNED}{settings.context}x{settings.position}"
     write_embeddings(out, PromptSet(base.name, base.aspects, source), text, learned=learned)
     return LearnResult(out, settings, curve, srcc_fixed, srcc_learned, len(train_pics), len(held_pics), per)
 

@@ -278,7 +278,10 @@ def _eval_iqa(args: argparse.Namespace) -> int:
 
         manifest = load_manifest(args.model)
         random_init = bool(manifest.get("random_init"))
-        default += ",clip_pair,clip" + (",clip_learned" if mos_eval.is_learned(manifest) else "")
+        from monitor.scoring.prompts import PromptSet
+
+        learned = PromptSet.from_manifest(manifest).learned
+        default += ",clip_pair,clip" + (",clip_learned" if learned else "")
     names = [n.strip() for n in (args.scorers or default).split(",")]
     scorers = mos_eval.scorer_functions(names, args.model)
     if args.mos is None:  # the built-in synthetic benchmark
@@ -407,7 +410,7 @@ def cmd_prompts_embed(args: argparse.Namespace) -> int:
     write_embeddings(args.model, prompts, emb)
     aspects = ", ".join(f"{a} ({len(p)})" for a, p in prompts.aspects.items())
     print(f"{args.model}: prompt set {prompts.name!r} embedded, {len(prompts.pairs)} pairs: {aspects}")
-    if before.source.startswith("learned"):
+    if before.learned:
         print(f"note: this replaces the learned prompts ({before.source})")
     return 0
 

@@ -21,7 +21,6 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -109,7 +108,7 @@ def scorer_functions(names: list[str], model_dir: str | None) -> dict[str, Calla
 
         model = ClipIqa(model_dir, SessionOptions(device="cpu"))
         first, overall = model.prompts.pair_aspects.index(OVERALL), model.aspects.index(OVERALL)
-        learned = is_learned(model.manifest)
+        learned = model.prompts.learned
         if "clip_learned" in names and not learned:
             raise VqmonError(f"{model_dir} has no learned prompts (vqmon prompts learn); leave out clip_learned")
         fixed = model.text
@@ -129,11 +128,6 @@ def scorer_functions(names: list[str], model_dir: str | None) -> dict[str, Calla
         if "clip_learned" in names:
             out["clip_learned"] = lambda img: float(model.aspect_scores(embed(img))[0, overall])
     return out
-
-
-def is_learned(manifest: dict[str, Any]) -> bool:
-    """The model directory's embeddings come from `vqmon prompts learn`."""
-    return str((manifest.get("prompts") or {}).get("source", "")).startswith("learned")
 
 
 def evaluate(

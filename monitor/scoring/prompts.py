@@ -24,6 +24,7 @@ MANIFEST_SCHEMA = "vqmon.clip-model/1"
 PROMPTS_SCHEMA = "vqmon.prompts/1"
 OVERALL = "quality"
 DEFAULT_PROMPTS = "default"
+LEARNED = "learned:"  # the source prefix of embeddings made by `vqmon prompts learn`
 
 Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
@@ -62,6 +63,11 @@ class PromptSet:
     name: str
     aspects: dict[str, list[tuple[str, str]]]
     source: str = ""  # where it was read from: a file, bundled:NAME, or the manifest's record
+
+    @property
+    def learned(self) -> bool:
+        """Its embeddings came from `vqmon prompts learn` (not from the words alone)."""
+        return self.source.startswith(LEARNED)
 
     @property
     def pairs(self) -> list[tuple[str, str]]:
