@@ -110,23 +110,21 @@ class FaultTracker:
         if self._absent_since is None:
             self._absent_since = t
         if t - self._absent_since >= self.timing.clear_after_s:
-            event = self._event("clear", st, m, wall_time)
-            self.alert_id = None
-            self.acknowledged = False
-            self._pending_since = None
-            self._absent_since = None
+            event = self._clear(st, m, wall_time)
             self._cleared_at = t
             return event
         return None
 
     def close(self, wall_time: float, reason: str) -> AlertEvent | None:
         """End an active alert now, whatever the condition (its stream stops being monitored)."""
-        if not self.active:
-            return None
-        event = self._event("clear", self._last_t or 0.0, {"reason": reason}, wall_time)
+        return self._clear(self._last_t or 0.0, {"reason": reason}, wall_time) if self.active else None
+
+    def _clear(self, t: float, m: dict[str, Any], wall_time: float | None) -> AlertEvent:
+        event = self._event("clear", t, m, wall_time)
         self.alert_id = None
         self.acknowledged = False
-        self._pending_since = self._absent_since = None
+        self._pending_since = None
+        self._absent_since = None
         return event
 
     def _event(self, kind: EventKind, t: float, m: dict[str, Any], wall_time: float | None) -> AlertEvent:
