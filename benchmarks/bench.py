@@ -43,7 +43,8 @@ def bench_clip(state_dir: str) -> Path:
     return path
 
 
-def _decode_all(path: str, keyframes_only: bool) -> tuple[int, float]:
+def decode_all(path: str, keyframes_only: bool) -> tuple[int, float]:
+    """Plain PyAV through a whole file, set up as the capture decoder is: (frames, seconds)."""
     t0 = time.perf_counter()
     n = 0
     with av.open(path) as container:
@@ -115,10 +116,10 @@ def bench_decode(path: str, cfg: Config, repeats: int = 3) -> DecodeBench:
     with av.open(path) as c:
         s = c.streams.video[0]
         width, height = s.codec_context.width, s.codec_context.height
-    _decode_all(path, False)  # warm the page cache and ffmpeg's lazy init so the first timing is fair
-    raw = min((_decode_all(path, False) for _ in range(repeats)), key=lambda r: r[1])
+    decode_all(path, False)  # warm the page cache and ffmpeg's lazy init so the first timing is fair
+    raw = min((decode_all(path, False) for _ in range(repeats)), key=lambda r: r[1])
     pipe = min((_pipeline_run(path, cfg) for _ in range(repeats)), key=lambda r: r[2])
-    key = min((_decode_all(path, True) for _ in range(repeats)), key=lambda r: r[1])
+    key = min((decode_all(path, True) for _ in range(repeats)), key=lambda r: r[1])
     sample = cfg.stream_settings().sample
     mode = (
         f"every_n={sample.every_n}"

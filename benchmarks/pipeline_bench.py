@@ -21,7 +21,7 @@ from typing import Any
 
 import av
 
-from monitor.capture.pyav_decoder import configure_stream
+from benchmarks.bench import decode_all
 from monitor.config import Config, SampleConfig
 from monitor.demo import SceneStyle, write_clip
 from monitor.runtime import Pipeline, StreamSpec
@@ -83,14 +83,11 @@ def _stage(name: str) -> str:
 
 def raw_decode_fps(path: Path, keyframes_only: bool, seconds: float = 8.0) -> float:
     """Plain PyAV, every core, decoding as the capture decoder is set up; frames per second."""
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            configure_stream(stream, keyframes_only)
-            for _ in container.decode(stream):
-                n += 1
-    return n / (time.perf_counter() - t0)
+    frames = elapsed = 0.0
+    while elapsed < seconds:
+        n, took = decode_all(str(path), keyframes_only)
+        frames, elapsed = frames + n, elapsed + took
+    return frames / elapsed
 
 
 @dataclass
