@@ -101,6 +101,14 @@ def preprocess(bgr: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray) ->
     return np.ascontiguousarray(img.transpose(2, 0, 1))
 
 
+def letterbox_box(h: int, w: int, size: int) -> tuple[float, int, int, int, int]:
+    """Where a picture of h x w goes in the square input: (scale, new height, new width, top,
+    left). Shared by the CPU letterbox and the torch backend's on the GPU, so both agree."""
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    return scale, nh, nw, (size - nh) // 2, (size - nw) // 2
+
+
 def letterbox(
     bgr: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -108,8 +116,7 @@ def letterbox(
     shrinking, bicubic when enlarging), centred on the mean colour (zero once normalised), so
     nothing is cropped away. CHW float32, normalised; written into ``out`` when given."""
     h, w = bgr.shape[:2]
-    scale = size / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    scale, nh, nw, y0, x0 = letterbox_box(h, w, size)
     img = (
         bgr
         if (nh, nw) == (h, w)
@@ -121,7 +128,6 @@ def letterbox(
     if out is None:
         out = np.empty((3, size, size), np.float32)
     out[:] = 0.0
-    y0, x0 = (size - nh) // 2, (size - nw) // 2
     out[:, y0 : y0 + nh, x0 : x0 + nw] = rgb * scale_c - shift_c
     return out
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import VqmonError
+from monitor.scoring.clip_iqa import letterbox_box
 from monitor.scoring.model_dir import TORCH_FILE, ModelError, verify_files
 
 log = logging.getLogger(__name__)
@@ -124,14 +125,12 @@ class TorchEncoder:
             offset += size
             x = x.permute(0, 3, 1, 2)[:, [2, 1, 0]].to(torch.float32).div_(255.0)  # BGR NHWC -> RGB NCHW
             h, w = shape[:2]
-            scale = self.size / max(h, w)
-            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+            scale, nh, nw, y0, x0 = letterbox_box(h, w, self.size)
             if (nh, nw) != (h, w):
                 # Antialiased when shrinking, as an area resize averages; bicubic when enlarging.
                 x = f.interpolate(x, size=(nh, nw), mode="bilinear" if scale < 1 else "bicubic",
                                   antialias=scale < 1, align_corners=False)  # fmt: skip
             x = (x - self.mean) / self.std
-            y0, x0 = (self.size - nh) // 2, (self.size - nw) // 2
             rows = torch.as_tensor(idx, device=self.device)
             out[rows, :, y0 : y0 + nh, x0 : x0 + nw] = x.to(out.dtype)
 
