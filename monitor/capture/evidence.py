@@ -71,6 +71,7 @@ class EvidenceRecorder:
         self.pre_s, self.post_s, self.max_bytes = pre_s, post_s, int(max_mb * 1e6)
         self._deliver = deliver
         self._ring: deque[_Packet] = deque()
+        self._keys: deque[_Packet] = deque()  # the ring's key frames, oldest first
         self._ring_bytes = 0
         self._template: Any = None  # the session's input stream: codec parameters for the MP4
         self._asked: list[tuple[str, str, Severity]] = []  # (alert id, fault, severity) asked for (any thread)
@@ -95,6 +96,7 @@ class EvidenceRecorder:
     def start_session(self, in_stream: Any) -> None:
         self._template = in_stream
         self._ring.clear()
+        self._keys.clear()
         self._ring_bytes = 0
 
     def on_packet(self, packet: av.Packet) -> None:
@@ -104,15 +106,18 @@ class EvidenceRecorder:
         p = _Packet(bytes(packet), packet.pts, packet.dts, bool(packet.is_keyframe), now)
         self._ring.append(p)
         self._ring_bytes += len(p.data)
+        if p.key:
+            self._keys.append(p)
         # Keep from the last key frame at or before `pre_s` ago: the clip starts decodable.
-        while len(self._ring) > 1:
-            nxt = next((i for i in range(1, len(self._ring)) if self._ring[i].key), None)
-            if nxt is None or self._ring[nxt].at > now - self.pre_s:
-                break
-            for _ in range(nxt):
+        while len(self._keys) > 1 and self._keys[1].at <= now - self.pre_s:
+            self._keys.popleft()
+        if self._keys and self._keys[0].at <= now - self.pre_s:
+            while self._ring[0] is not self._keys[0]:
                 self._ring_bytes -= len(self._ring.popleft().data)
-        with self._lock:
-            asked, self._asked = self._asked, []
+        asked: list[tuple[str, str, Severity]] = []
+        if self._asked:  # the lock only when the analysis loop has asked for something
+            with self._lock:
+                asked, self._asked = self._asked, []
         for alert_id, fault, severity in asked:
             self._pending.append(_Request(alert_id, fault, severity, now + self.post_s, list(self._ring)))
         for req in self._pending:
