@@ -73,15 +73,22 @@ def test_daemon_speaks_systemd_and_http(tmp_path, clips):
         port = int(re.search(r"/api/status on 127\.0\.0\.1:(\d+)", log.read_text()).group(1))
         base = f"http://127.0.0.1:{port}"
         assert wait_for(lambda: "black" in _get(f"{base}/api/status")[1].decode(), 30)
-        code, body = _get(f"{base}/metrics")
-        assert code == 200
-        families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+
+        def metrics() -> dict:
+            code, body = _get(f"{base}/metrics")
+            assert code == 200
+            return {f.name: f for f in text_string_to_metric_families(body.decode())}
+
+        def black_raised() -> bool:  # the status can show the alert a moment before its event is counted
+            events = metrics()["vqmon_alert_events"].samples
+            return any(s.labels.get("fault") == "black" and s.labels.get("event") == "raise" for s in events)
+
+        assert wait_for(black_raised, 10)
+        families = metrics()
         fps = [s for s in families["vqmon_stream_fps"].samples if s.labels == {"stream": "studio"}]
         assert fps and fps[0].value > 0
         assert any(s.value >= 1 for s in families["vqmon_frames_decoded"].samples)
         assert families["vqmon_check_seconds"].type == "histogram"
-        events = families["vqmon_alert_events"].samples
-        assert any(s.labels.get("fault") == "black" and s.labels.get("event") == "raise" for s in events)
         loops = {s.labels["loop"]: s.value for s in families["vqmon_loop_healthy"].samples}
         assert loops["analysis"] == 1.0 and loops["capture-studio"] == 1.0
         code, body = _get(f"{base}/healthz")
