@@ -250,6 +250,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _eval_iqa(args)
     cfg = _config(args.config)
     _setup_logging(args.log_level or "warning", daemon=False)
+    if args.clips_dir == "audio" and args.labels is None:
+        return _eval_audio(args, cfg)
     if args.labels is None and args.clips_dir is None:
         return _eval_suite(args, cfg)
     if args.labels is None or args.clips_dir is None:
@@ -366,6 +368,34 @@ def _eval_suite(args: argparse.Namespace, cfg: Config) -> int:
         summary.append(
             f"{name:20s} micro-F1 {_num(o['f1'])}  macro-F1 {_num(o['macro_f1'])}  "
             f"FA/clean-hour {_num(o['fa_per_clean_hour'], 1)}  median latency {_num(o['latency_median'], 1)} s"
+        )
+    print(json.dumps(out, indent=1) if args.json else "\n".join(summary))
+    return 0 if ok else EXIT_USER_ERROR
+
+
+def _eval_audio(args: argparse.Namespace, cfg: Config) -> int:
+    """`vqmon eval audio`: the audio checks on generated clips with real sound, train and val
+    (cached under --corpus/audio), analysed with the broadcast profile unless --profile says."""
+    from pathlib import Path
+
+    from monitor.demo.audio_set import write_audio_set
+
+    if args.profile is None:
+        args.profile = "broadcast"
+    ok, summary, out = True, [], {}
+    for split in ("train", "val"):
+        labels = write_audio_set(Path(args.corpus) / "audio", split, progress=_progress(f"audio {split}"))
+        alerts = f"{args.alerts_out}.audio-{split}.jsonl" if args.alerts_out else f"{labels.parent}/alerts.jsonl"
+        report, good = _eval_set(args, cfg, labels.parent, labels, alerts)
+        ok &= good
+        out[split] = report.as_dict()
+        if not args.json:
+            print(f"== audio {split}: {labels.parent}\n{report.table()}\n")
+        o = report.overall()
+        summary.append(
+            f"audio {split:6s} micro-F1 {_num(o['f1'])}  macro-F1 {_num(o['macro_f1'])}  "
+            f"false alarms {o['false_alarms']} ({_num(o['fa_per_clean_hour'], 1)} per clean hour)  "
+            f"median latency {_num(o['latency_median'], 1)} s"
         )
     print(json.dumps(out, indent=1) if args.json else "\n".join(summary))
     return 0 if ok else EXIT_USER_ERROR
@@ -680,9 +710,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="precision/recall/F1 and latency per fault on labelled clips; "
         "with no CLIPS_DIR: the generated train and val splits and the dev set; "
         "`eval iqa [--mos FILE.csv]`: quality scorers against opinion scores (SRCC/KRCC/PLCC/RMSE), "
-        "or on graded synthetic distortions of real photographs",
+        "or on graded synthetic distortions of real photographs; `eval audio`: the audio checks on generated "
+        "clips with real sound (train and val)",
     )
-    e.add_argument("clips_dir", metavar="CLIPS_DIR", nargs="?", help="a folder of clips, or `iqa`")
+    e.add_argument("clips_dir", metavar="CLIPS_DIR", nargs="?", help="a folder of clips, `iqa` or `audio`")
     e.add_argument("--mos", help="iqa: CSV of pictures and mean opinion scores (file,mos; KonIQ/KADID as shipped)")
     e.add_argument("--images", help="iqa: the folder the CSV's pictures are in (default: the CSV's)")
     e.add_argument(

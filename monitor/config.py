@@ -96,6 +96,34 @@ def checks_config_model() -> type[BaseModel]:
     return create_model("ChecksConfig", __base__=Strict, **fields)
 
 
+class AudioConfig(Strict):
+    """The stream's sound, for the audio checks (silence, loudness, clipping, audio_missing)."""
+
+    enabled: bool | Literal["auto"] = Field(
+        "auto",
+        description="auto: decode the sound when the stream has a track; true: a track is expected "
+        "(its absence is audio_missing); false: never decode it",
+    )
+    stream: int = Field(0, ge=0, description="which audio track, counting from 0")
+    rate: int = Field(48000, ge=8000, le=192000, description="every track is resampled once to this rate")
+    chunk_s: float = Field(
+        0.5, gt=0, le=5, description="sound is handed from capture to the checks in stretches this long"
+    )
+    block_s: float = Field(0.1, gt=0, le=1, description="the audio checks judge the sound in blocks this long")
+    missing_after_s: float = Field(
+        1.0,
+        gt=0,
+        description="video this far ahead of the last sound (a muxer interleaves the two loosely) is a stretch "
+        "without sound",
+    )
+
+    @model_validator(mode="after")
+    def _block_fits(self) -> AudioConfig:
+        if self.block_s > self.chunk_s:
+            raise ValueError(f"block_s ({self.block_s:g}) must not exceed chunk_s ({self.chunk_s:g})")
+        return self
+
+
 class StreamDownConfig(Strict):
     severity: Literal["warning", "critical"] = "critical"
     raise_after_s: float = Field(
@@ -214,6 +242,7 @@ class StreamSettings(Strict):
     profile: str = "default"
     sample: SampleConfig = Field(default_factory=SampleConfig)
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     stream_down: StreamDownConfig = Field(default_factory=StreamDownConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)

@@ -85,3 +85,21 @@ class Frame:
         sw, sh = analysis_size(w, h)
         small = image if (sw, sh) == (w, h) else cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
         return cls(stream, index, stream_time, wall_time, keyframe, small, w, h, _image=image)
+
+
+@dataclass(slots=True)
+class AudioChunk:
+    """A stretch of a stream's decoded sound, or of its absence, handed from capture to the
+    audio checks (which judge it in short blocks, see monitor/checks/base.py's AudioBlock).
+
+    ``samples`` is float32, shape (channels, n), at ``rate`` (the capture resamples every source
+    to one rate); None for a stretch of video time with no sound where sound was expected: the
+    track vanished, or the stream never had one (``audio_missing``)."""
+
+    stream: str
+    stream_time: float  # seconds, on the same timeline as the stream's frames
+    duration: float
+    rate: int
+    samples: np.ndarray | None
+    wall_time: float
+    reason: str = ""  # why samples is None, in words

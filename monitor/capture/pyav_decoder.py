@@ -15,7 +15,7 @@ from av.video.reformatter import VideoReformatter
 
 from monitor.capture.decoder import DecodedFrame
 from monitor.capture.urls import LIVE_KINDS, SourceKind, file_path, file_problem, mask_credentials
-from monitor.config import CaptureConfig
+from monitor.config import AudioConfig, CaptureConfig
 from monitor.errors import SourceError
 from monitor.frames import analysis_size
 
@@ -86,7 +86,15 @@ def configure_stream(stream: av.VideoStream, keyframes_only: bool, threads: int 
 
 
 class PyAVDecoder:
-    def __init__(self, url: str, kind: SourceKind, cfg: CaptureConfig, keyframes_only: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        kind: SourceKind,
+        cfg: CaptureConfig,
+        keyframes_only: bool = False,
+        audio: AudioConfig | None = None,
+    ) -> None:
+        """``audio``: also demux the sound track it names (when present and not disabled)."""
         self.cfg = cfg
         self.decode_errors = 0
         self._where = os.path.basename(file_path(url)) if kind == "file" else mask_credentials(url)
@@ -109,14 +117,28 @@ class PyAVDecoder:
             raise SourceError(f"{self._where}: has no video stream (is it an audio-only file or playlist?)")
         self.stream = self.container.streams.video[0]
         configure_stream(self.stream, keyframes_only, cfg.threads)
+        tracks = self.container.streams.audio
+        self.audio_stream: av.AudioStream | None = (
+            tracks[audio.stream]
+            if audio is not None and audio.enabled is not False and len(tracks) > audio.stream
+            else None
+        )
+        self.audio_decode_errors = 0
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.nominal_fps = float(rate) if rate else None
         self.total_frames = int(self.stream.frames) if self.stream.frames else None
         self._reformatter = VideoReformatter()
         self._live = kind in LIVE_KINDS
 
-    def frames(self, packet_sink: Callable[[av.Packet], None] | None = None) -> Iterator[DecodedFrame]:
-        """Decoded frames; ``packet_sink`` also sees every compressed packet (evidence clips)."""
+    def frames(
+        self,
+        packet_sink: Callable[[av.Packet], None] | None = None,
+        audio_sink: Callable[[av.AudioFrame], None] | None = None,
+    ) -> Iterator[DecodedFrame]:
+        """Decoded frames; ``packet_sink`` also sees every compressed picture packet (evidence
+        clips), ``audio_sink`` every decoded frame of the sound track (when there is one)."""
+        audio = self.audio_stream if audio_sink is not None else None
+        streams = (self.stream, audio) if audio is not None else (self.stream,)
         last_picture = reading_since = time.monotonic()
         flowing = False
         # A read that took the whole read timeout returns what the demuxer held back when the
@@ -124,7 +146,7 @@ class PyAVDecoder:
         # before the silence, not the source coming back.
         released_after = self.cfg.read_timeout_s - 0.05
         try:
-            for packet in self.container.demux(self.stream):
+            for packet in self.container.demux(streams):
                 if self._live and packet.size == 0:
                     continue  # the demuxer's flush as the connection ends: no new pictures in it
                 # (Only once pictures have flowed: a source slow to send its first packet after
@@ -135,17 +157,21 @@ class PyAVDecoder:
                         f"{self._where}: nothing received for {self.cfg.read_timeout_s:g}s (the source went quiet; "
                         "raise capture.read_timeout_s for a slow source)"
                     )
-                if packet_sink is not None:
-                    packet_sink(packet)
-                if packet.is_corrupt:
-                    self.decode_errors += 1
-                try:
-                    decoded = packet.decode()
-                except av.error.ExitError:
-                    raise
-                except (av.error.InvalidDataError, av.error.FFmpegError):
-                    self.decode_errors += 1
-                    decoded = []
+                decoded: list[av.VideoFrame] = []
+                if audio is not None and packet.stream is audio:
+                    assert audio_sink is not None
+                    self._decode_audio(packet, audio_sink)
+                else:
+                    if packet_sink is not None:
+                        packet_sink(packet)
+                    if packet.is_corrupt:
+                        self.decode_errors += 1
+                    try:
+                        decoded = packet.decode()  # type: ignore[assignment]
+                    except av.error.ExitError:
+                        raise
+                    except (av.error.InvalidDataError, av.error.FFmpegError):
+                        self.decode_errors += 1
                 if decoded:
                     last_picture = time.monotonic()
                     flowing = True
@@ -167,6 +193,18 @@ class PyAVDecoder:
                 reading_since = time.monotonic()  # the consumer is done: the next read starts now
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(describe_av_error(exc, self._where, self.cfg)) from None
+
+    def _decode_audio(self, packet: av.Packet, sink: Callable[[av.AudioFrame], None]) -> None:
+        # Broken sound is counted apart from broken pictures (decode_errors is a picture fault).
+        try:
+            frames = packet.decode()
+        except av.error.ExitError:
+            raise
+        except (av.error.InvalidDataError, av.error.FFmpegError):
+            self.audio_decode_errors += 1
+            return
+        for f in frames:
+            sink(f)  # type: ignore[arg-type]
 
     def close(self) -> None:
         try:

@@ -12,15 +12,16 @@ import threading
 import time
 from collections.abc import Callable
 
+from monitor.capture.audio import AudioCapture
 from monitor.capture.decoder import Decoder
 from monitor.capture.evidence import EvidenceRecorder
 from monitor.capture.opencv_decoder import OpenCVDecoder
 from monitor.capture.pyav_decoder import PyAVDecoder
 from monitor.capture.stats import CaptureStats
 from monitor.capture.urls import SourceKind, classify, mask_credentials
-from monitor.config import CaptureConfig, SampleConfig
+from monitor.config import AudioConfig, CaptureConfig, SampleConfig
 from monitor.errors import SourceError
-from monitor.frames import Frame
+from monitor.frames import AudioChunk, Frame
 from monitor.health import Beat
 from monitor.queues import StreamMux
 from monitor.ratelimit import Backoff
@@ -32,10 +33,12 @@ log = logging.getLogger(__name__)
 MAX_REALTIME_LAG_S = 1.0
 
 
-def open_decoder(url: str, kind: SourceKind, cfg: CaptureConfig, keyframes_only: bool) -> Decoder:
+def open_decoder(
+    url: str, kind: SourceKind, cfg: CaptureConfig, keyframes_only: bool, audio: AudioConfig | None = None
+) -> Decoder:
     if cfg.decoder == "opencv" or kind == "gstreamer":
         return OpenCVDecoder(url, kind, cfg, keyframes_only)
-    return PyAVDecoder(url, kind, cfg, keyframes_only)
+    return PyAVDecoder(url, kind, cfg, keyframes_only, audio)
 
 
 class CaptureWorker(threading.Thread):
@@ -45,13 +48,16 @@ class CaptureWorker(threading.Thread):
         url: str,
         capture: CaptureConfig,
         sample: SampleConfig,
-        out: StreamMux[Frame],
+        out: StreamMux[Frame | AudioChunk],
         *,
         retry: bool = True,
         stats: CaptureStats | None = None,
         on_decoded: Callable[[], None] | None = None,
         evidence: EvidenceRecorder | None = None,
+        audio: AudioConfig | None = None,
     ) -> None:
+        """``audio``: the stream's sound settings; its chunks go to ``out`` under the key
+        (name, "audio"), beside the sampled frames under the name."""
         super().__init__(name=f"capture-{name}", daemon=True)
         self.stream_name = name
         self.url = url
@@ -62,6 +68,9 @@ class CaptureWorker(threading.Thread):
         self.stats = stats or CaptureStats()
         self.on_decoded = on_decoded
         self.evidence = evidence  # keeps recent packets for clips around raises (PyAV sources)
+        self.audio_cfg = audio if audio is not None and audio.enabled is not False else None
+        self.audio = AudioCapture(name, self.audio_cfg, self._put_audio) if self.audio_cfg is not None else None
+        self._session_offset: float | None = None
         self._stop_event = threading.Event()
         self._where = mask_credentials(url)
         self._backoff = Backoff(capture.reconnect.initial_s, capture.reconnect.max_s, capture.reconnect.jitter)
@@ -144,34 +153,41 @@ class CaptureWorker(threading.Thread):
 
     def _session(self, kind: SourceKind) -> bool:
         """Decode one connection (or one pass over a file). True if it delivered at least one frame."""
-        decoder = open_decoder(self.url, kind, self.cfg, self.sampler.keyframes_only)
+        decoder = open_decoder(self.url, kind, self.cfg, self.sampler.keyframes_only, self.audio_cfg)
         errors_before = 0
+        self._session_offset = None
+        if self.audio is not None:
+            pyav = isinstance(decoder, PyAVDecoder)
+            if not pyav and self.audio.cfg.enabled is True:
+                log.warning("%s: the OpenCV decoder reads no sound; use capture.decoder: pyav", self.stream_name)
+            has_track = isinstance(decoder, PyAVDecoder) and decoder.audio_stream is not None
+            self.audio.start_session(has_track, self._audio_clock)
         try:
             if decoder.nominal_fps:
                 self._frame_dur = 1.0 / decoder.nominal_fps
             if kind == "file" and self.stats.total_frames is None:
                 self.stats.total_frames = decoder.total_frames
-            session_offset: float | None = None
             got_frame = False
             sink = None
             if self.evidence is not None and isinstance(decoder, PyAVDecoder):
                 self.evidence.start_session(decoder.stream)
                 sink = self.evidence.on_packet
-            frames = decoder.frames(sink) if isinstance(decoder, PyAVDecoder) else decoder.frames()
+            audio_sink = self.audio.on_frame if self.audio is not None else None
+            frames = decoder.frames(sink, audio_sink) if isinstance(decoder, PyAVDecoder) else decoder.frames()
             for raw in frames:
                 if self.stopping:
                     break
                 pts = raw.pts_time
-                if session_offset is None:
+                if self._session_offset is None:
                     # Continue the timeline after a loop or reconnect instead of jumping back.
                     start = pts if pts is not None else 0.0
                     if self._last_t is not None and start + self._offset <= self._last_t:
                         self._offset = self._last_t + self._frame_dur - start
-                    session_offset = self._offset
+                    self._session_offset = self._offset
                 if pts is None:
                     t = (self._last_t + self._frame_dur) if self._last_t is not None else 0.0
                 else:
-                    t = pts + session_offset
+                    t = pts + self._session_offset
                 if self.cfg.realtime and kind == "file":
                     self._pace(t)
                 now = time.time()
@@ -195,6 +211,8 @@ class CaptureWorker(threading.Thread):
                     frame = raw.to_frame(self.stream_name, self._index, t, now, self.stats.decode_errors)
                     self.stats.frames_sampled += 1
                     self.out.put(self.stream_name, frame)
+                if self.audio is not None:
+                    self.audio.on_video(t)
                 self._index += 1
                 self._last_t = t
                 if self.on_decoded is not None:
@@ -202,9 +220,18 @@ class CaptureWorker(threading.Thread):
             self.stats.decode_errors += decoder.decode_errors - errors_before
             return got_frame
         finally:
+            if self.audio is not None:
+                self.audio.flush()
             if self.evidence is not None:
                 self.evidence.end_session()
             decoder.close()
+
+    def _audio_clock(self, pts: float) -> float | None:
+        """A sound timestamp of this session on the stream's timeline (None before the first frame)."""
+        return None if self._session_offset is None else pts + self._session_offset
+
+    def _put_audio(self, chunk: AudioChunk) -> None:
+        self.out.put((self.stream_name, "audio"), chunk)
 
     def _pace(self, t: float) -> None:
         """Wait until stream time ``t`` is due. The anchor outlives a session: a looped file (a

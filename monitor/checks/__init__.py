@@ -1,4 +1,4 @@
-"""Picture checks. Each module holds one check class registered under its fault name."""
+"""Picture and audio checks. Each module holds one check class registered under its fault name."""
 
 from monitor.checks.base import Check, CheckConfig, CheckResult
 from monitor.checks.registry import all_checks, register

@@ -79,20 +79,28 @@ class CheckResult:
     measurements: dict[str, Any] = field(default_factory=dict)
 
 
-class Check(ABC):
-    """One instance per stream, so a check may keep per-stream state (baselines, last frame)."""
+class AnyCheck(ABC):
+    """What picture and audio checks share: a fault name, a config model, one instance per
+    stream (so a check may keep per-stream state: baselines, the last frame, a loudness window)."""
 
     name: ClassVar[str]
     Config: ClassVar[type[CheckConfig]] = CheckConfig
+    domain: ClassVar[Literal["picture", "audio"]]
 
     @classmethod
-    def build(cls, config: CheckConfig, iqa_scorer: IqaScorer) -> Check:
+    def build(cls, config: CheckConfig, iqa_scorer: IqaScorer) -> AnyCheck:
         """The check for one stream, given what the pipeline shares between streams (the
         BRISQUE/NIQE scorer, its model loaded once); most checks need only their config."""
         return cls(config)
 
     def __init__(self, config: CheckConfig) -> None:
         self.config = config
+
+
+class Check(AnyCheck):
+    """A picture check: judges each sampled frame."""
+
+    domain = "picture"
 
     @abstractmethod
     def evaluate(self, view: FrameView) -> CheckResult: ...

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from monitor.checks.base import Check
+    from monitor.checks.base import AnyCheck
 
-_CHECKS: dict[str, type[Check]] = {}
-_NOT_CHECKS = {"base", "baseline", "registry", "view"}
+C = TypeVar("C", bound="type[AnyCheck]")
+
+_CHECKS: dict[str, type[AnyCheck]] = {}
+_NOT_CHECKS = {"audio_base", "base", "baseline", "registry", "view"}
 _loaded = False
 
 
-def register(cls: type[Check]) -> type[Check]:
+def register(cls: C) -> C:
     if cls.name in _CHECKS and _CHECKS[cls.name] is not cls:
         raise ValueError(f"two checks claim the fault name {cls.name!r}")
     _CHECKS[cls.name] = cls
     return cls
 
 
-def all_checks() -> dict[str, type[Check]]:
+def all_checks() -> dict[str, type[AnyCheck]]:
     global _loaded
     if not _loaded:
         import monitor.checks as pkg

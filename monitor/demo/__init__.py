@@ -271,8 +271,10 @@ def encode_frames(
     crf: int = 26,
     codec: str = "libx264",
     preset: str = "veryfast",
+    sound: Sound | None = None,
 ) -> Path:
-    """Encode BGR frames as an MP4 with a fixed GOP (atomically: written beside, then renamed)."""
+    """Encode BGR frames as an MP4 with a fixed GOP (atomically: written beside, then renamed);
+    with ``sound``, an AAC track too, interleaved with the picture as a muxer would."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.part{os.getpid()}")
@@ -289,15 +291,61 @@ def encode_frames(
             stream.options["x264-params" if codec == "libx264" else "x265-params"] = (
                 params if codec == "libx264" else params + ":log-level=error"
             )
+        track = _SoundWriter(container, sound) if sound is not None else None
         for i, img in enumerate(images):
+            if track is not None:
+                track.write_until(i / fps)
             vf = av.VideoFrame.from_ndarray(img, format="bgr24")
             vf.pts = i
             for packet in stream.encode(vf):
                 container.mux(packet)
+        if track is not None:
+            track.finish()
         for packet in stream.encode():
             container.mux(packet)
     os.replace(tmp, out)
     return out
+
+
+@dataclass(frozen=True)
+class Sound:
+    """A clip's sound track: float samples (channels, n) at ``rate``, 1.0 = full scale, and
+    stretches (start_s, end_s) in which no audio packet is written at all (a track that drops)."""
+
+    samples: np.ndarray
+    rate: int = 48000
+    gaps: tuple[tuple[float, float], ...] = ()
+
+
+class _SoundWriter:
+    FRAME = 1024  # AAC's frame size
+
+    def __init__(self, container: av.container.OutputContainer, sound: Sound) -> None:
+        self.container, self.sound = container, sound
+        layout = "mono" if sound.samples.shape[0] == 1 else "stereo"
+        self.stream = container.add_stream("aac", rate=sound.rate, layout=layout)
+        self.stream.bit_rate = 128_000
+        self.layout = layout
+        self.pos = 0
+
+    def write_until(self, t: float) -> None:
+        s = self.sound
+        end = min(s.samples.shape[1], int(t * s.rate))
+        while self.pos + self.FRAME <= end:
+            start = self.pos / s.rate
+            self.pos += self.FRAME
+            if any(a <= start < b for a, b in s.gaps):
+                continue
+            part = np.ascontiguousarray(s.samples[:, self.pos - self.FRAME : self.pos], dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(part, format="fltp", layout=self.layout)
+            frame.sample_rate, frame.pts, frame.time_base = s.rate, self.pos - self.FRAME, Fraction(1, s.rate)
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
+
+    def finish(self) -> None:
+        self.write_until(self.sound.samples.shape[1] / self.sound.rate)
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
 
 
 def write_clip(
@@ -315,6 +363,7 @@ def write_clip(
     write_labels: bool = True,
     style: SceneStyle | None = None,
     scene_s: float = 10.0,
+    sound: Sound | None = None,
 ) -> Path:
     """Encode a clip (atomically: written beside, then renamed) and its labels file."""
     out = encode_frames(
@@ -326,6 +375,7 @@ def write_clip(
         gop_s=gop_s,
         crf=crf,
         codec=codec,
+        sound=sound,
     )
     if write_labels:
         labels = {

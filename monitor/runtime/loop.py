@@ -23,7 +23,7 @@ from monitor.capture import CaptureStats, CaptureWorker
 from monitor.capture.evidence import EvidenceClip, EvidenceRecorder
 from monitor.config import EscalationConfig, EvidenceConfig, IqaConfig, ScoringConfig
 from monitor.escalation.worker import EscalationRequest, EscalationResult
-from monitor.frames import Frame
+from monitor.frames import AudioChunk, Frame
 from monitor.health import Beat, Loop, health
 from monitor.iqa.scorer import IqaScorer
 from monitor.metrics import ALERT_EVENTS, CHECK_SECONDS
@@ -80,7 +80,8 @@ class Pipeline:
         self.offline = offline
         self.stats_interval_s = stats_interval_s
         queue_size = max(s.settings.capture.queue_size for s in specs)
-        self.mux: StreamMux[Frame] = StreamMux(queue_size, block_when_full=offline)
+        # Sampled frames under each stream's name, its sound under (name, "audio"): served in turn.
+        self.mux: StreamMux[Frame | AudioChunk] = StreamMux(queue_size, block_when_full=offline)
         # What comes back to the analysis loop from other threads - CLIP scores, VLM diagnoses,
         # operators' commands - arrives on this one inbox and is applied in the order it came.
         self._inbox: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
@@ -130,7 +131,14 @@ class Pipeline:
             # cores that cost 12 % more CPU and 10 MB more per stream (vqmon bench pipeline).
             capture = capture.model_copy(update={"threads": 1})
         self.workers[s.name] = CaptureWorker(
-            s.name, s.url, capture, s.settings.sample, self.mux, retry=not self.offline, evidence=recorder
+            s.name,
+            s.url,
+            capture,
+            s.settings.sample,
+            self.mux,
+            retry=not self.offline,
+            evidence=recorder,
+            audio=s.settings.audio,
         )
 
     def reconfigure(self, specs: list[StreamSpec]) -> None:
@@ -165,6 +173,7 @@ class Pipeline:
         self._emit(analyzer.alerts.close_all(time.time(), "stream removed from the config"))
         self.sink.status(name, {"state": "removed", "active_alerts": []})
         self.mux.discard(name)
+        self.mux.discard((name, "audio"))
 
     def request(self, item: Incoming) -> None:
         """Hand the analysis loop something to apply (thread-safe)."""
@@ -269,8 +278,8 @@ class Pipeline:
         while not self._stop.is_set():
             self.beat()
             item = self.mux.get(timeout=TICK_S)
-            if item is not None and (analyzer := self.analyzers.get(str(item[0]))) is not None:
-                self._analyse(analyzer, item[1])  # (a stream removed by a reload has none)
+            if item is not None:
+                self._analyse(item[1])
             self._take_inbox()
             mono = time.monotonic()
             if mono - last_tick >= TICK_S:
@@ -292,12 +301,18 @@ class Pipeline:
             if item is None and self.offline and not any(w.is_alive() for w in self.workers.values()):
                 # Workers are done; drain what they left, then finish.
                 while (rest := self.mux.get(timeout=0)) is not None:
-                    if (analyzer := self.analyzers.get(str(rest[0]))) is not None:
-                        self._analyse(analyzer, rest[1])
+                    self._analyse(rest[1])
                 self._take_inbox()
                 break
 
-    def _analyse(self, analyzer: StreamAnalyzer, frame: Frame) -> None:
+    def _analyse(self, item: Frame | AudioChunk) -> None:
+        analyzer = self.analyzers.get(item.stream)
+        if analyzer is None:
+            return  # its stream was removed by a reload
+        if isinstance(item, AudioChunk):
+            self._emit(analyzer.process_audio(item))
+            return
+        frame = item
         t0 = time.perf_counter()
         events = analyzer.process(frame)
         CHECK_SECONDS.labels(analyzer.spec.name).observe(time.perf_counter() - t0)
@@ -348,9 +363,8 @@ class Pipeline:
             self.scorer.stop()
         drained = 0
         while (rest := self.mux.get(timeout=0)) is not None:
-            if (analyzer := self.analyzers.get(str(rest[0]))) is not None:
-                self._analyse(analyzer, rest[1])
-                drained += 1
+            self._analyse(rest[1])
+            drained += 1
         self.mux.close()
         self._take_inbox()
         if self.escalation is not None:

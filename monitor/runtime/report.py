@@ -9,7 +9,7 @@ from typing import Any
 
 from monitor.capture import CaptureWorker
 from monitor.escalation.worker import EscalationWorker
-from monitor.frames import Frame
+from monitor.frames import AudioChunk, Frame
 from monitor.queues import StreamMux
 from monitor.runtime.stream import StreamAnalyzer
 from monitor.scoring.worker import ScoringWorker
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def stats_snapshot(
     workers: dict[str, CaptureWorker],
-    mux: StreamMux[Frame],
+    mux: StreamMux[Frame | AudioChunk],
     analyzers: dict[str, StreamAnalyzer],
     scorer: ScoringWorker | None,
     escalation: EscalationWorker | None,

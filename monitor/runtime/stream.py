@@ -12,10 +12,11 @@ from monitor.alerts import AlertEvent, AlertPolicy, StreamAlerts, Timing
 from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, source_label
 from monitor.checks import Check, FrameView, all_checks
+from monitor.checks.audio_base import AudioCheck, blocks
 from monitor.clock import Interval
 from monitor.config import IqaConfig, ScoringConfig, StreamSettings
 from monitor.faults import CLIP_QUALITY, STREAM_DOWN
-from monitor.frames import Frame
+from monitor.frames import AudioChunk, Frame
 from monitor.iqa.scorer import IqaScorer
 from monitor.scoring.prompts import OVERALL
 from monitor.scoring.worker import ScoreResult
@@ -66,11 +67,18 @@ class StreamAnalyzer:
         self._observed_roots: set[str] = set()  # root causes seen on the latest checked frame
         self.snapshots = snapshots
         self.checks: list[Check] = []
+        self.audio_checks: list[AudioCheck] = []
         for name, cls in all_checks().items():
             cfg = getattr(spec.settings.checks, name)
             if cfg.enabled:
-                self.checks.append(cls.build(cfg, self.iqa_scorer))
+                check = cls.build(cfg, self.iqa_scorer)
+                if isinstance(check, AudioCheck):
+                    self.audio_checks.append(check)
+                elif isinstance(check, Check):
+                    self.checks.append(check)
+        self._domain = {name: cls.domain for name, cls in all_checks().items()}
         self.frames_checked = 0
+        self.audio_seconds = 0.0  # sound judged (gaps without sound included)
         self._masks = [m.points() for m in spec.settings.masks]
 
     def mute_until(self, wall_time: float) -> None:
@@ -80,7 +88,9 @@ class StreamAnalyzer:
     def process(self, frame: Frame) -> list[AlertEvent]:
         view = FrameView(frame, self._masks)
         results = [(check, check.evaluate(view)) for check in self.checks]
-        self._observed_roots = {c.name for c, r in results if r.active and c.name in self.root_causes}
+        self._observed_roots = {r for r in self._observed_roots if self._domain.get(r) == "audio"} | {
+            c.name for c, r in results if r.active and c.name in self.root_causes
+        }
         events = []
         for check, result in results:
             ev = self.alerts.observe(
@@ -99,6 +109,34 @@ class StreamAnalyzer:
                 events.append(ev)
         self._quality_report(view)
         self.frames_checked += 1
+        return events
+
+    def process_audio(self, chunk: AudioChunk) -> list[AlertEvent]:
+        """A stretch of sound (or of its absence), judged block by block in stream order."""
+        events = []
+        for block in blocks(chunk, self.spec.settings.audio.block_s):
+            results = [(check, check.evaluate(block)) for check in self.audio_checks]
+            # Audio root causes are seen per block; picture ones stay as the last frame left them.
+            self._observed_roots = {r for r in self._observed_roots if self._domain.get(r) != "audio"} | {
+                c.name for c, r in results if r.active and c.name in self.root_causes
+            }
+            for check, result in results:
+                ev = self.alerts.observe(
+                    check.name,
+                    Timing(check.config.raise_after_s, check.config.clear_after_s),
+                    result.active,
+                    block.stream_time,
+                    result.severity,
+                    result.measurements,
+                    block.wall_time,
+                    explained=self._explained(check.name),
+                )
+                if ev is not None:
+                    events.append(ev)
+            self.audio_seconds += block.duration
+        figures = {k: v for c in self.audio_checks for k, v in c.figures().items()}
+        if figures:
+            self.latest_quality["audio"] = {"stream_time": round(chunk.stream_time + chunk.duration, 2), **figures}
         return events
 
     def on_scores(self, result: ScoreResult) -> list[AlertEvent]:
@@ -142,10 +180,19 @@ class StreamAnalyzer:
         explains every other symptom - a black picture is also "frozen" and "underexposed" - while
         it is seen on the latest checked frame or its alert is active. Root causes are listed by
         priority, so an earlier one also explains a later one (black explains a "covered" lens);
-        a fault that is no root cause (the CLIP quality score) is explained by any of them."""
+        a fault that is no root cause (the CLIP quality score) is explained by any of them.
+
+        Picture and sound are judged apart: a black picture explains no silence, and a silence
+        no frozen picture; only a dead stream explains both."""
         rank = self._root_rank
         own = rank.get(fault, len(rank))
-        return any(rank[r] < own and (r in self._observed_roots or self.alerts.is_active(r)) for r in self.root_causes)
+        domain = self._domain.get(fault, "picture")  # the CLIP score is about the picture
+        return any(
+            rank[r] < own
+            and self._domain.get(r, domain) == domain  # stream_down has no domain: it explains both
+            and (r in self._observed_roots or self.alerts.is_active(r))
+            for r in self.root_causes
+        )
 
     def _add_evidence(self, ev: AlertEvent, frame: Frame, view: FrameView) -> None:
         if self.escalate is not None:
