@@ -10,10 +10,11 @@ CONFIG ?= configs/demo.yaml
 # Debian packages the tests need: a GStreamer RTSP server driven by the system python3, and
 # opencv-data for BRISQUE's model files, a Mosquitto broker (started by the tests themselves), and
 # opencv-doc, whose sample videos and photos are footage for the labelled clip generator; systemd
-# for `systemd-analyze verify` of the unit files.
+# for `systemd-analyze verify` of the unit files; ffmpeg, whose ebur128 filter the loudness figures are
+# checked against.
 APT_TEST_PKGS := gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly \
-	gstreamer1.0-plugins-bad gstreamer1.0-libav opencv-data mosquitto mosquitto-clients opencv-doc systemd
+	gstreamer1.0-plugins-bad gstreamer1.0-libav opencv-data mosquitto mosquitto-clients opencv-doc systemd ffmpeg
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test soak soak-service eval lint venv dev-venv apt-test-deps demo-clip clean install-service

@@ -160,3 +160,21 @@ def format_table(events: list[AlertEvent]) -> str:
             f"{r['stream'][:28]:<28} {r['fault']:<13} {r['severity']:<9} {r['raised']:9.2f} {cleared} {length}"
         )
     return "\n".join(lines)
+
+
+def format_loudness(stats: dict[str, dict[str, Any]]) -> str:
+    """Each file's sound, as a broadcast QC report gives it: integrated loudness (BS.1770-4,
+    gated) and the highest true peak; empty when no file had sound."""
+    lines = []
+    for name, s in stats.items():
+        audio = s.get("quality", {}).get("audio")
+        if audio:
+
+            def show(x: float | None, unit: str) -> str:
+                return "-" if x is None else f"{x:.1f} {unit}"
+
+            lines.append(
+                f"{name[:28]:<28} integrated {show(audio.get('integrated_lufs'), 'LUFS'):>11}  "
+                f"max true peak {show(audio.get('max_true_peak_dbtp'), 'dBTP'):>10}"
+            )
+    return ("sound:\n" + "\n".join(lines)) if lines else ""

@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from monitor.analyze import analyze_files, format_table
+    from monitor.analyze import analyze_files, format_loudness, format_table
 
     cfg = _config(args.config)
     _setup_logging(args.log_level or "warning", daemon=False)
@@ -89,6 +89,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     )
     if args.output == "table":
         print(format_table(result.events))
+    loudness = format_loudness(result.stats)
+    if loudness and not args.quiet:
+        # Beside the alerts on stdout in table mode; on stderr with JSONL, which holds only events.
+        print(loudness, file=sys.stdout if args.output == "table" else sys.stderr)
     for w in result.warnings:
         print(f"vqmon: warning: {w}", file=sys.stderr)
     for e in result.errors:
@@ -138,6 +142,7 @@ def _scoring_problems(cfg: Config) -> tuple[list[str], bool]:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from monitor.capture.urls import classify, file_path, file_problem, mask_credentials
+    from monitor.checks import all_checks
 
     cfg = load_config(args.config)
     problems = []
@@ -151,6 +156,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             continue
         if kind == "gstreamer":
             pipelines.append(i)
+        if s.audio.enabled is True and (kind == "gstreamer" or s.capture.decoder == "opencv"):
+            warnings.append(
+                f"streams[{i}].audio.enabled: true, but the OpenCV/GStreamer decoder reads no sound: every "
+                "stretch will be audio_missing; use capture.decoder: pyav, or audio.enabled: false"
+            )
         # A missing file may appear later (a recording still being copied); a directory never plays.
         if kind == "file" and os.path.isdir(file_path(s.url)):
             problems.append(f"streams[{i}].url: {file_problem(file_path(s.url))}")
@@ -184,7 +194,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for s in cfg.streams:
         smp = s.sample
         mode = f"every_n={smp.every_n}" if smp.every_n else f"every_s={smp.every_s}" if smp.every_s else "keyframes"
-        enabled = ",".join(n for n, c in s.checks if c.enabled)
+        audio_off = s.audio.enabled is False
+        enabled = ",".join(
+            n for n, c in s.checks if c.enabled and not (audio_off and all_checks()[n].domain == "audio")
+        )
         state = "" if s.enabled else " (disabled)"
         clip = ""
         if cfg.scoring.model_dir:
@@ -252,6 +265,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level or "warning", daemon=False)
     if args.clips_dir == "audio" and args.labels is None:
         return _eval_audio(args, cfg)
+    if args.clips_dir == "moved" and args.labels is None:
+        return _eval_moved(args, cfg)
     if args.labels is None and args.clips_dir is None:
         return _eval_suite(args, cfg)
     if args.labels is None or args.clips_dir is None:
@@ -376,24 +391,50 @@ def _eval_suite(args: argparse.Namespace, cfg: Config) -> int:
 def _eval_audio(args: argparse.Namespace, cfg: Config) -> int:
     """`vqmon eval audio`: the audio checks on generated clips with real sound, train and val
     (cached under --corpus/audio), analysed with the broadcast profile unless --profile says."""
-    from pathlib import Path
-
     from monitor.demo.audio_set import write_audio_set
 
     if args.profile is None:
         args.profile = "broadcast"
-    ok, summary, out = True, [], {}
+    sets = []
     for split in ("train", "val"):
         labels = write_audio_set(Path(args.corpus) / "audio", split, progress=_progress(f"audio {split}"))
-        alerts = f"{args.alerts_out}.audio-{split}.jsonl" if args.alerts_out else f"{labels.parent}/alerts.jsonl"
+        sets.append((f"audio {split}", cfg, labels))
+    return _report_generated(args, sets)
+
+
+def _eval_moved(args: argparse.Namespace, cfg: Config) -> int:
+    """`vqmon eval moved`: the moved check on generated fixed-camera clips, train and val (cached
+    under --corpus/moved), with the cctv profile unless --profile says; PTZ tours apart, judged
+    with their number of views declared (checks.moved.known_views)."""
+    import copy
+
+    from monitor.demo.moved_set import PTZ_VIEWS, write_moved_set
+
+    if args.profile is None:
+        args.profile = "cctv"
+    defaults = copy.deepcopy(cfg.defaults)
+    defaults.setdefault("checks", {}).setdefault("moved", {})["known_views"] = PTZ_VIEWS
+    ptz_cfg = cfg.model_copy(update={"defaults": defaults})
+    sets = []
+    for split in ("train", "val"):
+        labels, ptz = write_moved_set(Path(args.corpus) / "moved", split, progress=_progress(f"moved {split}"))
+        sets += [(f"moved {split}", cfg, labels), (f"moved {split} PTZ tours (known_views {PTZ_VIEWS})", ptz_cfg, ptz)]
+    return _report_generated(args, sets)
+
+
+def _report_generated(args: argparse.Namespace, sets: list[tuple[str, Config, Path]]) -> int:
+    """One table per generated set, then one summary line each; alerts kept beside the clips."""
+    ok, summary, out = True, [], {}
+    for title, cfg, labels in sets:
+        alerts = args.alerts_out or str(labels.with_name(labels.stem.replace("labels", "alerts") + ".jsonl"))
         report, good = _eval_set(args, cfg, labels.parent, labels, alerts)
         ok &= good
-        out[split] = report.as_dict()
+        out[title] = report.as_dict()
         if not args.json:
-            print(f"== audio {split}: {labels.parent}\n{report.table()}\n")
+            print(f"== {title}: {labels}\n{report.table()}\n")
         o = report.overall()
         summary.append(
-            f"audio {split:6s} micro-F1 {_num(o['f1'])}  macro-F1 {_num(o['macro_f1'])}  "
+            f"{title:32s} micro-F1 {_num(o['f1'])}  macro-F1 {_num(o['macro_f1'])}  "
             f"false alarms {o['false_alarms']} ({_num(o['fa_per_clean_hour'], 1)} per clean hour)  "
             f"median latency {_num(o['latency_median'], 1)} s"
         )
@@ -711,9 +752,9 @@ def build_parser() -> argparse.ArgumentParser:
         "with no CLIPS_DIR: the generated train and val splits and the dev set; "
         "`eval iqa [--mos FILE.csv]`: quality scorers against opinion scores (SRCC/KRCC/PLCC/RMSE), "
         "or on graded synthetic distortions of real photographs; `eval audio`: the audio checks on generated "
-        "clips with real sound (train and val)",
+        "clips with real sound (train and val); `eval moved`: the camera-moved check on generated fixed-camera clips",
     )
-    e.add_argument("clips_dir", metavar="CLIPS_DIR", nargs="?", help="a folder of clips, `iqa` or `audio`")
+    e.add_argument("clips_dir", metavar="CLIPS_DIR", nargs="?", help="a folder of clips, `iqa`, `audio` or `moved`")
     e.add_argument("--mos", help="iqa: CSV of pictures and mean opinion scores (file,mos; KonIQ/KADID as shipped)")
     e.add_argument("--images", help="iqa: the folder the CSV's pictures are in (default: the CSV's)")
     e.add_argument(

@@ -144,8 +144,12 @@ class AlertsConfig(Strict):
             "blocking",
             "underexposed",
             "overexposed",
+            "audio_missing",
+            "silence",
+            "clipping",
         ],
-        description="while one of these is present, faults after it (and all others) are not raised",
+        description="while one of these is present, faults after it (and all others) are not raised; picture "
+        "faults explain only picture faults, sound faults only sound faults, stream_down both",
     )
 
     @field_validator("root_causes")

@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor.config import HttpConfig
-from monitor.sinks.base import Command, Mute, parse_duration
+from monitor.sinks.base import Command, Mute, Rebaseline, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +74,18 @@ class HttpApi:
                     return
                 path, _, query = self.path.partition("?")
                 parts = path.strip("/").split("/")
-                if command is None or len(parts) != 3 or parts[:2] != ["api", "mute"]:
-                    self._send(404, "text/plain", b"not found: POST /api/mute/STREAM?for=30m\n")
+                if command is None or len(parts) != 3 or parts[:2] not in (["api", "mute"], ["api", "rebaseline"]):
+                    self._send(
+                        404, "text/plain", b"not found: POST /api/mute/STREAM?for=30m or /api/rebaseline/STREAM\n"
+                    )
                     return
                 stream = urllib.parse.unquote(parts[2])
                 if stream not in status()["streams"]:
                     self._json(404, {"error": f"no stream {stream!r} in this daemon"})
+                    return
+                if parts[1] == "rebaseline":
+                    command(Rebaseline(stream))
+                    self._json(202, {"stream": stream, "rebaseline": True})
                     return
                 args = urllib.parse.parse_qs(query)
                 try:

@@ -80,11 +80,19 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 class RtspServer:
-    def __init__(self, tmp: Path, clip: Path | None = None, path: str = "/live", pattern: str = "ball") -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        clip: Path | None = None,
+        path: str = "/live",
+        pattern: str = "ball",
+        audio: float | None = None,
+    ) -> None:
         self.port = free_port()
         self.clip = clip
         self.path = path
         self.pattern = pattern  # videotestsrc's, when there is no clip: ball, black, snow...
+        self.audio = audio  # with the live pattern: a 1 kHz sine track at this amplitude
         self.log = tmp / f"rtsp-{self.port}.log"
         self.proc: subprocess.Popen[str] | None = None
 
@@ -96,6 +104,8 @@ class RtspServer:
         cmd = [SYSTEM_PYTHON, str(RTSP_SCRIPT), str(self.port), "--path", self.path, "--pattern", self.pattern]
         if self.clip:
             cmd += ["--clip", str(self.clip)]
+        if self.audio is not None:
+            cmd += ["--audio", str(self.audio)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ready: list[str] = []
 
@@ -138,8 +148,10 @@ def rtsp_server(tmp_path: Path) -> Iterator[type[RtspServer]]:
         )
     servers: list[RtspServer] = []
 
-    def make(clip: Path | None = None, path: str = "/live", pattern: str = "ball") -> RtspServer:
-        s = RtspServer(tmp_path, clip, path, pattern)
+    def make(
+        clip: Path | None = None, path: str = "/live", pattern: str = "ball", audio: float | None = None
+    ) -> RtspServer:
+        s = RtspServer(tmp_path, clip, path, pattern, audio)
         s.start()
         servers.append(s)
         return s

@@ -21,6 +21,11 @@ LIVE = (
     "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! rtph264pay name=pay0 pt=96 )"
 )
 CLIP = "( filesrc location={clip} ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 )"
+# With --audio: a live sine beside the picture, as an encoder's programme sound (Opus over RTP).
+SOUND = (
+    " audiotestsrc is-live=true wave=sine freq={freq} volume={volume} ! audio/x-raw,rate=48000,channels=2 "
+    "! audioconvert ! opusenc ! rtpopuspay name=pay1 pt=97 "
+)
 
 
 def main() -> int:
@@ -29,13 +34,17 @@ def main() -> int:
     ap.add_argument("--clip")
     ap.add_argument("--path", default="/live")
     ap.add_argument("--pattern", default="ball")
+    ap.add_argument("--audio", type=float, help="live only: a 1 kHz sine track at this amplitude (1.0 = full scale)")
     args = ap.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(CLIP.format(clip=args.clip) if args.clip else LIVE.format(pattern=args.pattern))
+    launch = CLIP.format(clip=args.clip) if args.clip else LIVE.format(pattern=args.pattern)
+    if args.audio is not None and not args.clip:
+        launch = launch[:-1] + SOUND.format(freq=1000, volume=args.audio) + ")"
+    factory.set_launch(launch)
     factory.set_shared(True)
     server.get_mount_points().add_factory(args.path, factory)
     if server.attach(None) == 0:

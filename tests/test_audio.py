@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyloudnorm
 import pytest
+import yaml
 
 from monitor.analyze import analyze_files
 from monitor.capture.audio import AudioCapture
@@ -19,8 +20,6 @@ from monitor.checks.audio_missing import AudioMissing, AudioMissingConfig
 from monitor.checks.clipping import Clipping, ClippingConfig, clipped_runs
 from monitor.checks.loudness import Loudness, LoudnessConfig, gated_loudness
 from monitor.checks.silence import Silence, SilenceConfig
-import yaml
-
 from monitor.config import AudioConfig, Config, ConfigError, parse_config
 from monitor.demo import Sound, write_clip
 from monitor.frames import AudioChunk

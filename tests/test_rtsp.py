@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from monitor.checks import all_checks
 from monitor.runtime import StreamSpec
 from tests.conftest import LiveRun, free_port, stream_settings, wait_for
@@ -127,3 +129,19 @@ def test_a_hung_source_is_one_outage_told_on_time(rtsp_server):
     assert 3.0 <= raised.measurements["seconds_since_frame"] < 4.5, raised.measurements
     clears = run.events("stream_down", "clear")
     assert len(run.events("stream_down", "raise")) == 1 and clears[0].id == raised.id
+
+
+def test_live_sound_over_rtsp_is_measured(rtsp_server):
+    """An encoder's programme sound (Opus over RTP beside the H.264): decoded live, on the
+    stream's timeline, and measured; no sound fault on a steady tone at a sane level."""
+    server = rtsp_server(audio=0.1)
+    sound_checks = {name: {"enabled": True} for name, cls in all_checks().items() if cls.domain == "audio"}
+    settings = stream_settings(**{**LIVE, "checks": {**LIVE["checks"], **sound_checks}})
+    with LiveRun([StreamSpec("cam", server.url, settings)]) as run:
+        analyzer = run.pipeline.analyzers["cam"]
+        assert wait_for(lambda: analyzer.audio_seconds >= 3.0, 30), analyzer.latest_quality
+        audio = analyzer.latest_quality["audio"]
+        # A 1 kHz sine at 0.1 in both channels: -20 dBFS peak, about -20 LUFS as two channels sum.
+        assert audio["momentary_lufs"] == pytest.approx(-20.0, abs=1.5), audio
+        assert abs(audio["stream_time"] - run.pipeline.stats("cam").last_stream_time) < 3.0
+        assert run.events() == []

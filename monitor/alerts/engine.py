@@ -189,6 +189,10 @@ class StreamAlerts:
                 return True
         return False
 
+    def fault_of(self, alert_id: str) -> str | None:
+        """The fault of an active alert, by its id."""
+        return next((f for f, tr in self._trackers.items() if tr.active and tr.alert_id == alert_id), None)
+
     def held_back(self) -> dict[str, int]:
         return {f: tr.held_back for f, tr in self._trackers.items() if tr.held_back}
 

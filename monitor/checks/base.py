@@ -96,6 +96,9 @@ class AnyCheck(ABC):
     def __init__(self, config: CheckConfig) -> None:
         self.config = config
 
+    def rebaseline(self) -> None:  # noqa: B027  (most checks keep no reference an operator could reset)
+        """Forget the stream's learned normal and learn it from what comes next (`vqmon rebaseline`)."""
+
 
 class Check(AnyCheck):
     """A picture check: judges each sampled frame."""

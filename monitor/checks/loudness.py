@@ -6,8 +6,9 @@ ITU-R BS.1770-4 / EBU R128 define them.
   ``target_lufs ± tolerance_lu`` for raise_after_s (a quiet passage or a shout is shorter);
 - integrated loudness: the gated mean of the momentary blocks (absolute gate -70 LUFS, relative
   gate -10 LU), over the stream so far (at most ``integrated_window_s``);
-- true peak: the largest sample after 4x oversampling (BS.1770-4 annex 2), in dBTP; the alert
-  also holds while one over ``max_true_peak_dbtp`` lies within the last ``true_peak_hold_s``.
+- true peak: the largest sample after 4x oversampling (BS.1770-4 annex 2), in dBTP; the
+  condition also holds while an over ``max_true_peak_dbtp`` lies within the last
+  ``true_peak_hold_s``, so true peaks over the ceiling that keep coming raise it.
 
 pyloudnorm measures every window (its K-weighting filters and its gating). The integrated figure
 gates the momentary values itself: pyloudnorm's integrated_loudness wants the whole signal in
@@ -41,7 +42,10 @@ class LoudnessConfig(CheckConfig):
     target_lufs: float = Field(-23.0, le=0, description="EBU R128: -23; ATSC A/85: -24; streaming platforms: -14..-16")
     tolerance_lu: float = Field(6.0, gt=0, description="short-term loudness this far from the target is a fault")
     max_true_peak_dbtp: float = Field(-1.0, le=3, description="EBU R128's ceiling")
-    true_peak_hold_s: float = Field(12.0, gt=0, description="a true peak over the ceiling holds the alert this long")
+    # As long as the short-term window: peaks over the ceiling must keep coming for raise_after_s
+    # (a hot mix), one stray peak is only reported (max_true_peak_dbtp), and the overs of a
+    # clipped stretch end with it (clipping's alert explains them meanwhile).
+    true_peak_hold_s: float = Field(3.0, gt=0, description="a true peak over the ceiling holds the condition this long")
     integrated_window_s: float = Field(3600.0, gt=0, description="integrated loudness over at most this much sound")
 
 

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 RATE = 48000
 TARGET_LUFS = -23.0
-VERSION = 2
+VERSION = 3
 SPLITS = {"train": 1100, "val": 2200}  # base seeds
 FAULTS = ("silence", "loudness_up", "loudness_down", "clipping", "audio_missing")
 NEGATIVES = ("quiet_passage", "speech_pauses", "fade_through_silence", "hot_legal", "one_channel_quiet")
@@ -97,7 +97,7 @@ def _place(spec: AudioClipSpec, rng: np.random.Generator) -> None:
             {
                 "loudness_up": rng.uniform(10.0, 15.0),
                 "loudness_down": rng.uniform(-24.0, -14.0),
-                "clipping": rng.uniform(12.0, 20.0),
+                "clipping": rng.uniform(4.0, 12.0),  # driven this far past full scale
                 "quiet_passage": rng.uniform(-10.0, -7.0),
                 "hot_legal": rng.uniform(2.0, 4.0),
                 "one_channel_quiet": rng.uniform(-25.0, -15.0),
@@ -228,7 +228,9 @@ def render(spec: AudioClipSpec) -> Sound:
     s = spec.style
     gaps: tuple[tuple[float, float], ...] = ()
     if s == "silence":
-        floor = 10 ** (rng.uniform(-90.0, -70.0) / 20)  # a noise floor under the -60 dBFS level
+        # Dead air with a noise floor whose peaks stay under -60 dBFS (silencedetect's level):
+        # Gaussian hiss peaks about 12 dB over its RMS.
+        floor = 10 ** (rng.uniform(-95.0, -74.0) / 20)
         x[:, a:b] = seg * (1 - w) + w * floor * rng.standard_normal(seg.shape)
     elif s in ("loudness_up", "hot_legal"):
         up = seg * (1 + (gain - 1) * w)
@@ -236,7 +238,8 @@ def render(spec: AudioClipSpec) -> Sound:
     elif s in ("loudness_down", "quiet_passage"):
         x[:, a:b] = seg * (1 + (gain - 1) * w)
     elif s == "clipping":
-        x[:, a:b] = np.clip(seg * gain, -1.0, 1.0)
+        # Driven past full scale by amount_db at its peak, whatever the programme's own peaks.
+        x[:, a:b] = np.clip(seg * gain / max(1e-6, float(np.abs(seg).max())), -1.0, 1.0)
     elif s == "audio_missing":
         gaps = ((spec.start, spec.end),)
     elif s == "speech_pauses":

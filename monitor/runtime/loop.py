@@ -21,6 +21,7 @@ from monitor.alerts import AlertEvent
 from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, CaptureWorker
 from monitor.capture.evidence import EvidenceClip, EvidenceRecorder
+from monitor.checks.moved import Moved
 from monitor.config import EscalationConfig, EvidenceConfig, IqaConfig, ScoringConfig
 from monitor.escalation.worker import EscalationRequest, EscalationResult
 from monitor.frames import AudioChunk, Frame
@@ -32,7 +33,7 @@ from monitor.runtime.assemble import load_escalation, load_scorer
 from monitor.runtime.report import log_stats, stats_snapshot, stream_status
 from monitor.runtime.stream import StreamAnalyzer, StreamSpec
 from monitor.scoring.worker import ScoreResult
-from monitor.sinks import Ack, Command, Mute, Sink
+from monitor.sinks import Ack, Command, Mute, Rebaseline, Sink
 
 
 @dataclass(frozen=True)
@@ -346,6 +347,8 @@ class Pipeline:
                 self._diagnosed(item)
             elif isinstance(item, Mute):
                 self._mute(item)
+            elif isinstance(item, Rebaseline):
+                self._rebaseline(item.stream)
             else:
                 self._acknowledge(item)
 
@@ -422,6 +425,14 @@ class Pipeline:
             log.info("%s: mute lifted", mute.stream)
         self._last_status.pop(mute.stream, None)  # the status (with muted_until) goes out again
 
+    def _rebaseline(self, stream: str) -> None:
+        analyzer = self.analyzers.get(stream)
+        if analyzer is None:
+            log.debug("rebaseline for %s: not a stream of this daemon", stream)
+            return
+        analyzer.rebaseline()
+        log.info("%s: an operator accepted the current picture as the stream's normal (rebaseline)", stream)
+
     def _acknowledge(self, ack: Ack) -> None:
         analyzer = self.analyzers.get(ack.stream)
         if analyzer is None:
@@ -429,5 +440,7 @@ class Pipeline:
             log.debug("ack for %s/%s: not a stream of this daemon", ack.stream, ack.alert_id)
         elif analyzer.alerts.acknowledge(ack.alert_id):
             log.info("%s: alert %s acknowledged by an operator", ack.stream, ack.alert_id)
+            if analyzer.alerts.fault_of(ack.alert_id) == Moved.name:
+                self._rebaseline(ack.stream)  # acknowledging a re-aimed camera accepts its new view
         else:
             log.warning("ack for %s/%s: no such active alert", ack.stream, ack.alert_id)

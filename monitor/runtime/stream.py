@@ -81,6 +81,12 @@ class StreamAnalyzer:
         self.audio_seconds = 0.0  # sound judged (gaps without sound included)
         self._masks = [m.points() for m in spec.settings.masks]
 
+    def rebaseline(self) -> None:
+        """An operator accepts what the stream shows now as its normal: every check that keeps
+        a reference of the stream (the moved check's view) learns it afresh."""
+        for check in self.checks:
+            check.rebaseline()
+
     def mute_until(self, wall_time: float) -> None:
         """A maintenance window: no new alert before ``wall_time`` (a past time lifts it)."""
         self.alerts.muted_until = wall_time

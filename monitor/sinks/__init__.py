@@ -1,8 +1,8 @@
 """Sinks: every outbound channel (console, JSONL file, MQTT, webhook, notifications), one kind
 (see base.py)."""
 
-from monitor.sinks.base import Ack, Command, Fanout, Mute, Sink
+from monitor.sinks.base import Ack, Command, Fanout, Mute, Rebaseline, Sink
 from monitor.sinks.console import ConsoleSink, format_event
 from monitor.sinks.jsonl import JsonlSink
 
-__all__ = ["Ack", "Command", "ConsoleSink", "Fanout", "JsonlSink", "Mute", "Sink", "format_event"]
+__all__ = ["Ack", "Command", "ConsoleSink", "Fanout", "JsonlSink", "Mute", "Rebaseline", "Sink", "format_event"]

@@ -36,6 +36,14 @@ class Mute:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Rebaseline:
+    """An operator accepts what a stream shows now as its normal (a camera re-aimed on purpose):
+    MQTT ``<prefix>/<stream>/rebaseline``, `vqmon rebaseline STREAM`, or an ack of its ``moved`` alert."""
+
+    stream: str
+
+
 def parse_duration(text: str) -> float:
     """'90', '90s', '30m', '2h', '1d' -> seconds. ValueError otherwise."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
@@ -46,7 +54,7 @@ def parse_duration(text: str) -> float:
 
 # What operators can send in through a sink: a dataclass here and a branch where the pipeline
 # handles commands.
-Command = Ack | Mute
+Command = Ack | Mute | Rebaseline
 
 
 class Sink(ABC):

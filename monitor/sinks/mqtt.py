@@ -9,7 +9,11 @@ Topics (prefix default `vqmon`):
 - `<prefix>/stats`: every stream's counters, QoS 0, on the stats timer;
 - `<prefix>/<stream>/snapshot` (optional): the JPEG of the latest raise, retained, QoS 0;
 - `<prefix>/<stream>/ack` (subscribed): an operator acknowledges an alert by its id (plain text or
-  `{"id": ...}`); it shows in the status and in the alert's next events.
+  `{"id": ...}`); it shows in the status and in the alert's next events (an ack of a `moved`
+  alert also accepts the camera's new view);
+- `<prefix>/<stream>/mute` (subscribed): a maintenance window, a duration such as `30m` (`0` lifts it);
+- `<prefix>/<stream>/rebaseline` (subscribed, any payload): the stream's current view becomes its
+  normal (a camera re-aimed on purpose; see the `moved` check);
 - optional Home Assistant discovery: a binary sensor per stream and fault and a quality sensor,
   announced (retained) when a stream first reports and again when Home Assistant's birth message
   (`<discovery_prefix>/status` = `online`) arrives.
@@ -34,7 +38,7 @@ import paho.mqtt.client as mqtt
 from monitor.alerts.events import AlertEvent
 from monitor.config import MqttConfig
 from monitor.health import Beat, Loop
-from monitor.sinks.base import Ack, Command, Mute, Sink, parse_duration
+from monitor.sinks.base import Ack, Command, Mute, Rebaseline, Sink, parse_duration
 from monitor.sinks.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -227,6 +231,7 @@ class MqttSink(Sink):
         client.publish(self.available, "online", qos=1, retain=True)
         client.subscribe(self.topic("+", "ack"), qos=1)
         client.subscribe(self.topic("+", "mute"), qos=1)
+        client.subscribe(self.topic("+", "rebaseline"), qos=1)
         if self.cfg.home_assistant.enabled:
             client.subscribe(f"{self.cfg.home_assistant.discovery_prefix}/status", qos=1)
         with self._lock:
@@ -267,9 +272,12 @@ class MqttSink(Sink):
                     self._announce(stream)
             return
         parts = msg.topic.split("/")
-        if len(parts) < 2 or parts[-1] not in ("ack", "mute"):
+        if len(parts) < 2 or parts[-1] not in ("ack", "mute", "rebaseline"):
             return
         text = msg.payload.decode("utf-8", "replace").strip()
+        if parts[-1] == "rebaseline":
+            self._command(Rebaseline(parts[-2]))
+            return
         if parts[-1] == "mute":
             try:
                 self._command(Mute(parts[-2], parse_duration(text or "0")))
