@@ -513,9 +513,7 @@ def cmd_prompts_learn(args: argparse.Namespace) -> int:
 
 def cmd_mute(args: argparse.Namespace) -> int:
     """A maintenance window on a running daemon, through its local HTTP endpoint."""
-    import urllib.error
     import urllib.parse
-    import urllib.request
 
     from monitor.sinks.base import parse_duration
 
@@ -523,14 +521,33 @@ def cmd_mute(args: argparse.Namespace) -> int:
         parse_duration(args.duration)
     except ValueError as exc:
         raise VqmonError(str(exc)) from None
-    url = f"{args.url.rstrip('/')}/api/mute/{urllib.parse.quote(args.stream)}?for={urllib.parse.quote(args.duration)}"
-    req = urllib.request.Request(url, data=b"", method="POST")
+    answer = _post_daemon(args, f"/api/mute/{urllib.parse.quote(args.stream)}?for={urllib.parse.quote(args.duration)}")
+    seconds = answer["muted_for_s"]
+    print(f"{args.stream}: muted for {seconds:g} s" if seconds else f"{args.stream}: mute lifted")
+    return 0
+
+
+def cmd_rebaseline(args: argparse.Namespace) -> int:
+    """Accept what a stream shows now as its normal (a camera re-aimed on purpose)."""
+    import urllib.parse
+
+    _post_daemon(args, f"/api/rebaseline/{urllib.parse.quote(args.stream)}")
+    print(f"{args.stream}: the current view is the stream's normal from now on")
+    return 0
+
+
+def _post_daemon(args: argparse.Namespace, path: str) -> dict[str, Any]:
+    """POST to a running daemon's HTTP endpoint (--url, --token); its JSON answer."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(f"{args.url.rstrip('/')}{path}", data=b"", method="POST")
     token = args.token or os.environ.get("VQMON_HTTP_TOKEN")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
-            answer = json.loads(resp.read())
+            return dict(json.loads(resp.read()))
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace").strip()
         raise VqmonError(f"{args.url}: HTTP {exc.code}: {detail}") from None
@@ -539,9 +556,6 @@ def cmd_mute(args: argparse.Namespace) -> int:
             f"{args.url}: no vqmon daemon answers there ({getattr(exc, 'reason', exc)}); is it running, "
             "with http enabled (give --url for another port)?"
         ) from None
-    seconds = answer["muted_for_s"]
-    print(f"{args.stream}: muted for {seconds:g} s" if seconds else f"{args.stream}: mute lifted")
-    return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -723,6 +737,14 @@ def build_parser() -> argparse.ArgumentParser:
     mu.add_argument("--url", default="http://127.0.0.1:9310", help="the daemon's HTTP endpoint")
     mu.add_argument("--token", help="its http.token (default: $VQMON_HTTP_TOKEN)")
     mu.set_defaults(func=cmd_mute)
+
+    rb = sub.add_parser(
+        "rebaseline", help="a running daemon takes what a stream shows now as its normal (a camera re-aimed on purpose)"
+    )
+    rb.add_argument("stream")
+    rb.add_argument("--url", default="http://127.0.0.1:9310", help="the daemon's HTTP endpoint")
+    rb.add_argument("--token", help="its http.token (default: $VQMON_HTTP_TOKEN)")
+    rb.set_defaults(func=cmd_rebaseline)
 
     c = sub.add_parser("check-config", help="validate a config file and show what it resolves to")
     c.add_argument("config")

@@ -214,30 +214,77 @@ class MaskConfig(Strict):
         return list(self.polygon)
 
 
+HOURS_RE = r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d"
+
+
+def in_hours(span: str, wall_time: float) -> bool:
+    """Whether local time at ``wall_time`` lies in "HH:MM-HH:MM" (which may pass midnight)."""
+    t = time.localtime(wall_time)
+    now = t.tm_hour * 60 + t.tm_min
+    a, b = (int(x[:2]) * 60 + int(x[3:]) for x in span.split("-"))
+    return (a <= now < b) if a <= b else (now >= a or now < b)
+
+
+class NightConfig(Strict):
+    """A stream judged by another profile at night: by the clock, or by its picture's brightness
+    (an IR camera switching over), with hysteresis so dusk does not flip it back and forth."""
+
+    profile: str = Field("night", description="the profile preset whose checks apply at night (monitor/profiles)")
+    hours: str | None = Field(None, description='local time "HH:MM-HH:MM" (may pass midnight), e.g. 19:30-06:45')
+    dark_below: float | None = Field(
+        None, ge=0, le=255, description="...or: night once the picture's mean luma stays below this for hold_s"
+    )
+    light_above: float | None = Field(
+        None, ge=0, le=255, description="...and day again once it stays above this for hold_s"
+    )
+    hold_s: float = Field(60.0, ge=0, description="stream time the brightness must stay past a level to switch")
+
+    @field_validator("hours")
+    @classmethod
+    def _span(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(HOURS_RE, v):
+            raise ValueError(f"{v!r}: write HH:MM-HH:MM, e.g. 19:30-06:45")
+        return v
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, v: str) -> str:
+        if v not in profiles():
+            raise ValueError(f"unknown profile {v!r} (known: {', '.join(profiles())})")
+        return v
+
+    @model_validator(mode="after")
+    def _one_way(self) -> NightConfig:
+        by_luma = self.dark_below is not None or self.light_above is not None
+        if (self.hours is None) == (not by_luma):
+            raise ValueError("say when night is: hours, or dark_below and light_above (not both)")
+        if by_luma and (self.dark_below is None or self.light_above is None):
+            raise ValueError("dark_below and light_above go together (the gap between them is the hysteresis)")
+        if by_luma and self.light_above <= self.dark_below:  # type: ignore[operator]
+            raise ValueError(f"light_above ({self.light_above:g}) must exceed dark_below ({self.dark_below:g})")
+        return self
+
+
 class ScheduleConfig(Strict):
-    """When a stream's alerts may wake someone."""
+    """When a stream's alerts may wake someone, and when it is judged as at night."""
 
     quiet_hours: list[str] = Field(
         default_factory=list,
         description='local times "HH:MM-HH:MM" (may pass midnight): alerts are recorded and published, not notified',
     )
 
+    night: NightConfig | None = Field(None, description="judge the stream by another profile's checks at night")
+
     @field_validator("quiet_hours")
     @classmethod
     def _spans(cls, v: list[str]) -> list[str]:
         for span in v:
-            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", span):
+            if not re.fullmatch(HOURS_RE, span):
                 raise ValueError(f"{span!r}: write HH:MM-HH:MM, e.g. 22:00-06:30")
         return v
 
     def quiet_at(self, wall_time: float) -> bool:
-        t = time.localtime(wall_time)
-        now = t.tm_hour * 60 + t.tm_min
-        for span in self.quiet_hours:
-            a, b = (int(x[:2]) * 60 + int(x[3:]) for x in span.split("-"))
-            if (a <= now < b) if a <= b else (now >= a or now < b):
-                return True
-        return False
+        return any(in_hours(span, wall_time) for span in self.quiet_hours)
 
 
 class StreamSettings(Strict):
@@ -255,6 +302,17 @@ class StreamSettings(Strict):
         default_factory=list, description="parts of the picture every check ignores (the fix for a false alarm)"
     )
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+
+    def night_settings(self) -> StreamSettings | None:
+        """The settings the stream is judged by at night (schedule.night): the night profile's
+        preset layered over these, for the checks and alerts; None without a night schedule."""
+        night = self.schedule.night
+        if night is None:
+            return None
+        preset = _profile_preset(night.profile)
+        day = self.model_dump(include=set(StreamSettings.model_fields))
+        merged = _deep_merge(day, {k: v for k, v in preset.items() if k in ("checks", "alerts")})
+        return _validate(StreamSettings, merged, f"schedule.night (profile {night.profile})")
 
 
 class StreamConfig(StreamSettings):

@@ -215,9 +215,12 @@ def test_daemon_over_mqtt_status_ack_and_last_will(mosquitto, tmp_path, clips):
         assert wait_for(lambda: status().get("muted_until", 0) > time.time() + 1700, 15)
         sub.client.publish("vqmon/studio/mute", "0", qos=1)
         assert wait_for(lambda: "muted_until" not in status(), 15)
+        sub.client.publish("vqmon/studio/rebaseline", "", qos=1)  # an operator accepts the current view
+        time.sleep(1.0)
     finally:
         proc.send_signal(signal.SIGKILL)  # no clean shutdown: the broker sends the last will
         proc.wait(10)
+    assert "studio: an operator accepted the current picture" in proc.stderr.read()
     assert wait_for(lambda: sub.last("vqmon/available") == b"offline", 30)
     sub.close()
 

@@ -318,6 +318,10 @@ def test_mute_is_a_maintenance_window(tmp_path, clips):
         assert wait_for(lambda: raised("studio"), 30)  # the loop's next black segment, or this one
         bad = subprocess.run([*VQMON, "mute", "nope", "5m", "--url", url], capture_output=True, text=True, cwd=ROOT)
         assert bad.returncode == 2 and "no stream 'nope'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+        # An operator accepts what the stream shows now (a camera re-aimed on purpose).
+        r = subprocess.run([*VQMON, "rebaseline", "studio", "--url", url], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 0 and "normal from now on" in r.stdout, r.stderr
+        assert wait_for(lambda: "studio: an operator accepted the current picture" in log.read_text(), 15)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -104,7 +104,7 @@ class Pipeline:
         for spec in specs:
             self._add_stream(spec)
         self.events_emitted = 0
-        self._last_status: dict[str, tuple[str, str, str]] = {}
+        self._last_status: dict[str, tuple[str, str, str, str | None]] = {}
         self._stop = threading.Event()
         self.beat = Beat()  # the analysis loop's
         self.sink.subscribe(self._inbox.put)
@@ -408,7 +408,7 @@ class Pipeline:
         """Changed stream states (retained status topics) out."""
         for name in self.workers:
             status = stream_status(self.workers[name], self.analyzers[name])
-            key = (status["state"], str(status["active_alerts"]), str(status.get("muted_until")))
+            key = (status["state"], str(status["active_alerts"]), str(status.get("muted_until")), status.get("period"))
             if self._last_status.get(name) != key:
                 self._last_status[name] = key
                 self.sink.status(name, status)

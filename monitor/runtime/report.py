@@ -61,6 +61,7 @@ def stream_status(worker: CaptureWorker, analyzer: StreamAnalyzer) -> dict[str, 
         "last_error": st.last_error,
         "active_alerts": analyzer.alerts.active_alerts(),
         **({"muted_until": analyzer.alerts.muted_until} if analyzer.alerts.muted_until > time.time() else {}),
+        **({"period": analyzer.period} if analyzer.daynight is not None else {}),
     }
 
 

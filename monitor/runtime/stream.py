@@ -13,11 +13,13 @@ from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, source_label
 from monitor.checks import Check, FrameView, all_checks
 from monitor.checks.audio_base import AudioCheck, blocks
+from monitor.checks.base import AnyCheck
 from monitor.clock import Interval
 from monitor.config import IqaConfig, ScoringConfig, StreamSettings
 from monitor.faults import CLIP_QUALITY, STREAM_DOWN
 from monitor.frames import AudioChunk, Frame
 from monitor.iqa.scorer import IqaScorer
+from monitor.runtime.daynight import DayNight
 from monitor.scoring.prompts import OVERALL
 from monitor.scoring.worker import ScoreResult
 
@@ -66,25 +68,45 @@ class StreamAnalyzer:
         self._root_rank = {f: i for i, f in enumerate(self.root_causes)}
         self._observed_roots: set[str] = set()  # root causes seen on the latest checked frame
         self.snapshots = snapshots
-        self.checks: list[Check] = []
-        self.audio_checks: list[AudioCheck] = []
-        for name, cls in all_checks().items():
-            cfg = getattr(spec.settings.checks, name)
-            if cfg.enabled:
-                check = cls.build(cfg, self.iqa_scorer)
-                if isinstance(check, AudioCheck):
-                    self.audio_checks.append(check)
-                elif isinstance(check, Check):
-                    self.checks.append(check)
+        self.audio_checks = [c for c in self._build(spec.settings) if isinstance(c, AudioCheck)]
+        self.day_checks = [c for c in self._build(spec.settings) if isinstance(c, Check)]
+        # At night (schedule.night) the night profile's picture checks judge, with their own state.
+        night = spec.settings.night_settings()
+        self.night_checks = [c for c in self._build(night) if isinstance(c, Check)] if night is not None else None
+        self.daynight = DayNight(spec.settings.schedule.night) if spec.settings.schedule.night is not None else None
+        self.checks: list[Check] = self.day_checks
         self._domain = {name: cls.domain for name, cls in all_checks().items()}
         self.frames_checked = 0
         self.audio_seconds = 0.0  # sound judged (gaps without sound included)
         self._masks = [m.points() for m in spec.settings.masks]
 
+    def _build(self, settings: StreamSettings) -> list[AnyCheck]:
+        out = []
+        for name, cls in all_checks().items():
+            cfg = getattr(settings.checks, name)
+            if cfg.enabled:
+                out.append(cls.build(cfg, self.iqa_scorer))
+        return out
+
+    @property
+    def period(self) -> str:
+        return "night" if self.daynight is not None and self.daynight.night else "day"
+
+    def _follow_daynight(self, view: FrameView) -> None:
+        """Switch the picture checks between the day and the night sets (schedule.night)."""
+        if self.daynight is None or self.night_checks is None:
+            return
+        f = view.frame
+        was = self.daynight.night
+        night = self.daynight.update(f.wall_time, f.stream_time, view.mean_luma)
+        if night != was:
+            self.checks = self.night_checks if night else self.day_checks
+            log.info("%s: %s checks from stream time %.1fs", self.spec.name, self.period, f.stream_time)
+
     def rebaseline(self) -> None:
         """An operator accepts what the stream shows now as its normal: every check that keeps
         a reference of the stream (the moved check's view) learns it afresh."""
-        for check in self.checks:
+        for check in self.day_checks + (self.night_checks or []):
             check.rebaseline()
 
     def mute_until(self, wall_time: float) -> None:
@@ -93,6 +115,7 @@ class StreamAnalyzer:
 
     def process(self, frame: Frame) -> list[AlertEvent]:
         view = FrameView(frame, self._masks)
+        self._follow_daynight(view)
         results = [(check, check.evaluate(view)) for check in self.checks]
         self._observed_roots = {r for r in self._observed_roots if self._domain.get(r) == "audio"} | {
             c.name for c, r in results if r.active and c.name in self.root_causes
