@@ -321,3 +321,20 @@ def test_a_black_picture_does_not_explain_dead_air(tmp_path):
     )
     result = analyze_files([str(path)], Config(), profile="broadcast")
     assert raises(result.events, "black") and raises(result.events, "silence")
+
+
+def test_a_reconnect_is_not_missing_sound():
+    """The outage between two sessions is stream_down's business: the new session's sound has
+    its grace period from its first picture again."""
+    out: list[AudioChunk] = []
+    cap = AudioCapture("s", AudioConfig(), out.append)
+    cap.start_session(True, lambda pts: pts)
+    cap.on_video(0.0)
+    cap.on_video(0.4)
+    cap.start_session(True, lambda pts: pts)  # reconnected 60 s later
+    cap.on_video(60.0)
+    cap.on_video(60.5)
+    assert out == []
+    for k in range(1, 20):  # ...and then no sound at all: missing, from the session's start
+        cap.on_video(60.0 + 0.1 * k)
+    assert out and all(c.samples is None for c in out) and out[0].stream_time == pytest.approx(60.0)

@@ -65,10 +65,18 @@ def longest_run(flags: list[bool]) -> int:
 def test_registry_has_the_public_vocabulary():
     assert set(all_checks()) == {
         "black", "freeze", "blur", "noise", "overexposed", "underexposed",
-        "blocking", "no_signal", "obstruction", "decode_errors", "low_quality",
+        "blocking", "no_signal", "obstruction", "decode_errors", "low_quality", "moved",
+        "silence", "loudness", "clipping", "audio_missing",
     }  # fmt: skip
     for name, cls in all_checks().items():
-        assert cls.name == name and cls.Config().enabled == (name != "low_quality")
+        # Off unless asked: the optional classical IQA scores, and `moved` (on in the cctv profile).
+        assert cls.name == name and cls.Config().enabled == (name not in ("low_quality", "moved"))
+    assert {n for n, c in all_checks().items() if c.domain == "audio"} == {
+        "silence",
+        "loudness",
+        "clipping",
+        "audio_missing",
+    }
 
 
 def test_black_vs_underexposed_and_normal():

@@ -54,6 +54,9 @@ class AudioCapture:
         self._expected = self.cfg.enabled is True or has_track
         self._resampler = None
         self._parts, self._held, self._start_pts, self._next_pts = [], 0, None, None
+        # The time the source was down is stream_down's: sound gets its grace again from the
+        # session's first picture.
+        self._heard_until = self._missing_from = None
         if not has_track and self.cfg.enabled is True:
             log.warning(
                 "%s: the stream has no audio track #%d, but audio.enabled is true", self.stream, self.cfg.stream

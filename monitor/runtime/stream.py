@@ -13,7 +13,7 @@ from monitor.alerts.snapshots import SnapshotStore
 from monitor.capture import CaptureStats, source_label
 from monitor.checks import Check, FrameView, all_checks
 from monitor.checks.audio_base import AudioCheck, blocks
-from monitor.checks.base import AnyCheck
+from monitor.checks.base import AnyCheck, CheckResult
 from monitor.clock import Interval
 from monitor.config import IqaConfig, ScoringConfig, StreamSettings
 from monitor.faults import CLIP_QUALITY, STREAM_DOWN
@@ -68,8 +68,9 @@ class StreamAnalyzer:
         self._root_rank = {f: i for i, f in enumerate(self.root_causes)}
         self._observed_roots: set[str] = set()  # root causes seen on the latest checked frame
         self.snapshots = snapshots
-        self.audio_checks = [c for c in self._build(spec.settings) if isinstance(c, AudioCheck)]
-        self.day_checks = [c for c in self._build(spec.settings) if isinstance(c, Check)]
+        day = self._build(spec.settings)
+        self.audio_checks = [c for c in day if isinstance(c, AudioCheck)]
+        self.day_checks = [c for c in day if isinstance(c, Check)]
         # At night (schedule.night) the night profile's picture checks judge, with their own state.
         night = spec.settings.night_settings()
         self.night_checks = [c for c in self._build(night) if isinstance(c, Check)] if night is not None else None
@@ -116,26 +117,11 @@ class StreamAnalyzer:
     def process(self, frame: Frame) -> list[AlertEvent]:
         view = FrameView(frame, self._masks)
         self._follow_daynight(view)
-        results = [(check, check.evaluate(view)) for check in self.checks]
-        self._observed_roots = {r for r in self._observed_roots if self._domain.get(r) == "audio"} | {
-            c.name for c, r in results if r.active and c.name in self.root_causes
-        }
-        events = []
-        for check, result in results:
-            ev = self.alerts.observe(
-                check.name,
-                Timing(check.config.raise_after_s, check.config.clear_after_s),
-                result.active,
-                frame.stream_time,
-                result.severity,
-                result.measurements,
-                frame.wall_time,
-                explained=self._explained(check.name),
-            )
-            if ev is not None:
-                if ev.event == "raise":
-                    self._add_evidence(ev, frame, view)
-                events.append(ev)
+        results: list[tuple[AnyCheck, CheckResult]] = [(check, check.evaluate(view)) for check in self.checks]
+        events = self._observe(results, "picture", frame.stream_time, frame.wall_time)
+        for ev in events:
+            if ev.event == "raise":
+                self._add_evidence(ev, frame, view)
         self._quality_report(view)
         self.frames_checked += 1
         return events
@@ -144,28 +130,36 @@ class StreamAnalyzer:
         """A stretch of sound (or of its absence), judged block by block in stream order."""
         events = []
         for block in blocks(chunk, self.spec.settings.audio.block_s):
-            results = [(check, check.evaluate(block)) for check in self.audio_checks]
-            # Audio root causes are seen per block; picture ones stay as the last frame left them.
-            self._observed_roots = {r for r in self._observed_roots if self._domain.get(r) != "audio"} | {
-                c.name for c, r in results if r.active and c.name in self.root_causes
-            }
-            for check, result in results:
-                ev = self.alerts.observe(
-                    check.name,
-                    Timing(check.config.raise_after_s, check.config.clear_after_s),
-                    result.active,
-                    block.stream_time,
-                    result.severity,
-                    result.measurements,
-                    block.wall_time,
-                    explained=self._explained(check.name),
-                )
-                if ev is not None:
-                    events.append(ev)
+            results: list[tuple[AnyCheck, CheckResult]] = [(c, c.evaluate(block)) for c in self.audio_checks]
+            events += self._observe(results, "audio", block.stream_time, block.wall_time)
             self.audio_seconds += block.duration
         figures = {k: v for c in self.audio_checks for k, v in c.figures().items()}
         if figures:
             self.latest_quality["audio"] = {"stream_time": round(chunk.stream_time + chunk.duration, 2), **figures}
+        return events
+
+    def _observe(
+        self, results: list[tuple[AnyCheck, CheckResult]], domain: str, t: float, wall_time: float
+    ) -> list[AlertEvent]:
+        """One sample's (or block's) results into the alert trackers. The root causes seen are
+        this domain's from these results; the other domain's stay as its last sample left them."""
+        self._observed_roots = {r for r in self._observed_roots if self._domain.get(r) != domain} | {
+            c.name for c, r in results if r.active and c.name in self.root_causes
+        }
+        events = []
+        for check, result in results:
+            ev = self.alerts.observe(
+                check.name,
+                Timing(check.config.raise_after_s, check.config.clear_after_s),
+                result.active,
+                t,
+                result.severity,
+                result.measurements,
+                wall_time,
+                explained=self._explained(check.name),
+            )
+            if ev is not None:
+                events.append(ev)
         return events
 
     def on_scores(self, result: ScoreResult) -> list[AlertEvent]:
