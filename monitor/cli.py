@@ -416,7 +416,7 @@ def _eval_moved(args: argparse.Namespace, cfg: Config) -> int:
     defaults.setdefault("checks", {}).setdefault("moved", {})["known_views"] = PTZ_VIEWS
     ptz_cfg = cfg.model_copy(update={"defaults": defaults})
     sets = []
-    for split in ("train", "val"):
+    for split in ("train", "val", "test"):
         labels, ptz = write_moved_set(Path(args.corpus) / "moved", split, progress=_progress(f"moved {split}"))
         sets += [(f"moved {split}", cfg, labels), (f"moved {split} PTZ tours (known_views {PTZ_VIEWS})", ptz_cfg, ptz)]
     return _report_generated(args, sets)

@@ -34,7 +34,11 @@ from monitor.checks.view import FrameView
 
 SIZE = (128, 72)  # edges are compared on a copy this small: the scene's structure, not its pixels
 EDGE_TOP = 0.12  # a picture's edges: its strongest gradients, this fraction of the pixels
-MIN_EDGE = 6.0  # ...and at least this steep (levels per pixel on the blurred copy), so noise is no edge
+# ...and at least this steep (levels per pixel on the blurred copy): sensor noise, averaged down
+# to this size, makes gradients well under 1; the floor must stay low, since a picture at night
+# has less contrast and the same structure (an IR switch to 45 % contrast put a tree's edges at
+# 4 levels per pixel, and a floor of 6 took most of them away).
+MIN_EDGE = 2.0
 STATIC = 0.5  # a reference pixel is static structure when it was an edge this often
 # The view is refreshed only from pictures that match it this well: a picture half hidden by a
 # passing truck, or the first seconds of a slow swing away, must not become part of it.

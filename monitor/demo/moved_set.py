@@ -26,7 +26,14 @@ from monitor.demo import encode_frames
 from monitor.demo.footage import Camera, Shot, available
 
 VERSION = 1
-SEEDS = {"train": 5100, "val": 6200}
+# test: a third draw on val's footage with seeds of its own, made after a val failure led to a
+# fix (the edge floor), so the figures after it are reported on clips nothing was fitted to.
+SEEDS = {"train": 5100, "val": 6200, "test": 7300}
+FOOTAGE_SPLIT = {"train": "train", "val": "val", "test": "val"}
+# A fixed camera is the premise: footage filmed by a moving one is left out. Measured (median
+# global shift per second, phase correlation at 160 px wide): bikes 33 px/s (a tracking shot);
+# vtest 0.11, tree 0.15 (fixed cameras).
+MOVING_CAMERA = {"bikes"}
 FAULT_STYLES = ("turned", "knocked", "zoomed")
 NEGATIVE_STYLES = ("passers", "shake", "ir_switch", "lights")
 PTZ_VIEWS = 3  # known_views the PTZ tour clips are judged with
@@ -58,8 +65,8 @@ class MovedClipSpec:
 def plan(split: str, per_style: int) -> list[MovedClipSpec]:
     pool = [
         f
-        for f in available(split)  # type: ignore[arg-type]
-        if f.family not in ("texture", "night", "broadcast")
+        for f in available(FOOTAGE_SPLIT[split])  # type: ignore[arg-type]
+        if f.family not in ("texture", "night", "broadcast") and f.name not in MOVING_CAMERA
     ]
     specs = []
     for k, style in enumerate((*FAULT_STYLES, *NEGATIVE_STYLES, "ptz_tour")):
