@@ -34,8 +34,6 @@ class AudioCapture:
         self.stream = stream
         self.cfg = cfg
         self.out = out
-        self.chunks = 0
-        self.decode_errors = 0
         self._clock: Callable[[float], float | None] = lambda pts: None
         self._expected = cfg.enabled is True
         self._has_track = False
@@ -100,16 +98,19 @@ class AudioCapture:
         self._parts, self._held, self._start_pts = [], 0, None
         self._heard_until = t + duration
         self._missing_from = None
-        self.chunks += 1
         self.out(AudioChunk(self.stream, t, duration, self.cfg.rate, samples, time.time()))
 
     def on_video(self, t: float) -> None:
         """The picture reached stream time t: sound expected but not heard for a while is missing."""
         if not self._expected:
             return
+        # Sound decoded but not handed on yet (less than a chunk) counts as heard.
+        held_until = self._clock(self._next_pts) if self._next_pts is not None else None
+        if held_until is not None and (self._heard_until is None or held_until > self._heard_until):
+            self._heard_until = held_until
         since = self._missing_from if self._missing_from is not None else self._heard_until
         if since is None:
-            since = self._heard_until = t  # the first picture: sound has until missing_after_s to come
+            self._heard_until = t  # the first picture: sound has until missing_after_s to come
             return
         if self._missing_from is None and t - since <= self.cfg.missing_after_s:
             return

@@ -17,6 +17,7 @@ class CaptureStats:
     frames_decoded: int = 0
     frames_sampled: int = 0
     decode_errors: int = 0
+    audio_decode_errors: int = 0  # broken sound packets, skipped (the picture's are decode_errors)
     reconnects: int = 0
     fps: float = 0.0
     last_frame_wall: float | None = None

@@ -155,6 +155,7 @@ class CaptureWorker(threading.Thread):
         """Decode one connection (or one pass over a file). True if it delivered at least one frame."""
         decoder = open_decoder(self.url, kind, self.cfg, self.sampler.keyframes_only, self.audio_cfg)
         errors_before = 0
+        audio_errors_before = self.stats.audio_decode_errors
         self._session_offset = None
         if self.audio is not None:
             pyav = isinstance(decoder, PyAVDecoder)
@@ -195,6 +196,8 @@ class CaptureWorker(threading.Thread):
                 self.stats.mark_frame(now, t)
                 self.stats.decode_errors += decoder.decode_errors - errors_before
                 errors_before = decoder.decode_errors
+                if isinstance(decoder, PyAVDecoder):
+                    self.stats.audio_decode_errors = audio_errors_before + decoder.audio_decode_errors
                 if not got_frame:
                     got_frame = True
                     if self.stats.state == "down":

@@ -35,6 +35,12 @@ def stats_snapshot(
         d["suppressed"] = dict(alerts.suppressed)
         d["held_back"] = alerts.held_back()
         d["quality"] = dict(analyzers[name].latest_quality)
+        if w.audio is not None:
+            d["audio"] = {
+                "seconds_judged": round(analyzers[name].audio_seconds, 1),
+                "dropped_chunks": mux.dropped((name, "audio")),
+                "decode_errors": w.stats.audio_decode_errors,
+            }
         if scorer is not None:
             d["scoring_dropped"] = scorer.dropped(name)
         if escalation is not None:
