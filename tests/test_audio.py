@@ -65,6 +65,20 @@ def test_ebu_reference_sine_reads_minus_23_lufs():
     assert pyloudnorm.Meter(RATE).integrated_loudness(sine(1000, -23, 20).T) == pytest.approx(-23.0, abs=0.1)
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [(-36, 10), (-23, 60), (-36, 10)],  # EBU Tech 3341 case 3: the relative gate drops the quiet ends
+        [(-72, 10), (-36, 10), (-23, 60), (-36, 10), (-72, 10)],  # case 4: the absolute gate drops -72
+    ],
+)
+def test_ebu_gating_cases_read_minus_23_lufs(parts):
+    x = np.concatenate([sine(1000, level, seconds) for level, seconds in parts], axis=1)
+    check = Loudness(LoudnessConfig())
+    feed(check, x)
+    assert check.figures()["integrated_lufs"] == pytest.approx(-23.0, abs=0.1)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_integrated_loudness_agrees_with_pyloudnorm_on_the_whole_signal(seed):
     """The integrated figure gates the momentary blocks as BS.1770 does: pyloudnorm's own

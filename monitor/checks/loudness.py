@@ -145,7 +145,7 @@ class Loudness(AudioCheck):
         """The stream's loudness now, for the quality report (MQTT ``quality``, `vqmon analyze`)."""
 
         def r(x: float | None) -> float | None:
-            return None if x is None or not np.isfinite(x) else round(x, 1)
+            return None if x is None or not np.isfinite(x) else round(x, 2)
 
         integrated = gated_loudness(np.fromiter(self._blocks, float)) if self._blocks else None
         recent_peak = max((p for _, p in self._peaks), default=None)
