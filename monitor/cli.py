@@ -433,8 +433,9 @@ def _report_generated(args: argparse.Namespace, sets: list[tuple[str, Config, Pa
         if not args.json:
             print(f"== {title}: {labels}\n{report.table()}\n")
         o = report.overall()
+        f1 = o["f1"] if o["segments"] else None  # a set of negatives only has false alarms to count
         summary.append(
-            f"{title:32s} micro-F1 {_num(o['f1'])}  macro-F1 {_num(o['macro_f1'])}  "
+            f"{title:32s} micro-F1 {_num(f1)}  macro-F1 {_num(o['macro_f1'])}  "
             f"false alarms {o['false_alarms']} ({_num(o['fa_per_clean_hour'], 1)} per clean hour)  "
             f"median latency {_num(o['latency_median'], 1)} s"
         )
