@@ -88,11 +88,11 @@ def edges(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class View:
     """One learned view: how often each pixel was an edge, and the mean picture (for aligning)."""
 
-    def __init__(self, small: np.ndarray, edge: np.ndarray) -> None:
+    def __init__(self, small: np.ndarray, edge: np.ndarray, since: float) -> None:
         self.edge_rate = edge.astype(np.float32)
         self.picture = small.copy()
         self.samples = 1
-        self.since: float | None = None
+        self.since = since  # stream time of its first picture
 
     def learn(self, small: np.ndarray, edge: np.ndarray, weight: float) -> None:
         self.edge_rate += weight * (edge.astype(np.float32) - self.edge_rate)
@@ -175,7 +175,7 @@ class Moved(Check):
                 # A running mean while the view is young, a slow refresh once it is known.
                 v.learn(small, edge, max(1.0 / (v.samples + 1), min(1.0, dt / c.refresh_tau_s)))
             return CheckResult(False, measurements={"structure": round(typical, 3)})
-        if best is None and self.views and not known:
+        if self.views and not known:
             return CheckResult(False)  # the learned views have too little structure to judge by
         # A view none of the learned ones matches: learned, while fewer than known_views are known...
         if len(self.views) < c.known_views:
@@ -197,11 +197,9 @@ class Moved(Check):
             if s is None or s < self.config.min_structure:
                 cand = None  # not steady: start watching again from this picture
         if cand is None:
-            cand = self._candidate = View(small, edge)
-            cand.since = t
+            self._candidate = View(small, edge, t)
             return False
         cand.learn(small, edge, 1.0 / (cand.samples + 1))
-        assert cand.since is not None
         if t - cand.since >= self.config.learn_s:
             self.views.append(cand)
             self._candidate = None
