@@ -3,6 +3,7 @@ and the sound's way through capture and the daemon's pipeline on real AAC clips.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -359,3 +360,28 @@ def test_a_reconnect_is_not_missing_sound():
     for k in range(1, 20):  # ...and then no sound at all: missing, from the session's start
         cap.on_video(60.0 + 0.1 * k)
     assert out and all(c.samples is None for c in out) and out[0].stream_time == pytest.approx(60.0)
+
+
+def test_capture_hands_on_sound_and_gaps_in_order(dead_air_clip):
+    """Through the capture thread on a real clip with a dropped track: every stretch, sound or
+    none, follows the one before it and none overlaps (the last piece of a gap, under chunk_s,
+    is not told: the sound came back first)."""
+    from monitor.capture.worker import CaptureWorker
+    from monitor.queues import StreamMux
+    from tests.conftest import stream_settings
+
+    s = stream_settings(profile="broadcast")
+    mux: StreamMux = StreamMux(100000)
+    worker = CaptureWorker("x", str(dead_air_clip), s.capture, s.sample, mux, retry=False, audio=s.audio)
+    worker.start()
+    worker.join(60)
+    chunks = []
+    while (item := mux.get(timeout=0)) is not None:
+        if isinstance(item[1], AudioChunk):
+            chunks.append(item[1])
+    assert chunks and all(c.duration > 0 for c in chunks)
+    for before, after in itertools.pairwise(chunks):
+        gap = after.stream_time - (before.stream_time + before.duration)
+        assert -0.01 <= gap < s.audio.chunk_s, (before, after)
+    missing = [c for c in chunks if c.samples is None]
+    assert 14.0 <= missing[0].stream_time <= 14.1 and sum(c.duration for c in missing) == pytest.approx(5.0, abs=0.6)

@@ -96,8 +96,7 @@ class AudioCapture:
         samples = np.concatenate(self._parts, axis=1) if len(self._parts) > 1 else self._parts[0]
         duration = samples.shape[1] / self.cfg.rate
         self._parts, self._held, self._start_pts = [], 0, None
-        self._heard_until = t + duration
-        self._missing_from = None
+        self._heard_until = max(self._heard_until or t, t + duration)
         self.out(AudioChunk(self.stream, t, duration, self.cfg.rate, samples, time.time()))
 
     def on_video(self, t: float) -> None:
@@ -108,14 +107,18 @@ class AudioCapture:
         held_until = self._clock(self._next_pts) if self._next_pts is not None else None
         if held_until is not None and (self._heard_until is None or held_until > self._heard_until):
             self._heard_until = held_until
-        since = self._missing_from if self._missing_from is not None else self._heard_until
-        if since is None:
+        if self._heard_until is None:
             self._heard_until = t  # the first picture: sound has until missing_after_s to come
             return
-        if self._missing_from is None and t - since <= self.cfg.missing_after_s:
+        if t - self._heard_until <= self.cfg.missing_after_s:
+            self._missing_from = None  # the sound keeps up with the picture
             return
+        since = self._missing_from if self._missing_from is not None else self._heard_until
         if t - since < self.cfg.chunk_s:
             return
+        # The sound held back is all there is before the gap: it goes first, so the checks see
+        # the stream's time in order.
+        self.flush()
         if not self._has_track:
             reason = f"the stream has no audio track #{self.cfg.stream} (audio.enabled: true expects one)"
         else:
