@@ -385,3 +385,24 @@ def test_capture_hands_on_sound_and_gaps_in_order(dead_air_clip):
         assert -0.01 <= gap < s.audio.chunk_s, (before, after)
     missing = [c for c in chunks if c.samples is None]
     assert 14.0 <= missing[0].stream_time <= 14.1 and sum(c.duration for c in missing) == pytest.approx(5.0, abs=0.6)
+
+
+def test_a_slow_consumer_is_no_stalled_source(dead_air_clip):
+    """`vqmon analyze` makes capture wait while the checks are busy: time spent handing sound
+    and pictures on is not time without pictures (it once ended files with "no picture decoded")."""
+    import time as _time
+
+    from monitor.capture.pyav_decoder import PyAVDecoder
+    from monitor.config import CaptureConfig
+
+    dec = PyAVDecoder(str(dead_air_clip), "file", CaptureConfig(stall_timeout_s=0.1), audio=AudioConfig())
+    try:
+        frames = 0
+        for _ in dec.frames(audio_sink=lambda f: _time.sleep(0.03)):
+            frames += 1
+            _time.sleep(0.15)  # the consumer of each picture is slow too
+            if frames == 8:
+                break
+        assert frames == 8
+    finally:
+        dec.close()

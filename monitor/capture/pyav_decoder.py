@@ -140,6 +140,10 @@ class PyAVDecoder:
         audio = self.audio_stream if audio_sink is not None else None
         streams = (self.stream, audio) if audio is not None else (self.stream,)
         last_picture = reading_since = time.monotonic()
+        # Time since the last picture spent handing things on (the consumer of a frame, the sound
+        # sink), not reading: a full queue in `vqmon analyze` waits for the checks, and that is no
+        # stall of the source.
+        handing_on = 0.0
         flowing = False
         # A read that took the whole read timeout returns what the demuxer held back when the
         # timeout interrupted it (RTP's last frame of a source that went quiet): a frame from
@@ -160,7 +164,9 @@ class PyAVDecoder:
                 decoded: list[av.VideoFrame] = []
                 if audio is not None and packet.stream is audio:
                     assert audio_sink is not None
+                    t0 = time.monotonic()
                     self._decode_audio(packet, audio_sink)
+                    handing_on += time.monotonic() - t0
                 else:
                     if packet_sink is not None:
                         packet_sink(packet)
@@ -173,12 +179,13 @@ class PyAVDecoder:
                     except (av.error.InvalidDataError, av.error.FFmpegError):
                         self.decode_errors += 1
                 if decoded:
-                    last_picture = time.monotonic()
+                    last_picture, handing_on = time.monotonic(), 0.0
                     flowing = True
-                elif time.monotonic() - last_picture > self.cfg.stall_timeout_s:
+                elif time.monotonic() - last_picture - handing_on > self.cfg.stall_timeout_s:
                     raise SourceError(
                         f"{self._where}: data arrives but no picture decoded for {self.cfg.stall_timeout_s:g}s"
                     )
+                t0 = time.monotonic()
                 for f in decoded:
                     yield DecodedFrame(
                         f.time,
@@ -191,6 +198,8 @@ class PyAVDecoder:
                         _limited_range(f),
                     )
                 reading_since = time.monotonic()  # the consumer is done: the next read starts now
+                if decoded:
+                    handing_on += reading_since - t0
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(describe_av_error(exc, self._where, self.cfg)) from None
 
