@@ -93,7 +93,7 @@ def _capture_run(path: str, cfg: Config, audio: bool = True) -> tuple[int, float
     settings = offline_settings(cfg)
     if not audio:
         settings.audio.enabled = False
-    mux: StreamMux[Frame | AudioChunk] = StreamMux(settings.capture.queue_size)
+    mux: StreamMux[Frame | AudioChunk] = StreamMux(settings.capture.queue_size or 8)
     worker = CaptureWorker("bench", path, settings.capture, settings.sample, mux, retry=False, audio=settings.audio)
     t0 = time.perf_counter()
     worker.start()

@@ -75,7 +75,13 @@ class CaptureConfig(Strict):
     read_timeout_s: float = Field(5.0, gt=0)
     stall_timeout_s: float = Field(5.0, gt=0, description="no decoded frame for this long -> stream_down")
     reconnect: ReconnectConfig = ReconnectConfig()
-    queue_size: int = Field(8, ge=1, description="sampled frames buffered per stream; oldest dropped")
+    queue_size: int = Field(
+        0,
+        ge=0,
+        description="sampled frames buffered per stream, the oldest dropped when full; 0 = automatic: 8 while "
+        "there are fewer streams than CPU cores, 2 beyond (each queued frame keeps its full-size picture, "
+        "1.4 MB at 720p, and a box that many streams load is not helped by a backlog)",
+    )
     loop: bool = Field(False, description="files: start again at the end (a clip as a live camera)")
     realtime: bool = Field(False, description="files: pace frames at their timestamps")
     threads: int = Field(

@@ -28,15 +28,17 @@ class StreamMux(Generic[T]):
         self._closed = False
         self._woken = False
 
-    def put(self, key: Hashable, item: T, timeout: float | None = None) -> bool:
-        """Queue an item for key. Returns False if it could not be queued (closed, or timed out)."""
+    def put(self, key: Hashable, item: T, timeout: float | None = None, maxsize: int | None = None) -> bool:
+        """Queue an item for key (at most ``maxsize`` for this key, the mux's own if None).
+        Returns False if it could not be queued (closed, or timed out)."""
+        limit = maxsize or self.maxsize
         with self._cond:
             q = self._queues.setdefault(key, deque())
-            if self.block_when_full and not self._cond.wait_for(lambda: self._closed or len(q) < self.maxsize, timeout):
+            if self.block_when_full and not self._cond.wait_for(lambda: self._closed or len(q) < limit, timeout):
                 return False
             if self._closed:
                 return False
-            if len(q) >= self.maxsize:
+            if len(q) >= limit:
                 q.popleft()
                 self._dropped[key] = self._dropped.get(key, 0) + 1
             q.append(item)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # A realtime file that falls further behind than this re-anchors its clock instead of bursting.
 MAX_REALTIME_LAG_S = 1.0
+AUDIO_QUEUE = 16  # chunks of sound buffered per stream (8 s at chunk_s 0.5)
 
 
 def open_decoder(
@@ -234,7 +235,8 @@ class CaptureWorker(threading.Thread):
         return None if self._session_offset is None else pts + self._session_offset
 
     def _put_audio(self, chunk: AudioChunk) -> None:
-        self.out.put((self.stream_name, "audio"), chunk)
+        # Sound keeps its own, longer queue: its chunks are small, and a gap in it is a fault.
+        self.out.put((self.stream_name, "audio"), chunk, maxsize=AUDIO_QUEUE)
 
     def _pace(self, t: float) -> None:
         """Wait until stream time ``t`` is due. The anchor outlives a session: a looped file (a

@@ -20,12 +20,11 @@ ITU-R BS.1770-4 / EBU R128 define them.
 from __future__ import annotations
 
 from collections import deque
+from functools import cache
 from typing import Any
 
 import numpy as np
-import pyloudnorm
 from pydantic import Field
-from scipy.signal import firwin, lfilter, resample_poly
 
 from monitor.checks.audio_base import AudioBlock, AudioCheck, dbfs
 from monitor.checks.base import CheckConfig, CheckResult
@@ -35,9 +34,6 @@ MOMENTARY_S, SHORT_TERM_S = 0.4, 3.0
 ABSOLUTE_GATE_LUFS, RELATIVE_GATE_LU = -70.0, -10.0
 CHANNEL_GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)  # BS.1770: L, R, C, Ls, Rs (as pyloudnorm weighs them)
 OVERSAMPLE = 4
-# The oversampling low-pass, designed once (resample_poly would design it again on every call):
-# its own default for a factor of 4 (it scales the taps by the factor itself).
-TRUE_PEAK_FIR = firwin(2 * 10 * OVERSAMPLE + 1, 1.0 / OVERSAMPLE, window=("kaiser", 5.0))
 PEAK_CONTEXT = 16  # samples of the previous block in front of each, so the oversampler's edges are real sound
 
 
@@ -70,16 +66,33 @@ def gated_loudness(block_loudness: np.ndarray) -> float:
     return lufs(float(np.mean(10.0 ** ((kept + 0.691) / 10.0))))
 
 
+# pyloudnorm and scipy are imported when a stream's sound first arrives: scipy alone adds about
+# 80 MB to a daemon's RSS, which every video-only box would pay for nothing.
+
+
+@cache
+def _true_peak_fir() -> np.ndarray:
+    """The oversampling low-pass, designed once (resample_poly would design it again on every
+    call): its own default for a factor of 4 (it scales the taps by the factor itself)."""
+    from scipy.signal import firwin
+
+    return np.asarray(firwin(2 * 10 * OVERSAMPLE + 1, 1.0 / OVERSAMPLE, window=("kaiser", 5.0)))
+
+
 class KWeighting:
     """pyloudnorm's K-weighting filters for one stream, run on consecutive blocks with their state
     carried (one filter pass over the sound, instead of one per overlapping window)."""
 
     def __init__(self, rate: int, channels: int) -> None:
+        import pyloudnorm
+
         meter = pyloudnorm.Meter(rate)  # filter_class "K-weighting": BS.1770's two stages
         self.stages = [(f.b, f.a) for f in meter._filters.values()]
         self.state = [np.zeros((channels, max(len(b), len(a)) - 1)) for b, a in self.stages]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        from scipy.signal import lfilter
+
         y = x.astype(np.float64)
         for k, (b, a) in enumerate(self.stages):
             y, self.state[k] = lfilter(b, a, y, axis=1, zi=self.state[k])
@@ -144,7 +157,9 @@ class Loudness(AudioCheck):
     def _peak(self, samples: np.ndarray, t: float) -> None:
         edge = OVERSAMPLE * PEAK_CONTEXT // 2
         if samples.shape[1] > 2 * PEAK_CONTEXT:
-            up = resample_poly(samples, OVERSAMPLE, 1, axis=1, window=TRUE_PEAK_FIR)[:, edge:-edge]
+            from scipy.signal import resample_poly
+
+            up = resample_poly(samples, OVERSAMPLE, 1, axis=1, window=_true_peak_fir())[:, edge:-edge]
         else:
             up = samples
         tp = float(dbfs(np.abs(up).max(initial=0.0)))

@@ -56,6 +56,7 @@ DRAIN_S = 5.0  # at shutdown, how long diagnoses in flight may take to come back
 ANALYSIS_SILENCE_S = 15.0  # the loop turns every TICK_S; a check this slow is a hang
 SCORER_SILENCE_S = 120.0  # a full batch with tiles of a large model on a CPU takes seconds
 TICK_S = 0.25
+QUEUE, MANY_STREAMS_QUEUE = 8, 2  # sampled frames per stream, by default (capture.queue_size: 0)
 
 
 class Pipeline:
@@ -80,7 +81,8 @@ class Pipeline:
         self.sink = sink
         self.offline = offline
         self.stats_interval_s = stats_interval_s
-        queue_size = max(s.settings.capture.queue_size for s in specs)
+        many = len(specs) >= (os.cpu_count() or 1)
+        queue_size = max(s.settings.capture.queue_size or (MANY_STREAMS_QUEUE if many else QUEUE) for s in specs)
         # Sampled frames under each stream's name, its sound under (name, "audio"): served in turn.
         self.mux: StreamMux[Frame | AudioChunk] = StreamMux(queue_size, block_when_full=offline)
         # What comes back to the analysis loop from other threads - CLIP scores, VLM diagnoses,
