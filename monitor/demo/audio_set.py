@@ -12,12 +12,12 @@ is a slow pan over the demo photographs (no picture fault anywhere).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import pyloudnorm
 from scipy.signal import butter, sosfilt
 
 from monitor.demo import SceneRenderer, Sound, encode_frames
+from monitor.demo.cache import make_cached, spec_hash
 
 log = logging.getLogger(__name__)
 
@@ -260,10 +261,6 @@ def render(spec: AudioClipSpec) -> Sound:
     return Sound(x.astype(np.float32), RATE, gaps)
 
 
-def _hash(spec: AudioClipSpec) -> str:
-    return hashlib.sha256(f"{VERSION}{json.dumps(asdict(spec), sort_keys=True)}".encode()).hexdigest()[:12]
-
-
 def write_audio_set(
     folder: str | os.PathLike[str],
     split: str,
@@ -277,16 +274,7 @@ def write_audio_set(
     out = Path(folder) / split
     out.mkdir(parents=True, exist_ok=True)
     specs = plan(split, per_style)
-    stamps = out / "hashes.json"
-    known: dict[str, str] = json.loads(stamps.read_text()) if stamps.is_file() else {}
-    for k, spec in enumerate(specs):
-        path = out / f"{spec.name}.mp4"
-        if known.get(spec.name) != _hash(spec) or not path.is_file():
-            _encode(spec, path)
-            known[spec.name] = _hash(spec)
-            stamps.write_text(json.dumps(known, indent=0))
-        if progress:
-            progress(k + 1, len(specs))
+    make_cached(out, [(sp.name, spec_hash(VERSION, sp), partial(_encode, sp)) for sp in specs], progress)
     labels = out / "labels.json"
     clips = [
         {

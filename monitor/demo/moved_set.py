@@ -11,11 +11,11 @@ there, so a label would be a guess.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from monitor.demo import encode_frames
+from monitor.demo.cache import make_cached, spec_hash
 from monitor.demo.footage import Camera, Shot, available
 
 VERSION = 1
@@ -173,8 +174,9 @@ def _frames(spec: MovedClipSpec):
         yield np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _hash(spec: MovedClipSpec) -> str:
-    return hashlib.sha256(f"{VERSION}{json.dumps(asdict(spec), sort_keys=True)}".encode()).hexdigest()[:12]
+def _encode(spec: MovedClipSpec, path: Path) -> None:
+    crf = 23 + spec.seed % 6
+    encode_frames(path, _frames(spec), width=spec.width, height=spec.height, fps=spec.fps, crf=crf)
 
 
 def write_moved_set(
@@ -191,18 +193,7 @@ def write_moved_set(
     out = Path(folder) / split
     out.mkdir(parents=True, exist_ok=True)
     specs = plan(split, per_style)
-    stamps = out / "hashes.json"
-    known: dict[str, str] = json.loads(stamps.read_text()) if stamps.is_file() else {}
-    for k, spec in enumerate(specs):
-        path = out / f"{spec.name}.mp4"
-        if known.get(spec.name) != _hash(spec) or not path.is_file():
-            encode_frames(
-                path, _frames(spec), width=spec.width, height=spec.height, fps=spec.fps, crf=int(23 + spec.seed % 6)
-            )
-            known[spec.name] = _hash(spec)
-            stamps.write_text(json.dumps(known, indent=0))
-        if progress:
-            progress(k + 1, len(specs))
+    make_cached(out, [(sp.name, spec_hash(VERSION, sp), partial(_encode, sp)) for sp in specs], progress)
 
     def labels(name: str, group: list[MovedClipSpec]) -> Path:
         clips = [
