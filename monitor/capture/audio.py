@@ -3,7 +3,7 @@ and layout, cut into chunks with stream time, and stretches of video time withou
 as such (the track vanished, or a stream that must have sound has none).
 
 It runs in the capture thread beside the picture: resampling a 48 kHz stereo AAC track costs a
-small fraction of decoding its video (`vqmon bench decode --audio`)."""
+small fraction of decoding its video (`vqmon bench decode`: capture with the sound on / off)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class AudioCapture:
         self._held = 0  # samples in _parts
         self._start_pts: float | None = None  # source time of the first sample held
         self._next_pts: float | None = None  # where the next frame should start if contiguous
-        self._heard_until: float | None = None  # stream time of the end of the last sound handed on
+        self._heard_until: float | None = None  # stream time the sound decoded so far reaches
         self._missing_from: float | None = None  # stream time a stretch without sound is reported from
 
     def start_session(self, has_track: bool, clock: Callable[[float], float | None]) -> None:
