@@ -56,7 +56,7 @@ DRAIN_S = 5.0  # at shutdown, how long diagnoses in flight may take to come back
 ANALYSIS_SILENCE_S = 15.0  # the loop turns every TICK_S; a check this slow is a hang
 SCORER_SILENCE_S = 120.0  # a full batch with tiles of a large model on a CPU takes seconds
 TICK_S = 0.25
-QUEUE, MANY_STREAMS_QUEUE = 8, 2  # sampled frames per stream, by default (capture.queue_size: 0)
+QUEUE, MANY_STREAMS_QUEUE = 8, 4  # sampled frames per stream, by default (capture.queue_size: 0)
 
 
 class Pipeline:
