@@ -75,3 +75,28 @@ def test_the_analyzer_switches_check_sets_when_the_picture_goes_dark():
     assert a.period == "night" and a.checks is a.night_checks
     noise = next(c for c in a.checks if c.name == "noise")
     assert noise.config.min_sigma == 3.0
+
+
+def test_a_real_clip_that_goes_dark_switches_to_the_night_checks(tmp_path):
+    """Through capture and the pipeline on an encoded clip: the lights go off at 4 s (an IR
+    camera at dusk), and after hold_s of a dark picture the stream is judged by night's checks;
+    its status says so."""
+    from monitor.analyze import CollectSink
+    from monitor.demo import SceneRenderer, encode_frames
+    from monitor.runtime import Pipeline
+    from monitor.runtime.report import stream_status
+    from monitor.sinks import Fanout
+
+    r = SceneRenderer(320, 180, 10, seed=3)
+    frames = ((r.render(i / 10) * (1.0 if i < 40 else 0.2)).astype(np.uint8) for i in range(120))
+    clip = encode_frames(tmp_path / "dusk.mp4", frames, width=320, height=180, fps=10)
+    settings = stream_settings(
+        capture={"loop": False}, schedule={"night": {"dark_below": 50, "light_above": 70, "hold_s": 3}}
+    )
+    pipeline = Pipeline([StreamSpec("cam", str(clip), settings)], Fanout([CollectSink()]), offline=True)
+    pipeline.start()
+    pipeline.run()
+    pipeline.shutdown()
+    analyzer = pipeline.analyzers["cam"]
+    assert analyzer.period == "night" and analyzer.checks is analyzer.night_checks
+    assert stream_status(pipeline.workers["cam"], analyzer)["period"] == "night"
