@@ -403,9 +403,9 @@ def _eval_audio(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _eval_moved(args: argparse.Namespace, cfg: Config) -> int:
-    """`vqmon eval moved`: the moved check on generated fixed-camera clips, train and val (cached
-    under --corpus/moved), with the cctv profile unless --profile says; PTZ tours apart, judged
-    with their number of views declared (checks.moved.known_views)."""
+    """`vqmon eval moved`: the moved check on generated fixed-camera clips, train, val and test
+    (cached under --corpus/moved), with the cctv profile unless --profile says; PTZ tours apart,
+    judged with their number of views declared (checks.moved.known_views)."""
     import copy
 
     from monitor.demo.moved_set import PTZ_VIEWS, write_moved_set
@@ -426,7 +426,9 @@ def _report_generated(args: argparse.Namespace, sets: list[tuple[str, Config, Pa
     """One table per generated set, then one summary line each; alerts kept beside the clips."""
     ok, summary, out = True, [], {}
     for title, cfg, labels in sets:
-        alerts = args.alerts_out or str(labels.with_name(labels.stem.replace("labels", "alerts") + ".jsonl"))
+        own = labels.with_name(labels.stem.replace("labels", "alerts") + ".jsonl")
+        slug = title.split(" (")[0].replace(" ", "-")
+        alerts = f"{args.alerts_out}.{slug}.jsonl" if args.alerts_out else str(own)
         report, good = _eval_set(args, cfg, labels.parent, labels, alerts)
         ok &= good
         out[title] = report.as_dict()
