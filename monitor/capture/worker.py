@@ -158,12 +158,12 @@ class CaptureWorker(threading.Thread):
         errors_before = 0
         audio_errors_before = self.stats.audio_decode_errors
         self._session_offset = None
+        # Packets (evidence clips) and sound come from the PyAV decoder only.
+        pyav = decoder if isinstance(decoder, PyAVDecoder) else None
         if self.audio is not None:
-            pyav = isinstance(decoder, PyAVDecoder)
-            if not pyav and self.audio.cfg.enabled is True:
+            if pyav is None and self.audio.cfg.enabled is True:
                 log.warning("%s: the OpenCV decoder reads no sound; use capture.decoder: pyav", self.stream_name)
-            has_track = isinstance(decoder, PyAVDecoder) and decoder.audio_stream is not None
-            self.audio.start_session(has_track, self._audio_clock)
+            self.audio.start_session(pyav is not None and pyav.audio_stream is not None, self._audio_clock)
         try:
             if decoder.nominal_fps:
                 self._frame_dur = 1.0 / decoder.nominal_fps
@@ -171,11 +171,11 @@ class CaptureWorker(threading.Thread):
                 self.stats.total_frames = decoder.total_frames
             got_frame = False
             sink = None
-            if self.evidence is not None and isinstance(decoder, PyAVDecoder):
-                self.evidence.start_session(decoder.stream)
+            if self.evidence is not None and pyav is not None:
+                self.evidence.start_session(pyav.stream)
                 sink = self.evidence.on_packet
             audio_sink = self.audio.on_frame if self.audio is not None else None
-            frames = decoder.frames(sink, audio_sink) if isinstance(decoder, PyAVDecoder) else decoder.frames()
+            frames = pyav.frames(sink, audio_sink) if pyav is not None else decoder.frames()
             for raw in frames:
                 if self.stopping:
                     break
@@ -197,8 +197,8 @@ class CaptureWorker(threading.Thread):
                 self.stats.mark_frame(now, t)
                 self.stats.decode_errors += decoder.decode_errors - errors_before
                 errors_before = decoder.decode_errors
-                if isinstance(decoder, PyAVDecoder):
-                    self.stats.audio_decode_errors = audio_errors_before + decoder.audio_decode_errors
+                if pyav is not None:
+                    self.stats.audio_decode_errors = audio_errors_before + pyav.audio_decode_errors
                 if not got_frame:
                     got_frame = True
                     if self.stats.state == "down":

@@ -12,7 +12,6 @@ is a slow pan over the demo photographs (no picture fault anywhere).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -26,7 +25,7 @@ import pyloudnorm
 from scipy.signal import butter, sosfilt
 
 from monitor.demo import SceneRenderer, Sound, encode_frames
-from monitor.demo.cache import make_cached, spec_hash
+from monitor.demo.cache import make_cached, spec_hash, write_labels
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +274,6 @@ def write_audio_set(
     out.mkdir(parents=True, exist_ok=True)
     specs = plan(split, per_style)
     make_cached(out, [(sp.name, spec_hash(VERSION, sp), partial(_encode, sp)) for sp in specs], progress)
-    labels = out / "labels.json"
     clips = [
         {
             "file": f"{s.name}.mp4",
@@ -285,8 +283,7 @@ def write_audio_set(
         }
         for s in specs
     ]
-    labels.write_text(json.dumps({"schema": "vqmon.labels/1", "split": f"audio-{split}", "clips": clips}, indent=1))
-    return labels
+    return write_labels(out / "labels.json", f"audio-{split}", clips)
 
 
 def _encode(spec: AudioClipSpec, path: Path) -> None:

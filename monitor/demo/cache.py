@@ -16,6 +16,12 @@ def spec_hash(version: int, spec: Any) -> str:
     return hashlib.sha256(f"{version}{full}".encode()).hexdigest()[:12]
 
 
+def write_labels(path: Path, split: str, clips: list[dict[str, Any]]) -> Path:
+    """A vqmon.labels/1 file of one generated set."""
+    path.write_text(json.dumps({"schema": "vqmon.labels/1", "split": split, "clips": clips}, indent=1))
+    return path
+
+
 def make_cached(
     folder: Path,
     clips: list[tuple[str, str, Callable[[Path], object]]],

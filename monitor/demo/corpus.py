@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from monitor.demo import FAULT_KINDS, encode_frames
+from monitor.demo.cache import write_labels
 from monitor.demo.footage import Camera, Footage, Shot, available
 from monitor.demo.overlays import Overlay, draw
 from monitor.demo.styles import (
@@ -453,8 +454,4 @@ def write_corpus(
                     progress(done, len(specs))
         known.update({s.name: _spec_hash(s) for s in specs})
         stamps.write_text(json.dumps(known, indent=0))
-    labels = out / "labels.json"
-    labels.write_text(
-        json.dumps({"schema": "vqmon.labels/1", "split": split, "clips": [_label(s) for s in specs]}, indent=1)
-    )
-    return labels
+    return write_labels(out / "labels.json", split, [_label(s) for s in specs])

@@ -11,7 +11,6 @@ there, so a label would be a guess.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import cv2
 import numpy as np
 
 from monitor.demo import encode_frames
-from monitor.demo.cache import make_cached, spec_hash
+from monitor.demo.cache import make_cached, spec_hash, write_labels
 from monitor.demo.footage import Camera, Shot, available
 
 VERSION = 1
@@ -205,9 +204,7 @@ def write_moved_set(
             }
             for s in group
         ]
-        path = out / name
-        path.write_text(json.dumps({"schema": "vqmon.labels/1", "split": f"moved-{split}", "clips": clips}, indent=1))
-        return path
+        return write_labels(out / name, f"moved-{split}", clips)
 
     return (
         labels("labels.json", [s for s in specs if s.style != "ptz_tour"]),

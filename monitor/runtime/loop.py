@@ -59,6 +59,11 @@ TICK_S = 0.25
 QUEUE, MANY_STREAMS_QUEUE = 8, 4  # sampled frames per stream, by default (capture.queue_size: 0)
 
 
+def many_streams(n: int) -> bool:
+    """As many streams as CPU cores or more: the defaults turn to saving threads and memory."""
+    return n >= (os.cpu_count() or 1)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -81,7 +86,7 @@ class Pipeline:
         self.sink = sink
         self.offline = offline
         self.stats_interval_s = stats_interval_s
-        many = len(specs) >= (os.cpu_count() or 1)
+        many = many_streams(len(specs))
         queue_size = max(s.settings.capture.queue_size or (MANY_STREAMS_QUEUE if many else QUEUE) for s in specs)
         # Sampled frames under each stream's name, its sound under (name, "audio"): served in turn.
         self.mux: StreamMux[Frame | AudioChunk] = StreamMux(queue_size, block_when_full=offline)
@@ -128,7 +133,7 @@ class Pipeline:
             recorder = EvidenceRecorder(s.name, self._evidence_dir, e.pre_s, e.post_s, e.max_mb, self._inbox.put)
             self.recorders[s.name] = recorder
         capture = s.settings.capture
-        if capture.threads == 0 and len(self.specs) >= (os.cpu_count() or 1):
+        if capture.threads == 0 and many_streams(len(self.specs)):
             # Many streams: one thread per decoder. ffmpeg's frame threading would start a thread
             # per core for every stream, each holding frames of its own: on 16 720p streams on 2
             # cores that cost 12 % more CPU and 10 MB more per stream (vqmon bench pipeline).
