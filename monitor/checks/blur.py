@@ -8,6 +8,11 @@ flagged, and not while the picture is on its way down (a gradual defocus would o
 the baseline with it). Naturally soft content has a low baseline, so only a drop relative to
 it counts. New content (a cut, a camera switch) is not a defocus: when the picture's layout
 jumps between two samples, the baseline is learned anew (see BaselineCheck.judge).
+
+A mild defocus (a third of the sharpness gone) is told from softer content by the view: the
+coarse picture is still the one the camera showed when it was last at its normal sharpness.
+A zoom into the scene, a pan onto softer content or a crowd walking up to the camera also
+soften the picture, and they change the view as they do it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,20 @@ class BlurConfig(BaselineCheckConfig):
         0.65, gt=0, lt=1, description="once blurred, stays blurred until sharpness is back above this x baseline"
     )
     doubt_ratio: float = Field(0.75, gt=0, lt=1, description="below this x baseline the baseline stops learning")
+    still_max_ratio: float = Field(
+        0.7,
+        gt=0,
+        lt=1,
+        description="...or below this x baseline while the view is the one last seen at normal sharpness "
+        "(on train footage clean still views stayed above 0.82 for any 1.5 s)",
+    )
+    still_hold_ratio: float = Field(0.8, gt=0, lt=1, description="...and then stays blurred until above this")
+    still_correlation: float = Field(
+        0.95,
+        ge=-1,
+        le=1,
+        description="the view is unchanged when its 16x9 thumbnail correlates at least this with the reference",
+    )
     critical_ratio: float = Field(0.12, gt=0, lt=1, description="critical below this x baseline")
     min_baseline: float = Field(
         2.5, ge=0, description="streams whose normal sharpness is below this (a clear sky) are not judged"
@@ -62,11 +81,23 @@ def sharpness(denoised: np.ndarray, block: int = 24, min_std: float = 4.0) -> fl
     return 100.0 * float(np.median(var_l[ok] / var_g[ok]))
 
 
+# The view a mild softening is compared with is the last one seen at about normal sharpness.
+REFERENCE_RATIO = 0.85
+
+
+def _standardised(thumb: np.ndarray) -> np.ndarray:
+    return (thumb - thumb.mean()) / max(float(thumb.std()), 1e-3)
+
+
 @register
 class BlurCheck(BaselineCheck):
     name = "blur"
     Config = BlurConfig
     config: BlurConfig
+
+    def __init__(self, config: BlurConfig) -> None:
+        super().__init__(config)
+        self._reference: np.ndarray | None = None  # standardised thumbnail at normal sharpness
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
@@ -78,15 +109,24 @@ class BlurCheck(BaselineCheck):
         ratio = self._baseline.ratio(sharp, floor=1.0)
         # The ratio the picture is judged by; None on a stream too soft to judge (or not yet).
         judged = ratio if base is not None and base >= c.min_baseline else None
+        view_now = _standardised(view.thumbnail)
+        still = None if self._reference is None else float((view_now * self._reference).mean())
+        mild = c.still_hold_ratio if self._flagging else c.still_max_ratio
         active, corr = self.judge(
             view,
             # Learn upward only gradually: noise inflates the Laplacian, and a noisy spell must
             # not make the clean picture after it look blurred.
             sharp if base is None else min(sharp, 2.0 * base),
             # Hysteresis: a defocus hovering around the threshold is one episode, not several.
-            suspect=judged is not None and judged < (c.hold_ratio if self._flagging else c.max_ratio),
+            suspect=judged is not None
+            and (
+                judged < (c.hold_ratio if self._flagging else c.max_ratio)
+                or (still is not None and still >= c.still_correlation and judged < mild)
+            ),
             doubtful=judged is not None and judged < c.doubt_ratio,
         )
+        if ratio is not None and ratio >= REFERENCE_RATIO and not active:
+            self._reference = view_now
         m = {"sharpness": round(sharp, 1)}
         if base is not None:
             m["baseline"] = round(base, 1)
@@ -94,5 +134,7 @@ class BlurCheck(BaselineCheck):
             m["ratio"] = round(ratio, 3)
         if corr is not None:
             m["layout_correlation"] = round(corr, 2)
+        if still is not None:
+            m["view_correlation"] = round(still, 3)
         severity: Severity = "critical" if ratio is not None and ratio < c.critical_ratio else "warning"
         return CheckResult(active=active, severity=severity, measurements=m)

@@ -69,6 +69,13 @@ class ObstructionConfig(CheckConfig):
     max_layout_correlation: float = Field(
         0.5, ge=-1, le=1, description="full: ...and the brightness layout correlates less than this with the scene's"
     )
+    max_covered_layout: float = Field(
+        0.8,
+        ge=-1,
+        le=1,
+        description="...and the covered cells' brightness correlates less than this with the scene's there "
+        "(on train footage covers read 0.72 at most, a defocus 0.85-0.9)",
+    )
     cut_fraction: float = Field(
         0.9, gt=0, le=1, description="this fraction of cells changing at once is a cut: the baseline starts again"
     )
@@ -106,6 +113,8 @@ class ObstructionConfig(CheckConfig):
 # cover is out of focus, not saturated.
 CLIPPED_WHITE = 250
 MAX_CLIPPED = 0.25
+
+MIN_PATTERN_CELLS = 8  # covered cells enough to tell whether the scene's light and dark pattern is kept
 
 # The picture the camera's own motion (a pan, a patrol, shake) is estimated on: coarse enough to
 # be cheap (~0.2 ms), fine enough for a fraction of a cell.
@@ -364,8 +373,10 @@ class ObstructionCheck(Check):
         """The picture away from the cells that just went featureless is as it was."""
         # The cells beside a cover's edge are partly covered and change with it; judge the rest.
         # Plain cells that took another shade are the cover's own, not the scene moving on.
+        # A cover that takes most of the picture between two samples (paint sprayed in a second)
+        # leaves little away from its edge: a twentieth of the picture (ten cells) is enough.
         away = ~(_grow(change.went) | change.restyled)
-        return bool(away.mean() >= 0.1) and float((~change.moved)[away].mean()) >= self.config.min_continuity
+        return bool(away.mean() >= 0.05) and float((~change.moved)[away].mean()) >= self.config.min_continuity
 
     def _onsets(self, view: FrameView, cells: Cells, change: Change | None) -> None:
         """Track which featureless cells a cover took: a cell that had detail moments ago and
@@ -402,7 +413,9 @@ class ObstructionCheck(Check):
                     self._shaded |= _attached(change.restyled, self._covered)
             elif self._shaded.any():
                 self._shaded &= ~change.restyled  # it took another shade again: the cover moved on
-        self._covered &= self._featureless(detail)
+        # Hysteresis: a covered cell stays covered until it shows clear detail again (a cover's
+        # soft edge over a moving scene lets some detail through now and then).
+        self._covered &= detail < c.min_detail
         self._shaded &= self._featureless(detail) & self._covered.any()
         self._detailed_at[detail >= c.min_detail] = t
 
@@ -439,8 +452,13 @@ class ObstructionCheck(Check):
         # not stay put) the covered part took on the cover's own brightness.
         partly = covered_frac >= c.min_covered and (live_frac >= c.min_live or layout < c.max_layout_correlation)
         fully = covered_frac >= c.full_cover and layout < c.max_layout_correlation
+        # Under a cover the scene's pattern of light and dark is gone; a defocus loses the detail
+        # too but keeps each part of the scene as bright as it was.
+        covered = self._covered & normally
+        scene_kept = _correlation(lum[covered], self._lum[covered]) if covered.sum() >= MIN_PATTERN_CELLS else None
         active = (
             ready
+            and (scene_kept is None or scene_kept < c.max_covered_layout)
             and lost_from >= 0.25 * detail.size
             and (partly or fully)
             and c.min_luma <= view.mean_luma < c.max_luma
@@ -458,6 +476,8 @@ class ObstructionCheck(Check):
             "live_fraction": round(live_frac, 3),
             "layout_correlation": round(layout, 3),
         }
+        if scene_kept is not None:
+            m["covered_layout"] = round(scene_kept, 3)
         if active:
             m["cover"] = "partial" if partly else "full"
         return CheckResult(active, "critical", m)
