@@ -5,7 +5,12 @@ gain), the whole picture lifted so that nothing in it is dark any more (a washed
 picture: a wrong black level, a lens flare's veil, fog on the glass; it clips little, so it is
 judged by the picture's black level, its darkest 2 % of pixels between the graphics bands,
 where a clock's box keeps its own black), or a scene several times as bright as its normal,
-which neither clips much nor loses all its darks (a dark scene gained up, a partial lift)."""
+which neither clips much nor loses all its darks (a dark scene gained up, a partial lift).
+
+A washout lifts the darks at least as much as the rest (an offset, a veil); a camera turning its
+gain up (an IR switch, auto-exposure) lifts them less than the mid-tones, and a low-contrast
+scene can then show a light black level without being washed out: the black level must have
+risen by a good share of the picture's rise, against its own baseline."""
 
 from __future__ import annotations
 
@@ -24,6 +29,12 @@ class OverexposedConfig(BaselineCheckConfig):
     min_clipped: float = Field(0.10, gt=0, le=1, description="fraction of clipped pixels that is overexposed")
     min_black_level: float = Field(
         100.0, ge=0, le=255, description="...or the darkest 2 % of the picture is this light: washed out"
+    )
+    min_black_share: float = Field(
+        0.8,
+        ge=0,
+        description="washed out only if the black level rose by at least this x the mean's rise over their "
+        "baselines (an offset lifts both alike, a gain the darks less)",
     )
     min_gain: float = Field(
         1.8, gt=1, description="...or the same scene is this many times as bright as its baseline, nothing else"
@@ -47,6 +58,12 @@ class OverexposedCheck(BaselineCheck):
     Config = OverexposedConfig
     config: OverexposedConfig
 
+    def __init__(self, config: OverexposedConfig) -> None:
+        super().__init__(config)
+        # The black level normal for the scene the brightness baseline belongs to.
+        self._black = self.new_baseline()
+        self._black_scene = self._baseline
+
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
         clipped = view.fraction_at_or_above(c.clip_level)
@@ -59,10 +76,15 @@ class OverexposedCheck(BaselineCheck):
         # and stay normal (an IR switch or auto-exposure hunting moves it by well under 1.5x).
         ratio = self._baseline.ratio(mean, floor=1.0)
         gained = ratio is not None and ratio >= c.min_gain
-        bright = (clipped >= c.min_clipped or black_level >= c.min_black_level or gained) and mean >= c.min_mean
+        washed = black_level >= c.min_black_level and self._lifted(black_level, mean, base)
+        bright = (clipped >= c.min_clipped or washed or gained) and mean >= c.min_mean
         # The same scene gone brighter than its baseline; a stream that is this bright from the
         # start (snow, a white studio), or a cut or pan to bright content, is its own normal.
         active, corr = self.judge(view, mean, bright and base is not None and mean - base >= c.min_rise)
+        if self._baseline is not self._black_scene:  # a cut: the new scene's black level is learned anew
+            self._black, self._black_scene = self.new_baseline(), self._baseline
+        if not active:
+            self._black.update(black_level, view.frame.stream_time)
         # Nothing in a white-out to tell a fault from new content by, and no scene is this white.
         active = active or clipped >= c.whiteout
         m = {"clipped_fraction": round(clipped, 3), "mean_luma": round(mean, 1), "black_level": round(black_level)}
@@ -70,4 +92,14 @@ class OverexposedCheck(BaselineCheck):
             m["layout_correlation"] = round(corr, 2)
         if base is not None:
             m["baseline_luma"] = round(base, 1)
+        if self._black.ready and self._black.value is not None:
+            m["baseline_black_level"] = round(self._black.value)
         return CheckResult(active, "critical" if clipped >= c.critical_clipped else "warning", m)
+
+    def _lifted(self, black_level: float, mean: float, base: float | None) -> bool:
+        """The darks rose by a good share of the picture's rise (see the module doc); unknown
+        before the scene's black level is learned."""
+        black_base = self._black.value if self._black.ready else None
+        if base is None or black_base is None:
+            return True
+        return black_level - black_base >= self.config.min_black_share * (mean - base)
