@@ -76,6 +76,12 @@ class ObstructionConfig(CheckConfig):
         description="...and the covered cells' brightness correlates less than this with the scene's there "
         "(on train footage covers read 0.72 at most, a defocus 0.85-0.9)",
     )
+    min_covered_shift: float = Field(
+        0.1,
+        ge=0,
+        description="...and their brightness moved by a median of at least this x the scene's there "
+        "(on train footage covers moved it by 0.17 or more, a defocus on an even texture by 0.03)",
+    )
     cut_fraction: float = Field(
         0.9, gt=0, le=1, description="this fraction of cells changing at once is a cut: the baseline starts again"
     )
@@ -349,7 +355,9 @@ class ObstructionCheck(Check):
             float(change.moved_here.mean()) >= c.cut_fraction
             and float(change.moved.mean()) >= c.cut_fraction
             and n_detailed >= c.cut_detail * detailed.size
-            and int(np.count_nonzero(detailed & change.moved)) >= 0.5 * n_detailed
+            # ...with detail of its own: not the cells along the edge of cells that just lost
+            # theirs (a cover that took most of the picture at once, partly over them).
+            and int(np.count_nonzero(detailed & change.moved & ~_grow(change.went))) >= 0.5 * n_detailed
         )
         # ...or its layout (rank correlation of thumbnails) no longer matches the last sample's,
         # and much of the new picture has detail - detail that is not the old scene carrying on
@@ -452,13 +460,19 @@ class ObstructionCheck(Check):
         # not stay put) the covered part took on the cover's own brightness.
         partly = covered_frac >= c.min_covered and (live_frac >= c.min_live or layout < c.max_layout_correlation)
         fully = covered_frac >= c.full_cover and layout < c.max_layout_correlation
-        # Under a cover the scene's pattern of light and dark is gone; a defocus loses the detail
-        # too but keeps each part of the scene as bright as it was.
+        # A cover brings its own brightness: the scene's pattern of light and dark is gone where
+        # it sits, and those parts are lighter or darker than they were. A defocus loses the
+        # detail too but keeps each part of the scene about as bright as it was.
         covered = self._covered & normally
-        scene_kept = _correlation(lum[covered], self._lum[covered]) if covered.sum() >= MIN_PATTERN_CELLS else None
+        pattern, shift = None, 0.0
+        if covered.sum() >= MIN_PATTERN_CELLS:
+            was = self._lum[covered]
+            pattern = _correlation(lum[covered], was)
+            shift = float(np.median(np.abs(lum[covered] - was) / np.maximum(was, 20.0)))
+        scene_kept = pattern is not None and (pattern >= c.max_covered_layout or shift < c.min_covered_shift)
         active = (
             ready
-            and (scene_kept is None or scene_kept < c.max_covered_layout)
+            and not scene_kept
             and lost_from >= 0.25 * detail.size
             and (partly or fully)
             and c.min_luma <= view.mean_luma < c.max_luma
@@ -476,8 +490,9 @@ class ObstructionCheck(Check):
             "live_fraction": round(live_frac, 3),
             "layout_correlation": round(layout, 3),
         }
-        if scene_kept is not None:
-            m["covered_layout"] = round(scene_kept, 3)
+        if pattern is not None:
+            m["covered_layout"] = round(pattern, 3)
+            m["covered_shift"] = round(shift, 3)
         if active:
             m["cover"] = "partial" if partly else "full"
         return CheckResult(active, "critical", m)
