@@ -355,9 +355,10 @@ class ObstructionCheck(Check):
             float(change.moved_here.mean()) >= c.cut_fraction
             and float(change.moved.mean()) >= c.cut_fraction
             and n_detailed >= c.cut_detail * detailed.size
-            # ...with detail of its own: not the cells along the edge of cells that just lost
-            # theirs (a cover that took most of the picture at once, partly over them).
-            and int(np.count_nonzero(detailed & change.moved & ~_grow(change.went))) >= 0.5 * n_detailed
+            # ...with detail of its own. Where the picture away from the cells that just lost
+            # their detail is as it was, a cover took most of it at once and the cells along its
+            # edge are partly under it: their change is no new detail.
+            and int(np.count_nonzero(detailed & change.moved & ~self._cover_edge(change))) >= 0.5 * n_detailed
         )
         # ...or its layout (rank correlation of thumbnails) no longer matches the last sample's,
         # and much of the new picture has detail - detail that is not the old scene carrying on
@@ -385,6 +386,9 @@ class ObstructionCheck(Check):
         # leaves little away from its edge: a twentieth of the picture (ten cells) is enough.
         away = ~(_grow(change.went) | change.restyled)
         return bool(away.mean() >= 0.05) and float((~change.moved)[away].mean()) >= self.config.min_continuity
+
+    def _cover_edge(self, change: Change) -> np.ndarray:
+        return _grow(change.went) if self._carries_on(change) else np.zeros(GRID, bool)
 
     def _onsets(self, view: FrameView, cells: Cells, change: Change | None) -> None:
         """Track which featureless cells a cover took: a cell that had detail moments ago and
