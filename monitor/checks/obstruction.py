@@ -120,6 +120,7 @@ class ObstructionConfig(CheckConfig):
 CLIPPED_WHITE = 250
 MAX_CLIPPED = 0.25
 
+REST_BRIGHTNESS = (0.6, 1.6)  # the rest of the picture, relative to its baseline, while a cover arrives
 MIN_PATTERN_CELLS = 8  # covered cells enough to tell whether the scene's light and dark pattern is kept
 
 # The picture the camera's own motion (a pan, a patrol, shake) is estimated on: coarse enough to
@@ -228,6 +229,11 @@ class Change:
         self._prev, self._cur, self._featureless = prev, cur, featureless
         self.moved_here = _moved(cur.detail, cur.lum, prev.detail, prev.lum)
         self._went_here = (cur.detail < featureless) & (prev.detail >= featureless)
+
+    @property
+    def lum(self) -> np.ndarray:
+        """The current sample's mean luma per cell."""
+        return self._cur.lum
 
     @cached_property
     def _moved_in(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -385,7 +391,15 @@ class ObstructionCheck(Check):
         # A cover that takes most of the picture between two samples (paint sprayed in a second)
         # leaves little away from its edge: a twentieth of the picture (ten cells) is enough.
         away = ~(_grow(change.went) | change.restyled)
-        return bool(away.mean() >= 0.05) and float((~change.moved)[away].mean()) >= self.config.min_continuity
+        if away.mean() < 0.05 or float((~change.moved)[away].mean()) < self.config.min_continuity:
+            return False
+        if self._lum is None:
+            return True
+        # ...and about as bright as the scene normally is there: two samples deep in a fade
+        # through black match each other, yet nothing there is as it was.
+        low, high = REST_BRIGHTNESS
+        ratio = float(np.median(np.maximum(change.lum[away], 1.0) / np.maximum(self._lum[away], 20.0)))
+        return low <= ratio <= high
 
     def _cover_edge(self, change: Change) -> np.ndarray:
         return _grow(change.went) if self._carries_on(change) else np.zeros(GRID, bool)
@@ -449,7 +463,10 @@ class ObstructionCheck(Check):
         ready = t - self._first_t >= c.warmup_s
         normally = self._detail >= c.min_detail  # cells where the scene has detail
         n = int(normally.sum())
-        covered_frac = float((self._covered & normally).sum()) / max(1, n)
+        # What the cover took: the detail it hid, and the plain parts of the scene it shades
+        # (attached to it), out of all it could take (a corner cover over a bare floor).
+        taken = (self._covered & normally) | self._shaded
+        covered_frac = float(taken.sum()) / max(1, int((normally | self._shaded).sum()))
         # Live: the rest of the scene as it was, detailed and as bright (after a cut it is not),
         # wherever it shows: on a camera that moves over sparse texture (a brick wall) the
         # baseline holds few cells as detailed, yet the part beside a cover carries on.
@@ -460,10 +477,6 @@ class ObstructionCheck(Check):
         # cells it took count as its own.
         lost_from = int(np.count_nonzero(normally | self._covered | self._shaded))
         layout = _correlation(lum, self._lum)
-        # Partly: the rest of the scene is still there, or (a panning camera, whose scene does
-        # not stay put) the covered part took on the cover's own brightness.
-        partly = covered_frac >= c.min_covered and (live_frac >= c.min_live or layout < c.max_layout_correlation)
-        fully = covered_frac >= c.full_cover and layout < c.max_layout_correlation
         # A cover brings its own brightness: the scene's pattern of light and dark is gone where
         # it sits, and those parts are lighter or darker than they were. A defocus loses the
         # detail too but keeps each part of the scene about as bright as it was.
@@ -474,6 +487,13 @@ class ObstructionCheck(Check):
             pattern = _correlation(lum[covered], was)
             shift = float(np.median(np.abs(lum[covered] - was) / np.maximum(was, 20.0)))
         scene_kept = pattern is not None and (pattern >= c.max_covered_layout or shift < c.min_covered_shift)
+        # The layout judged where the cover sits, when there are cells enough: the uncovered
+        # rest matches the scene by definition and says nothing about the cover.
+        gone = (pattern if pattern is not None else layout) < c.max_layout_correlation
+        # Partly: the rest of the scene is still there, or (a panning camera, whose scene does
+        # not stay put) the covered part took on the cover's own brightness.
+        partly = covered_frac >= c.min_covered and (live_frac >= c.min_live or gone)
+        fully = covered_frac >= c.full_cover and gone
         active = (
             ready
             and not scene_kept
