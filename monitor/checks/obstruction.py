@@ -120,7 +120,6 @@ class ObstructionConfig(CheckConfig):
 CLIPPED_WHITE = 250
 MAX_CLIPPED = 0.25
 
-REST_BRIGHTNESS = (0.6, 1.6)  # the rest of the picture, relative to its baseline, while a cover arrives
 MIN_PATTERN_CELLS = 8  # covered cells enough to tell whether the scene's light and dark pattern is kept
 
 # The picture the camera's own motion (a pan, a patrol, shake) is estimated on: coarse enough to
@@ -229,11 +228,6 @@ class Change:
         self._prev, self._cur, self._featureless = prev, cur, featureless
         self.moved_here = _moved(cur.detail, cur.lum, prev.detail, prev.lum)
         self._went_here = (cur.detail < featureless) & (prev.detail >= featureless)
-
-    @property
-    def lum(self) -> np.ndarray:
-        """The current sample's mean luma per cell."""
-        return self._cur.lum
 
     @cached_property
     def _moved_in(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -391,15 +385,13 @@ class ObstructionCheck(Check):
         # A cover that takes most of the picture between two samples (paint sprayed in a second)
         # leaves little away from its edge: a twentieth of the picture (ten cells) is enough.
         away = ~(_grow(change.went) | change.restyled)
-        if away.mean() < 0.05 or float((~change.moved)[away].mean()) < self.config.min_continuity:
-            return False
+        return bool(away.mean() >= 0.05) and float((~change.moved)[away].mean()) >= self.config.min_continuity
+
+    def _scene_brightness(self, lum: np.ndarray) -> np.ndarray:
+        """Per cell: as bright as the scene normally is there (within a tenth)."""
         if self._lum is None:
-            return True
-        # ...and about as bright as the scene normally is there: two samples deep in a fade
-        # through black match each other, yet nothing there is as it was.
-        low, high = REST_BRIGHTNESS
-        ratio = float(np.median(np.maximum(change.lum[away], 1.0) / np.maximum(self._lum[away], 20.0)))
-        return low <= ratio <= high
+            return np.zeros(GRID, bool)
+        return np.abs(lum - self._lum) < 0.1 * np.maximum(self._lum, 20.0)
 
     def _cover_edge(self, change: Change) -> np.ndarray:
         return _grow(change.went) if self._carries_on(change) else np.zeros(GRID, bool)
@@ -410,6 +402,7 @@ class ObstructionCheck(Check):
         c = self.config
         t = view.frame.stream_time
         detail = cells.detail
+        newly = np.zeros(GRID, bool)
         if self._prev is not None and change is not None:
             pdet = self._prev.detail
             newly = change.went & (t - self._detailed_at <= c.onset_window_s)
@@ -440,9 +433,11 @@ class ObstructionCheck(Check):
             elif self._shaded.any():
                 self._shaded &= ~change.restyled  # it took another shade again: the cover moved on
         # Hysteresis: a covered cell stays covered until it shows clear detail again (a cover's
-        # soft edge over a moving scene lets some detail through now and then).
-        self._covered &= detail < c.min_detail
-        self._shaded &= self._featureless(detail) & self._covered.any()
+        # soft edge over a moving scene lets some detail through now and then), or the scene's
+        # own brightness there (what a fade through black took comes back as it was).
+        scene = self._scene_brightness(cells.lum)
+        self._covered &= (detail < c.min_detail) & (newly | ~scene)
+        self._shaded &= self._featureless(detail) & self._covered.any() & ~scene
         self._detailed_at[detail >= c.min_detail] = t
 
     def evaluate(self, view: FrameView) -> CheckResult:
