@@ -189,6 +189,28 @@ def test_blur_is_not_raised_for_a_cut_to_softer_content():
     assert not any(active(feed(make("blur"), sharp + soft)))
 
 
+def test_a_mild_defocus_of_an_unchanged_view_is_blur_but_a_zoom_that_softens_is_not():
+    """A third of the sharpness gone (ratio ~0.69, above max_ratio 0.5) counts while the view is
+    the one last seen at normal sharpness; a digital zoom softens the picture as much and
+    changes the view as it does."""
+    imgs, _ = scene(45, SceneStyle(moving=False))
+    res = feed(make("blur"), imgs[:25] + [cv2.GaussianBlur(i, (0, 0), 0.5) for i in imgs[25:]])
+    assert 0.5 < res[30].measurements["ratio"] < 0.7
+    assert res[30].measurements["view_correlation"] > 0.95
+    assert not any(active(res)[:25]) and all(active(res)[26:]), active(res)
+
+    def zoom(img: np.ndarray, z: float) -> np.ndarray:
+        h, w = img.shape[:2]
+        ch, cw = int(h / z), int(w / z)
+        y, x = (h - ch) // 2, (w - cw) // 2
+        return cv2.resize(img[y : y + ch, x : x + cw], (w, h), interpolation=cv2.INTER_LINEAR)
+
+    zooms = [1.0] * 25 + [min(1.6, 1 + 0.06 * (i + 1)) for i in range(20)]
+    res = feed(make("blur"), [zoom(i, z) for i, z in zip(imgs, zooms, strict=True)])
+    assert min(r.measurements["ratio"] for r in res[30:]) < 0.7  # as soft as the defocus above
+    assert not any(active(res)), [r.measurements for r in res[25:]]
+
+
 def test_exposure_checks_use_the_stream_baseline():
     over = feed(make("overexposed"), faulted("overexposed", 20, 10, 3.0))
     assert not any(active(over)[:20]) and all(active(over)[20:])
@@ -260,6 +282,18 @@ def test_a_washed_out_picture_is_overexposed_though_little_is_clipped():
     assert not any(active(res)[:20]) and all(active(res)[21:]), active(res)
     assert res[-1].measurements["black_level"] >= 130
     assert not any(active(feed(make("overexposed"), [cv2.convertScaleAbs(i, alpha=0.45, beta=130) for i in imgs])))
+
+
+def test_a_gain_up_on_a_low_contrast_scene_is_no_washout():
+    """An IR switch or auto-exposure turning the gain up on a milky scene lifts its black level
+    past min_black_level (80 -> 109) and its mean by 46, but the darks rose by less than the
+    mid-tones (a gain, not an offset): no washout."""
+    imgs, _ = scene(40, SceneStyle(moving=False))
+    milky = [cv2.convertScaleAbs(i, alpha=0.45, beta=80) for i in imgs]
+    res = feed(make("overexposed"), milky[:20] + [cv2.convertScaleAbs(i, alpha=1.36) for i in milky[20:]])
+    m = res[-1].measurements
+    assert m["black_level"] >= 100 and m["mean_luma"] - m["baseline_luma"] >= 40 and m["clipped_fraction"] < 0.1
+    assert not any(active(res)), active(res)
 
 
 def test_a_washout_under_a_boxed_clock_is_overexposed():
@@ -422,6 +456,15 @@ def test_obstruction_partial_and_full_but_not_blur_or_darkness():
         assert not any(active(feed(make("obstruction"), faulted(kind, 20, 10, strength)))), kind
 
 
+def test_a_cover_over_nearly_all_the_picture_between_two_samples_is_an_obstruction_not_a_cut():
+    """92 % covered at once: nearly every cell changed, and the only detail left is the strip the
+    cover left and the cells along its edge - the old scene, not a new picture's detail."""
+    imgs, r = scene(40, SceneStyle(moving=False))
+    frames = imgs[:20] + [apply_fault("obstruction", img, r, None, 0.92, 0.0) for img in imgs[20:]]
+    res = feed(make("obstruction"), frames)
+    assert not any(active(res)[:20]) and all(active(res)[20:]), [x.measurements for x in res[19:23]]
+
+
 def test_a_cut_to_a_slate_is_not_an_obstruction():
     imgs, _ = scene(20)
     slate = np.empty((H, W, 3), np.uint8)
@@ -536,6 +579,22 @@ def test_a_gain_step_keeps_the_order_of_cell_medians_where_means_swap():
 
     before, gained, other = tones(scene(0), 1.0), tones(scene(0), 3.0), tones(scene(1), 3.0)
     assert _best_shift_concordance(gained.means, before.means) < 0.75  # (0.58)
+    layout = Layout()
+    layout.learn(before.means, before)
+    assert layout.concordance(gained) > 0.95
+    assert layout.concordance(other) < 0.3
+
+
+def test_a_gain_that_clips_most_cells_medians_keeps_the_order_of_their_lower_percentiles():
+    """x4 gain clips most cells' medians to white (too few pairs left to judge by); their 10th
+    percentiles go through the same curve and keep their order. Other content does not."""
+    from monitor.checks.baseline import Layout, _best_shift_concordance
+
+    def tones(img: np.ndarray):
+        return FrameView(Frame.from_image(img, stream_time=0.0)).tones
+
+    before, gained, other = (tones(_textured(seed, g, 1)[0]) for seed, g in ((1, 1.0), (1, 4.0), (2, 4.0)))
+    assert _best_shift_concordance(gained.cells[2], before.cells[2]) is None  # the medians
     layout = Layout()
     layout.learn(before.means, before)
     assert layout.concordance(gained) > 0.95

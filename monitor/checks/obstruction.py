@@ -429,7 +429,7 @@ class ObstructionCheck(Check):
                 washed = cells.clipped >= MAX_CLIPPED
                 self._covered[newly] = onset & ~grows[newly] & ~washed[newly]
                 if onset:
-                    self._shaded |= _attached(change.restyled, self._covered)
+                    self._shaded |= _attached(change.restyled & ~washed, self._covered)
             elif self._shaded.any():
                 self._shaded &= ~change.restyled  # it took another shade again: the cover moved on
         # Hysteresis: a covered cell stays covered until it shows clear detail again (a cover's
