@@ -64,6 +64,9 @@ class ObstructionConfig(CheckConfig):
         0.04, gt=0, description="a cell has detail when its denoised mean gradient is this x its brightness"
     )
     min_covered: float = Field(0.35, gt=0, le=1, description="partial: fraction of detailed cells gone featureless")
+    hold_covered: float = Field(
+        0.28, gt=0, le=1, description="partial: once flagged, stays flagged down to this covered fraction"
+    )
     min_live: float = Field(0.08, ge=0, le=1, description="partial: ...while this fraction keeps its detail")
     full_cover: float = Field(0.8, gt=0, le=1, description="full: fraction of detailed cells gone featureless")
     max_layout_correlation: float = Field(
@@ -337,6 +340,7 @@ class ObstructionCheck(Check):
         self._covered = np.zeros(GRID, bool)  # cells that went featureless the way a cover does
         self._shaded = np.zeros(GRID, bool)  # plain cells a cover took (its own shade over them)
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
+        self._flagging = False
 
     def _cut(self, view: FrameView, cells: Cells, change: Change | None) -> bool:
         """A cut or a camera switch: the picture changed at once and the new one brings detail
@@ -454,6 +458,7 @@ class ObstructionCheck(Check):
             self._shaded[:] = False
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
             self._detail, self._lum, self._first_t, self._last_t = detail, lum, t, t
+            self._flagging = False
             return CheckResult(False)
         ready = t - self._first_t >= c.warmup_s
         normally = self._detail >= c.min_detail  # cells where the scene has detail
@@ -487,7 +492,10 @@ class ObstructionCheck(Check):
         gone = (pattern if pattern is not None else layout) < c.max_layout_correlation
         # Partly: the rest of the scene is still there, or (a panning camera, whose scene does
         # not stay put) the covered part took on the cover's own brightness.
-        partly = covered_frac >= c.min_covered and (live_frac >= c.min_live or gone)
+        # Hysteresis: a cover seen stays seen while it holds most of what it took (paint that
+        # hovers around min_covered is one episode, not several).
+        least = c.hold_covered if self._flagging else c.min_covered
+        partly = covered_frac >= least and (live_frac >= c.min_live or gone)
         fully = covered_frac >= c.full_cover and gone
         active = (
             ready
@@ -496,6 +504,7 @@ class ObstructionCheck(Check):
             and (partly or fully)
             and c.min_luma <= view.mean_luma < c.max_luma
         )
+        self._flagging = active
         dt = t - self._last_t
         self._last_t = t
         # Learn fast while warming up and on clean frames; barely at all while flagged, so a
