@@ -211,6 +211,23 @@ def test_a_mild_defocus_of_an_unchanged_view_is_blur_but_a_zoom_that_softens_is_
     assert not any(active(res)), [r.measurements for r in res[25:]]
 
 
+def test_the_clean_picture_after_a_noisy_spell_is_not_blurred():
+    """Noise multiplies the Laplacian's variance; learned at up to 2x the baseline, 12 s of it
+    lifted the baseline by half and the clean, unchanged view after it read as a mild defocus."""
+    imgs, _ = scene(1, SceneStyle(moving=False))
+    rng = np.random.default_rng(0)
+
+    def grain(sigma: float) -> np.ndarray:
+        return np.clip(imgs[0] + rng.normal(0, sigma, imgs[0].shape), 0, 255).astype(np.uint8)
+
+    res = feed(
+        make("blur"), [grain(2) for _ in range(20)] + [grain(35) for _ in range(60)] + [grain(2) for _ in range(20)]
+    )
+    assert res[50].measurements["ratio"] > 2  # the noisy spell
+    assert not any(active(res)), [r.measurements for r in res[80:]]
+    assert res[-1].measurements["ratio"] > 0.85
+
+
 def test_exposure_checks_use_the_stream_baseline():
     over = feed(make("overexposed"), faulted("overexposed", 20, 10, 3.0))
     assert not any(active(over)[:20]) and all(active(over)[20:])

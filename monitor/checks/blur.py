@@ -81,6 +81,8 @@ def sharpness(denoised: np.ndarray, block: int = 24, min_std: float = 4.0) -> fl
     return 100.0 * float(np.median(var_l[ok] / var_g[ok]))
 
 
+MAX_LEARN_STEP = 1.25  # the most a sample counts above the baseline when it is learned
+
 # The view a mild softening is compared with is the last one seen at about normal sharpness.
 REFERENCE_RATIO = 0.85
 
@@ -114,9 +116,10 @@ class BlurCheck(BaselineCheck):
         mild = c.still_hold_ratio if self._flagging else c.still_max_ratio
         active, corr = self.judge(
             view,
-            # Learn upward only gradually: noise inflates the Laplacian, and a noisy spell must
-            # not make the clean picture after it look blurred.
-            sharp if base is None else min(sharp, 2.0 * base),
+            # Learn upward only gradually: noise inflates the Laplacian several times over, and
+            # a noisy spell must not make the clean picture after it look blurred (at 2x, 8 s of
+            # colour noise lifted a baseline by 40 % and the clean picture read 0.72).
+            sharp if base is None else min(sharp, MAX_LEARN_STEP * base),
             # Hysteresis: a defocus hovering around the threshold is one episode, not several.
             suspect=judged is not None
             and (
