@@ -463,10 +463,7 @@ class ObstructionCheck(Check):
         ready = t - self._first_t >= c.warmup_s
         normally = self._detail >= c.min_detail  # cells where the scene has detail
         n = int(normally.sum())
-        # What the cover took: the detail it hid, and the plain parts of the scene it shades
-        # (attached to it), out of all it could take (a corner cover over a bare floor).
-        taken = (self._covered & normally) | self._shaded
-        covered_frac = float(taken.sum()) / max(1, int((normally | self._shaded).sum()))
+        covered_frac = float((self._covered & normally).sum()) / max(1, n)
         # Live: the rest of the scene as it was, detailed and as bright (after a cut it is not),
         # wherever it shows: on a camera that moves over sparse texture (a brick wall) the
         # baseline holds few cells as detailed, yet the part beside a cover carries on.
