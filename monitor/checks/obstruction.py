@@ -28,9 +28,15 @@ rows (a camera's clock stays on top of the cover). Obstruction is:
 - full: almost every normally detailed cell went featureless and the brightness layout no
   longer matches the scene's (a blurred or badly exposed picture keeps its layout).
 
-Two things that also take detail away are not a cover:
+A cover brings its own brightness: where it sits, the scene's pattern of light and dark is
+gone and the cells are lighter or darker than they were. Once seen, a cover stays seen while it
+holds most of what it took (hysteresis), and a covered cell is released when it shows clear
+detail again or the scene's own brightness comes back there (the end of a fade through black).
+
+Three things that also take detail away are not a cover:
 - a cut or a camera switch (to a slate, say): nearly every cell changes between two samples and
   the new picture has some detail of its own; the baseline is learned anew;
+- a defocus, which keeps each part of the scene about as bright as it was;
 - a black picture, which the black check reports.
 """
 
