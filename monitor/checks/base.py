@@ -127,6 +127,11 @@ class BaselineCheck(Check):
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s, self.config.warmup_steady)
 
+    def new_scene(self) -> None:
+        """New content after a cut: what is normal is learned afresh (a check that keeps more than
+        one running value of the scene renews the others here too)."""
+        self._baseline = self.new_baseline()
+
     def track_layout(self, view: FrameView) -> float | None:
         """Compare this sample's layout with the previous one's and note a cut (every sample with
         a layout, or the scene after a gap is compared with a stale one)."""
@@ -210,7 +215,7 @@ class BaselineCheck(Check):
         if self._cut_at is not None:
             if suspect and t - self._cut_at < HOLD_S:
                 return False, corr
-            self._baseline = self.new_baseline()
+            self.new_scene()
             self._cut_at = self._before_cut = None
         elif doubtful:
             return False, corr

@@ -69,6 +69,14 @@ class Baseline:
 LAYOUT_SIZE = (16, 9)  # thumbnail (w, h) whose pattern is the picture's layout
 
 
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two equally sized arrays; 0 when either is flat."""
+    a = a.ravel() - a.mean()
+    b = b.ravel() - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 1e-6 else 0.0
+
+
 def has_layout(thumb: np.ndarray) -> bool:
     """False for a picture with no layout to speak of (flat: black, a plain card)."""
     return float(thumb.std()) >= 3.0

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult, Severity
+from monitor.checks.baseline import pearson
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -87,10 +88,6 @@ MAX_LEARN_STEP = 1.25  # the most a sample counts above the baseline when it is 
 REFERENCE_RATIO = 0.85
 
 
-def _standardised(thumb: np.ndarray) -> np.ndarray:
-    return (thumb - thumb.mean()) / max(float(thumb.std()), 1e-3)
-
-
 @register
 class BlurCheck(BaselineCheck):
     name = "blur"
@@ -99,7 +96,7 @@ class BlurCheck(BaselineCheck):
 
     def __init__(self, config: BlurConfig) -> None:
         super().__init__(config)
-        self._reference: np.ndarray | None = None  # standardised thumbnail at normal sharpness
+        self._reference: np.ndarray | None = None  # the thumbnail last seen at normal sharpness
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
@@ -111,8 +108,7 @@ class BlurCheck(BaselineCheck):
         ratio = self._baseline.ratio(sharp, floor=1.0)
         # The ratio the picture is judged by; None on a stream too soft to judge (or not yet).
         judged = ratio if base is not None and base >= c.min_baseline else None
-        view_now = _standardised(view.thumbnail)
-        still = None if self._reference is None else float((view_now * self._reference).mean())
+        still = None if self._reference is None else pearson(view.thumbnail, self._reference)
         mild = c.still_hold_ratio if self._flagging else c.still_max_ratio
         active, corr = self.judge(
             view,
@@ -129,7 +125,7 @@ class BlurCheck(BaselineCheck):
             doubtful=judged is not None and judged < c.doubt_ratio,
         )
         if ratio is not None and ratio >= REFERENCE_RATIO and not active:
-            self._reference = view_now
+            self._reference = view.thumbnail
         m = {"sharpness": round(sharp, 1)}
         if base is not None:
             m["baseline"] = round(base, 1)

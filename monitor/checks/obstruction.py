@@ -49,7 +49,7 @@ import numpy as np
 from pydantic import Field
 
 from monitor.checks.base import Check, CheckConfig, CheckResult
-from monitor.checks.baseline import Layout
+from monitor.checks.baseline import Layout, pearson
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -233,8 +233,9 @@ class Change:
     on a moving camera, with the part of the scene that moved into it. The camera's motion is
     estimated only when a cell changed where it is."""
 
-    def __init__(self, prev: Cells, cur: Cells, featureless: float) -> None:
+    def __init__(self, prev: Cells, cur: Cells, featureless: float, min_continuity: float) -> None:
         self._prev, self._cur, self._featureless = prev, cur, featureless
+        self._min_continuity = min_continuity
         self.moved_here = _moved(cur.detail, cur.lum, prev.detail, prev.lum)
         self._went_here = (cur.detail < featureless) & (prev.detail >= featureless)
 
@@ -271,6 +272,21 @@ class Change:
             return self._went_here
         pdet, _moved_too, inside = self._moved_in
         return self._went_here & (~inside | (pdet >= self._featureless))
+
+    @cached_property
+    def edge(self) -> np.ndarray:
+        """The cells that went featureless and their neighbours (partly under whatever took them)."""
+        return _grow(self.went)
+
+    @cached_property
+    def carries_on(self) -> bool:
+        """The picture away from the cells that just went featureless is as it was."""
+        # The cells beside a cover's edge are partly covered and change with it; judge the rest.
+        # Plain cells that took another shade are the cover's own, not the scene moving on.
+        # A cover that takes most of the picture between two samples (paint sprayed in a second)
+        # leaves little away from its edge: a twentieth of the picture (ten cells) is enough.
+        away = ~(self.edge | self.restyled)
+        return bool(away.mean() >= 0.05) and float((~self.moved)[away].mean()) >= self._min_continuity
 
     @cached_property
     def restyled(self) -> np.ndarray:
@@ -322,13 +338,6 @@ def _attached(cells: np.ndarray, to: np.ndarray) -> np.ndarray:
     return cells & np.isin(labels, keep[keep > 0])
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    a = a.ravel() - a.mean()
-    b = b.ravel() - b.mean()
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / den) if den > 1e-6 else 0.0
-
-
 @register
 class ObstructionCheck(Check):
     name = "obstruction"
@@ -368,7 +377,7 @@ class ObstructionCheck(Check):
             # ...with detail of its own. Where the picture away from the cells that just lost
             # their detail is as it was, a cover took most of it at once and the cells along its
             # edge are partly under it: their change is no new detail.
-            and int(np.count_nonzero(detailed & change.moved & ~self._cover_edge(change))) >= 0.5 * n_detailed
+            and int(np.count_nonzero(detailed & change.moved & ~(change.edge & change.carries_on))) >= 0.5 * n_detailed
         )
         # ...or its layout (rank correlation of thumbnails) no longer matches the last sample's,
         # and much of the new picture has detail - detail that is not the old scene carrying on
@@ -377,7 +386,7 @@ class ObstructionCheck(Check):
             layout is not None
             and layout < c.cut_correlation
             and n_detailed >= 0.25 * detailed.size
-            and not self._carries_on(change)
+            and not change.carries_on
         )
         return cells_changed or layout_changed
 
@@ -388,23 +397,11 @@ class ObstructionCheck(Check):
     def _featureless_below(self) -> float:
         return self.config.min_detail * 0.5
 
-    def _carries_on(self, change: Change) -> bool:
-        """The picture away from the cells that just went featureless is as it was."""
-        # The cells beside a cover's edge are partly covered and change with it; judge the rest.
-        # Plain cells that took another shade are the cover's own, not the scene moving on.
-        # A cover that takes most of the picture between two samples (paint sprayed in a second)
-        # leaves little away from its edge: a twentieth of the picture (ten cells) is enough.
-        away = ~(_grow(change.went) | change.restyled)
-        return bool(away.mean() >= 0.05) and float((~change.moved)[away].mean()) >= self.config.min_continuity
-
     def _scene_brightness(self, lum: np.ndarray) -> np.ndarray:
         """Per cell: as bright as the scene normally is there (within a tenth)."""
         if self._lum is None:
             return np.zeros(GRID, bool)
         return np.abs(lum - self._lum) < 0.1 * np.maximum(self._lum, 20.0)
-
-    def _cover_edge(self, change: Change) -> np.ndarray:
-        return _grow(change.went) if self._carries_on(change) else np.zeros(GRID, bool)
 
     def _onsets(self, view: FrameView, cells: Cells, change: Change | None) -> None:
         """Track which featureless cells a cover took: a cell that had detail moments ago and
@@ -428,7 +425,7 @@ class ObstructionCheck(Check):
                     order = self._recent.concordance(view.tones, view.layouts)
                     onset = order is None or order < c.min_tone_concordance
                 else:
-                    onset = self._carries_on(change)
+                    onset = change.carries_on
                 # A plain area growing (a zoom onto sky or a wall): the cell now shows what a
                 # plain, uncovered neighbour showed. A cover brings its own colour.
                 plain = self._featureless(pdet) & ~self._covered
@@ -455,7 +452,7 @@ class ObstructionCheck(Check):
         t = view.frame.stream_time
         cells = Cells(view)
         detail, lum = cells.detail, cells.lum
-        change = None if self._prev is None else Change(self._prev, cells, self._featureless_below)
+        change = None if self._prev is None else Change(self._prev, cells, self._featureless_below, c.min_continuity)
         self._onsets(view, cells, change)
         cut = self._cut(view, cells, change)
         self._prev = cells
@@ -469,7 +466,8 @@ class ObstructionCheck(Check):
         ready = t - self._first_t >= c.warmup_s
         normally = self._detail >= c.min_detail  # cells where the scene has detail
         n = int(normally.sum())
-        covered_frac = float((self._covered & normally).sum()) / max(1, n)
+        covered = self._covered & normally
+        covered_frac = float(covered.sum()) / max(1, n)
         # Live: the rest of the scene as it was, detailed and as bright (after a cut it is not),
         # wherever it shows: on a camera that moves over sparse texture (a brick wall) the
         # baseline holds few cells as detailed, yet the part beside a cover carries on.
@@ -479,15 +477,14 @@ class ObstructionCheck(Check):
         # or a cover big enough to see on a sparse scene (a hand over a bare desk) - the plain
         # cells it took count as its own.
         lost_from = int(np.count_nonzero(normally | self._covered | self._shaded))
-        layout = _correlation(lum, self._lum)
+        layout = pearson(lum, self._lum)
         # A cover brings its own brightness: the scene's pattern of light and dark is gone where
         # it sits, and those parts are lighter or darker than they were. A defocus loses the
         # detail too but keeps each part of the scene about as bright as it was.
-        covered = self._covered & normally
         pattern, shift = None, 0.0
         if covered.sum() >= MIN_PATTERN_CELLS:
             was = self._lum[covered]
-            pattern = _correlation(lum[covered], was)
+            pattern = pearson(lum[covered], was)
             shift = float(np.median(np.abs(lum[covered] - was) / np.maximum(was, 20.0)))
         scene_kept = pattern is not None and (pattern >= c.max_covered_layout or shift < c.min_covered_shift)
         # The layout judged where the cover sits, when there are cells enough: the uncovered

@@ -60,9 +60,11 @@ class OverexposedCheck(BaselineCheck):
 
     def __init__(self, config: OverexposedConfig) -> None:
         super().__init__(config)
-        # The black level normal for the scene the brightness baseline belongs to.
+        self._black = self.new_baseline()  # the scene's normal black level
+
+    def new_scene(self) -> None:
+        super().new_scene()
         self._black = self.new_baseline()
-        self._black_scene = self._baseline
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
@@ -81,8 +83,6 @@ class OverexposedCheck(BaselineCheck):
         # The same scene gone brighter than its baseline; a stream that is this bright from the
         # start (snow, a white studio), or a cut or pan to bright content, is its own normal.
         active, corr = self.judge(view, mean, bright and base is not None and mean - base >= c.min_rise)
-        if self._baseline is not self._black_scene:  # a cut: the new scene's black level is learned anew
-            self._black, self._black_scene = self.new_baseline(), self._baseline
         if not active:
             self._black.update(black_level, view.frame.stream_time)
         # Nothing in a white-out to tell a fault from new content by, and no scene is this white.
