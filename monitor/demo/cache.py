@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 
-def spec_hash(version: int, spec: Any) -> str:
+def spec_hash(version: int | str, spec: Any) -> str:
     """A short hash of a generator version and every field of a clip's (dataclass) spec."""
     full = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
     return hashlib.sha256(f"{version}{full}".encode()).hexdigest()[:12]

@@ -15,7 +15,6 @@ never saw. `soak` is an hour or more of clean clips on val footage, for reportin
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ import cv2
 import numpy as np
 
 from monitor.demo import FAULT_KINDS, encode_frames
-from monitor.demo.cache import write_labels
+from monitor.demo.cache import spec_hash, write_labels
 from monitor.demo.footage import Camera, Footage, Shot, available
 from monitor.demo.overlays import Overlay, draw
 from monitor.demo.styles import (
@@ -404,8 +403,7 @@ def _spec_hash(spec: ClipSpec) -> str:
     if any(s.gain < 1.0 for s in spec.shots):
         version += f"-dark{DARK_SHOT_VERSION}"
     # Every field, shots included: a change to a shot's gain or softness must regenerate the clip.
-    full = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
-    return hashlib.sha256(f"{version}{full}".encode()).hexdigest()[:12]
+    return spec_hash(version, spec)
 
 
 def _write_one(args: tuple[ClipSpec, str]) -> str:
