@@ -16,7 +16,7 @@ import numpy as np
 
 from monitor.analyze import offline_settings
 from monitor.capture import CaptureWorker
-from monitor.capture.pyav_decoder import configure_stream
+from monitor.capture.pyav_decoder import PictureDecoder
 from monitor.config import Config
 from monitor.demo import Sound, write_clip
 from monitor.frames import AudioChunk, Frame
@@ -64,9 +64,9 @@ def decode_all(path: str, keyframes_only: bool) -> tuple[int, float]:
     n = 0
     with av.open(path) as container:
         stream = container.streams.video[0]
-        configure_stream(stream, keyframes_only)  # exactly as the capture decoder sets it up
-        for _ in container.decode(stream):
-            n += 1
+        pictures = PictureDecoder(stream, keyframes_only)  # exactly as the capture decoder decodes
+        for packet in container.demux(stream):
+            n += len(pictures.decode(packet))
     return n, time.perf_counter() - t0
 
 

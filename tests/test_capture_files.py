@@ -6,6 +6,7 @@ import itertools
 import time
 
 import av
+import numpy as np
 import pytest
 
 from monitor.capture import CaptureWorker, open_decoder
@@ -62,6 +63,74 @@ def test_keyframes_only_skips_decoding_other_frames(clips):
     w, frames = run_worker(str(clips["black"]), CaptureConfig(), SampleConfig(keyframes_only=True))
     # 10 s, 2 s GOP: only the 5 key frames are ever decoded, not just filtered after decoding
     assert w.stats.frames_decoded == 5 and len(frames) == 5 and all(f.keyframe for f in frames)
+
+
+def _key_pictures(path) -> list[tuple[float | None, np.ndarray]]:
+    """The key frames' times and luma as the stream's own decoder gives them, decoding every frame."""
+    from monitor.capture.pyav_decoder import _y_plane
+
+    with av.open(str(path)) as c:
+        return [(f.time, _y_plane(f).copy()) for f in c.decode(video=0) if f.key_frame]
+
+
+@pytest.mark.parametrize("name", ["black", "hevc"])
+def test_keyframes_only_decodes_each_key_frame_on_its_own_to_the_same_picture(clips, name):
+    """Key frames only, H.264 and HEVC: each key frame goes to a decoder made for it, so the
+    stream's own decoder (its tables and frame pools, 7.5-9 MB at 720p) never opens, and the
+    pictures and times are those of decoding every frame."""
+    if name not in clips:
+        pytest.skip("this ffmpeg build has no HEVC encoder")
+    expected = _key_pictures(clips[name])
+    dec = open_decoder(str(clips[name]), "file", CaptureConfig(), True)
+    got = [(f.pts_time, f.luma()) for f in dec.frames() if f.luma is not None]
+    assert not dec.stream.codec_context.is_open
+    assert len(got) == len(expected) >= 2
+    for (t, y), (t_exp, y_exp) in zip(got, expected, strict=True):
+        assert t == pytest.approx(t_exp) and np.array_equal(y, y_exp)
+    dec.close()
+
+
+def _annexb(clip, out, parameter_sets_once: bool):
+    """The clip's H.264 as a raw Annex B stream (SPS and PPS before every key frame, as cameras
+    send them), or with them only before the first key frame."""
+    with av.open(str(clip)) as src, av.open(str(out), "w", format="h264") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    if parameter_sets_once:
+        data = out.read_bytes()
+        starts = [i for i in range(len(data) - 3) if data[i : i + 3] == b"\0\0\1"]
+        kept, seen_idr = bytearray(), False
+        for a, b in zip(starts, [*starts[1:], len(data)], strict=True):
+            kind = data[a + 3] & 0x1F
+            if kind in (7, 8) and seen_idr:
+                continue
+            seen_idr = seen_idr or kind == 5
+            kept += data[a:b]
+        out.write_bytes(bytes(kept))
+    return out
+
+
+@pytest.mark.parametrize("once", [False, True])
+def test_keyframes_only_when_the_parameter_sets_came_once(clips, tmp_path, once):
+    """Raw H.264 whose SPS and PPS come only with its first key frame, and a container that does
+    not hold them either (ffmpeg's probe lifts them from a file's first key frame; here they are
+    taken away again, as a source probed before they arrived would have none): a decoder made for
+    a later key frame cannot start, so the stream's own decoder takes over, shown the first key
+    frame again for its parameter sets, and every key frame still comes out as it should. With
+    the parameter sets before every key frame, the stream's own decoder stays closed."""
+    raw = _annexb(clips["black"], tmp_path / "cam.h264", once)
+    expected = _key_pictures(raw)
+    dec = open_decoder(str(raw), "file", CaptureConfig(), True)
+    if once:
+        dec.stream.codec_context.extradata = None
+    got = [f.luma() for f in dec.frames() if f.luma is not None]
+    assert dec.stream.codec_context.is_open == once
+    assert len(got) == len(expected) == 5 and dec.decode_errors == 0
+    assert all(np.array_equal(y, y_exp) for y, (_t, y_exp) in zip(got, expected, strict=True))
+    dec.close()
 
 
 def test_every_s_samples_by_stream_time(clips):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import pytest
@@ -145,3 +146,25 @@ def test_live_sound_over_rtsp_is_measured(rtsp_server):
         assert audio["momentary_lufs"] == pytest.approx(-20.0, abs=1.5), audio
         assert abs(audio["stream_time"] - run.pipeline.stats("cam").last_stream_time) < 3.0
         assert run.events() == []
+
+
+def test_keyframes_only_over_rtsp_decodes_each_key_frame_on_its_own(rtsp_server):
+    """A live source's key frames, each by a decoder made for it from the parameter sets the
+    server announces (SDP) or sends: one a second (the server's GOP is 25 frames at 25 fps), with
+    pictures, and the stream's own decoder never opened."""
+    from monitor.capture import open_decoder
+    from monitor.config import CaptureConfig
+
+    server = rtsp_server()
+    dec = open_decoder(server.url, "rtsp", CaptureConfig(open_timeout_s=5, read_timeout_s=5), True)
+    frames = []
+    for f in dec.frames():
+        frames.append((f.pts_time, f.keyframe, f.small().shape))
+        if len(frames) == 4:
+            break
+    assert not dec.stream.codec_context.is_open
+    dec.close()
+    # (The first packet over RTSP has no timestamp yet, whichever decoder reads it.)
+    times = [t for t, _key, _shape in frames[1:]]
+    assert all(key and shape[2] == 3 for _t, key, shape in frames)
+    assert all(b - a == pytest.approx(1.0, abs=0.1) for a, b in itertools.pairwise(times))
