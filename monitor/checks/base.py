@@ -161,7 +161,7 @@ class BaselineCheck(Check):
         least = self.config.min_tone_concordance
         if least is None:
             return False
-        concordance = self._previous.concordance(view.tones, view.layouts)
+        concordance = self._previous.concordance(view.tones, view.layouts, enough=least)
         return concordance is not None and concordance >= least
 
     def unmeasured(self, view: FrameView) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
+from functools import cached_property, lru_cache, partial
 
 import cv2
 import numpy as np
@@ -83,10 +83,18 @@ def has_layout(thumb: np.ndarray) -> bool:
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks of the values of x (ties share their average rank), as float64, flattened."""
-    _values, inverse, counts = np.unique(np.round(x.ravel(), 1), return_inverse=True, return_counts=True)
-    start = np.cumsum(counts) - counts
-    return (start + (counts - 1) / 2.0)[inverse].astype(np.float64)
+    """Ranks of the values of x to a tenth (ties share their average rank), as float64, flattened."""
+    v = np.round(x.ravel(), 1)
+    order = np.argsort(v, kind="stable")
+    ordered = v[order]
+    first = np.empty(v.size, bool)  # the first of each run of equal values
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, v.size))
+    ranks = np.empty(v.size, np.float64)
+    ranks[order] = np.repeat(starts + (counts - 1) / 2.0, counts)
+    return ranks
 
 
 # Cells crushed to black or clipped to white in either picture have lost their order (they tie):
@@ -115,9 +123,29 @@ _TIE_LEVELS, _TIE_SHARE = 4.0, 0.03
 _MIN_PAIRS = 0.5
 
 
-def _tie_margin(x: np.ndarray) -> float:
-    lo, hi = np.percentile(x, (5.0, 95.0))
-    return max(_TIE_LEVELS, _TIE_SHARE * float(hi - lo))
+def _tie_margins(x: np.ndarray) -> np.ndarray:
+    """Per column of ``x`` (cells, channels): how far apart two cells must be to differ clearly."""
+    lo, hi = _percentiles(np.sort(x, axis=0), (5.0, 95.0))
+    return np.maximum(_TIE_LEVELS, _TIE_SHARE * (hi - lo))
+
+
+def _percentiles(ordered: np.ndarray, percentiles: tuple[float, ...]) -> list[np.ndarray]:
+    """np.percentile's linear method, to the last bit, over the first axis of an array sorted
+    along it: np.percentile costs about 0.1 ms a call, most of the concordance's time."""
+    n = ordered.shape[0]
+    out = []
+    for p in percentiles:
+        position = (n - 1) * (p / 100)
+        lower = int(position)
+        frac = position - lower
+        out.append(_between(ordered[lower], ordered[min(lower + 1, n - 1)], frac))
+    return out
+
+
+def _between(a: np.ndarray, b: np.ndarray, frac: float) -> np.ndarray:
+    """numpy's linear interpolation between two order statistics, to the last bit (it starts
+    from the nearer one)."""
+    return b - (b - a) * (1 - frac) if frac >= 0.5 else a + (b - a) * frac
 
 
 def _concordance(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -125,15 +153,20 @@ def _concordance(x: np.ndarray, y: np.ndarray) -> float | None:
     (+1: every such pair keeps its order, 0: order at random), pooled over the colour channels
     when the cells have them (rows, columns, channels). None when too few pairs differ in both
     (a flat card, black, a picture clipped nearly all over): no order left to judge by."""
-    channels = [(x[..., k], y[..., k]) for k in range(x.shape[2])] if x.ndim == 3 else [(x, y)]
+    channels = x.shape[2] if x.ndim == 3 else 1
+    xs = x.reshape(-1, channels).astype(np.float64)
+    ys = y.reshape(-1, channels).astype(np.float64)
+    margin_x, margin_y = _tie_margins(xs), _tie_margins(ys)
     agree, clear_pairs, all_pairs = 0.0, 0, 0
-    for a, b in channels:
-        a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    for k in range(channels):
+        a, b = xs[:, k], ys[:, k]
         da, db = a[:, None] - a[None, :], b[:, None] - b[None, :]
-        clear = (np.abs(da) > _tie_margin(a)) & (np.abs(db) > _tie_margin(b))
-        clear_pairs += int(np.count_nonzero(clear))
+        clear = (np.abs(da) > margin_x[k]) & (np.abs(db) > margin_y[k])
+        n_clear = int(np.count_nonzero(clear))
+        clear_pairs += n_clear
         all_pairs += clear.size - a.size
-        agree += float((np.sign(da[clear]) * np.sign(db[clear])).sum())
+        # Clear pairs differ in both pictures: each keeps its order (+1) or swaps it (-1).
+        agree += 2 * int(np.count_nonzero(clear & ((da > 0) == (db > 0)))) - n_clear
     if clear_pairs == 0 or clear_pairs < _MIN_PAIRS * all_pairs:
         return None
     return agree / clear_pairs
@@ -167,13 +200,42 @@ class Tones:
             small = cv2.resize(pic, LAYOUT_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
             out = [small] * len(self.PERCENTILES)
         else:
-            blocks = pic[: ch * rows, : cw * cols].reshape(rows, ch, cols, cw, -1).transpose(0, 2, 1, 3, 4)
-            qs = np.percentile(blocks.reshape(rows, cols, ch * cw, -1), self.PERCENTILES, axis=2)
-            out = [q.astype(np.float32) for q in qs]
+            out = _cell_percentiles(pic[: ch * rows, : cw * cols], self.PERCENTILES)
             out = [q[..., 0] if q.shape[2] == 1 else q for q in out]
         for q in out:
             q.flags.writeable = False
         return tuple(out)
+
+
+def _cell_percentiles(pic: np.ndarray, percentiles: tuple[int, ...]) -> list[np.ndarray]:
+    """Per 16x9 cell and channel of a uint8 picture (cropped to whole cells), the percentiles
+    exactly as numpy's linear method gives them, read from per-cell histograms: 5x faster than
+    np.percentile over the cells' pixels (0.9 against 4.9 ms at 480x270)."""
+    cols, rows = LAYOUT_SIZE
+    h, w = pic.shape[:2]
+    channels = 1 if pic.ndim == 2 else pic.shape[2]
+    bins = _histogram_bins(h, w, channels)
+    counts = np.bincount((bins + pic.reshape(h, w, channels)).ravel(), minlength=rows * cols * channels * 256)
+    below = np.cumsum(counts.reshape(rows, cols, channels, 256), axis=-1)  # pixels at or below each level
+    n = (h // rows) * (w // cols)
+    q = np.asarray(percentiles, np.float64) / 100
+    position = (n - 1) * q  # numpy's linear method: between the order statistics around it
+    lower = np.floor(position)
+    frac = position - lower
+    out = []
+    for k in range(len(percentiles)):
+        a = np.count_nonzero(below <= lower[k], axis=-1).astype(np.float64)  # the lower order statistic
+        b = np.count_nonzero(below <= min(lower[k] + 1, n - 1), axis=-1).astype(np.float64)
+        out.append(_between(a, b, float(frac[k])).astype(np.float32))
+    return out
+
+
+@lru_cache(maxsize=8)  # one per analysis size in use (1.6 MB at 480x270)
+def _histogram_bins(h: int, w: int, channels: int) -> np.ndarray:
+    """Per pixel and channel, the first of its cell's and channel's 256 histogram bins."""
+    cols, rows = LAYOUT_SIZE
+    cell = (np.arange(h) // (h // rows))[:, None] * cols + (np.arange(w) // (w // cols))[None, :]
+    return ((cell[..., None] * channels + np.arange(channels)) * 256).astype(np.int32)
 
 
 class Layout:
@@ -200,27 +262,33 @@ class Layout:
             return _best_shift_correlation(thumb, self._ref)
         return memo.correlation(thumb, self._ref)
 
-    def concordance(self, tones: Tones, memo: LayoutMemo | None = None) -> float | None:
+    def concordance(self, tones: Tones, memo: LayoutMemo | None = None, enough: float = 1.0) -> float | None:
         """How well this frame's cell percentiles (see Tones) keep the previous one's order, the
         best over the percentiles and over shifts of up to one cell (see _concordance): unlike
         the rank correlation, ties are no evidence either way, so a picture re-toned (gain, gamma,
         clipped to white or crushed to black over much of it) still reads as the same scene. Only
         computed for a suspected cut; with a ``memo``, once per sample for every check that
-        compares the same two pictures."""
+        compares the same two pictures. A caller that only asks whether the order is kept at
+        least ``enough`` gets the first comparison that shows it: the search for the best goes on
+        only below it (each comparison weighs all 10,296 pairs of cells per channel)."""
         ref_tones = self._ref_tones
         if ref_tones is None:
             return None
 
         def measure(cur: np.ndarray, ref: np.ndarray) -> float | None:
-            return _best_shift_concordance(cur, ref) if memo is None else memo.concordance(cur, ref)
+            return _best_shift_concordance(cur, ref, enough) if memo is None else memo.concordance(cur, ref, enough)
 
         # On suspected cuts in train footage, the best of the three percentiles kept 3 of 4 tone
         # steps (the median alone: 1) and read 28 of 453 other changes as re-toned (before: 24).
-        found = [
-            r for cur, ref in zip(tones.cells, ref_tones.cells, strict=True) if (r := measure(cur, ref)) is not None
-        ]
-        if found:
-            return max(found)
+        best: float | None = None
+        for cur, ref in zip(tones.cells, ref_tones.cells, strict=True):
+            r = measure(cur, ref)
+            if r is not None and (best is None or r > best):
+                best = r
+                if best >= enough:
+                    break
+        if best is not None:
+            return best
         # A low-contrast picture's percentiles tie in whole levels where its means still differ.
         return measure(tones.means, ref_tones.means)
 
@@ -251,8 +319,8 @@ def _best_shift_correlation(thumb: np.ndarray, reference: np.ndarray) -> float |
     return _best_shift(thumb, reference, _rank_correlation, good_enough=0.9)
 
 
-def _best_shift_concordance(thumb: np.ndarray, reference: np.ndarray) -> float | None:
-    return _best_shift(thumb, reference, _concordance, good_enough=1.0)
+def _best_shift_concordance(thumb: np.ndarray, reference: np.ndarray, enough: float = 1.0) -> float | None:
+    return _best_shift(thumb, reference, _concordance, good_enough=enough)
 
 
 def _best_shift(
@@ -283,22 +351,23 @@ class LayoutMemo:
     compared (the very same arrays: identity, not equal values)."""
 
     def __init__(self) -> None:
-        self._done: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray, float | None]] = {}
+        self._done: dict[tuple[str, float, int, int], tuple[np.ndarray, np.ndarray, float | None]] = {}
 
     def correlation(self, thumb: np.ndarray, ref: np.ndarray) -> float | None:
-        return self._once("correlation", thumb, ref, _best_shift_correlation)
+        return self._once("correlation", 0.0, thumb, ref, _best_shift_correlation)
 
-    def concordance(self, thumb: np.ndarray, ref: np.ndarray) -> float | None:
-        return self._once("concordance", thumb, ref, _best_shift_concordance)
+    def concordance(self, thumb: np.ndarray, ref: np.ndarray, enough: float = 1.0) -> float | None:
+        return self._once("concordance", enough, thumb, ref, partial(_best_shift_concordance, enough=enough))
 
     def _once(
         self,
         measure: str,
+        enough: float,
         thumb: np.ndarray,
         ref: np.ndarray,
         compute: Callable[[np.ndarray, np.ndarray], float | None],
     ) -> float | None:
-        key = (measure, id(thumb), id(ref))
+        key = (measure, enough, id(thumb), id(ref))
         hit = self._done.get(key)
         if hit is not None and hit[0] is thumb and hit[1] is ref:
             return hit[2]

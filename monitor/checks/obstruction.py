@@ -422,7 +422,7 @@ class ObstructionCheck(Check):
                     # ...and the scene's layout is gone with it: a picture washed out or darkened
                     # as a whole loses detail relative to its brightness too, but its cells keep
                     # their order (re-toned, see Layout.concordance). A cap or a palm has its own.
-                    order = self._recent.concordance(view.tones, view.layouts)
+                    order = self._recent.concordance(view.tones, view.layouts, enough=c.min_tone_concordance)
                     onset = order is None or order < c.min_tone_concordance
                 else:
                     onset = change.carries_on
