@@ -16,7 +16,8 @@ Four explainable patterns:
   "NO SIGNAL" logo bouncing around). A still graphic on a dark screen is a black picture with
   the camera's clock on it, which the black check reports.
 Digitally flat pictures (85 % of neighbouring pixels equal, few small gradients) brighter than
-black also count as a card.
+black also count as a card, unless they are cut along the codec's 8/16-pixel block grid: a
+picture quantised to flat blocks is blocking.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from pydantic import Field
 
 from monitor.checks.base import Check, CheckConfig, CheckResult
+from monitor.checks.blocking import grid_blockiness, profiles
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -55,6 +57,15 @@ class NoSignalConfig(CheckConfig):
     )
     logo_max_area: float = Field(0.15, gt=0, le=1, description="logo: what is not flat fits in a box this small")
     logo_min_move: float = Field(0.01, ge=0, description="logo: ...that moves at least this (fraction of width)")
+    # Quantisation far past blocking (JPEG at quality 2) leaves each 8x8 block one flat colour:
+    # the picture is as exactly flat as a card, but cut along the codec's block grid. Cards on
+    # train footage step across that grid by 0.32 levels at most; such a picture by 1.3-1.6.
+    compression_grid_ratio: float = Field(
+        1.4, gt=1, description="card/logo: steps across the 8/16-pixel codec grid this x those inside the blocks..."
+    )
+    compression_grid_step: float = Field(
+        1.0, ge=0, description="...and this many luma levels larger is a picture compressed to blocks, not a card"
+    )
 
 
 def flatness(luma: np.ndarray, dark_limit: float, clip_limit: float) -> tuple[float, float, float]:
@@ -138,6 +149,10 @@ class NoSignalCheck(Check):
             pattern = "card"
         graphic = self._graphic(view, flat, dark)
         pattern = pattern or graphic
+        if pattern in ("card", "logo"):
+            ratio, step, _block = grid_blockiness(*profiles(view.native_crop))
+            if ratio >= c.compression_grid_ratio and step >= c.compression_grid_step:
+                pattern = None  # blocking's to report
         if pattern in ("flat", "card") and mean >= c.max_card_luma:
             pattern = None  # a picture clipped to white is overexposed (a sensor or gain fault), not a card
         m: dict[str, object] = {"column_std": round(column_std, 2), "luma_std": round(gray_std, 2)}
