@@ -8,12 +8,10 @@ Four explainable patterns:
 - flat: the whole picture is one colour (blue/grey "no signal" screens), but not black;
 - card: most of the picture is *exactly* flat at a colour between black and white,
   neighbouring native pixels equal (a caption like "NO SIGNAL" on a plain background), and what
-  is not flat is drawn edges, not the small gradients of sensor noise (small steps right beside
-  the caption's edges are its anti-aliasing). Real pictures never get there, even a clear sky
-  (at most ~56 % exactly flat in the dev clips; synthetic cards 75-95 %); a lens covered by a
-  flat object still shows a strip of noisy scene, which keeps it an obstruction; a picture
-  clipped to white is flat too, and overexposed. The background is one colour: a slate's
-  gradient is flat between its bands too, at many levels;
+  is not flat is drawn edges, not the small gradients of sensor noise. Real pictures never get
+  there, even a clear sky (at most ~56 % exactly flat in the dev clips; synthetic cards
+  75-95 %); a lens covered by a flat object still shows a strip of noisy scene, which keeps it
+  an obstruction; a picture clipped to white is flat too, and overexposed;
 - logo: a flat dark screen with one small graphic that moves (a player's or encoder's idle
   "NO SIGNAL" logo bouncing around). A still graphic on a dark screen is a black picture with
   the camera's clock on it, which the black check reports.
