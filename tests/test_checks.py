@@ -663,45 +663,22 @@ def test_a_picture_quantised_to_flat_blocks_is_blocking_not_a_card():
         assert feed(make("no_signal"), [jpeg_roundtrip(card, quality)] * 3)[-1].measurements.get("pattern") == "card"
 
 
-@pytest.mark.parametrize(
-    ("width", "height", "scale", "thickness", "crf"),
-    [(704, 576, 1.6, 2, 25), (1920, 1080, 4.0, 10, 28)],
-    ids=["576p", "1080p-large-caption"],
-)
-def test_a_no_signal_card_through_the_decoder(tmp_path, width, height, scale, thickness, crf):
+def test_a_no_signal_card_at_576p_through_the_decoder(tmp_path):
     """The analysis copy of a 704x576 picture is scaled by a non-integer factor and dithered:
-    flatness must be judged on the native pixels, or a plain grey card reads as a picture. A
-    large anti-aliased caption (and the codec's ringing beside it) leaves small steps along its
-    edges (3.5 % of the pixels of a generated 1080p card): small steps count only away from them."""
+    flatness must be judged on the native pixels, or a plain grey card reads as a picture."""
     from monitor.capture import open_decoder
     from monitor.config import CaptureConfig
     from monitor.demo import encode_frames
 
-    card = np.full((height, width, 3), 90, np.uint8)
-    org = (width // 4, height // 2)
-    cv2.putText(card, "NO SIGNAL", org, cv2.FONT_HERSHEY_SIMPLEX, scale, (235, 235, 235), thickness, cv2.LINE_AA)
-    path = encode_frames(tmp_path / "card.mp4", [card] * 10, width=width, height=height, fps=10, crf=crf)
+    card = np.full((576, 704, 3), 90, np.uint8)
+    cv2.putText(card, "NO SIGNAL", (200, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (235, 235, 235), 2, cv2.LINE_AA)
+    path = encode_frames(tmp_path / "card.mp4", [card] * 10, width=704, height=576, fps=10, crf=25)
     dec = open_decoder(str(path), "file", CaptureConfig(), False)
     check, results = make("no_signal"), []
     for i, raw in enumerate(dec.frames()):
         results.append(check.evaluate(FrameView(raw.to_frame("t", i, raw.pts_time, 0.0, dec.decode_errors))))
     dec.close()
     assert all(r.active and r.measurements["pattern"] == "card" for r in results), results[-1].measurements
-
-
-def test_a_slate_on_a_gradient_is_no_card():
-    """A broadcaster's slate: a caption on a colour gradient, as exactly flat between its bands
-    as a card. A no-signal card is one colour behind its caption; the gradient's flat pixels
-    spread over many levels."""
-    ramp = np.linspace(0, 1, 1280, dtype=np.float32)[None, :, None]
-    slate = np.array([40, 190, 130], np.float32) * (1 - ramp) + np.array([30, 175, 120], np.float32) * ramp
-    slate = np.repeat(slate, 720, axis=0).astype(np.uint8)
-    cv2.putText(slate, "NEXT: EVENING NEWS", (120, 340), cv2.FONT_HERSHEY_SIMPLEX, 2.2, (250, 250, 250), 8, cv2.LINE_AA)
-    assert not any(active(feed(make("no_signal"), [slate] * 5)))
-    assert all(active(feed(make("no_signal", card_min_one_colour=0.0), [slate] * 3)))  # by this rule alone
-    plain = np.repeat(np.array([[[40, 190, 130]]], np.uint8), 720, axis=0).repeat(1280, axis=1)
-    cv2.putText(plain, "NO SIGNAL", (400, 340), cv2.FONT_HERSHEY_SIMPLEX, 2.2, (250, 250, 250), 8, cv2.LINE_AA)
-    assert feed(make("no_signal"), [plain] * 3)[-1].measurements.get("pattern") == "card"
 
 
 def test_a_frozen_photo_with_a_clear_sky_is_a_freeze_not_a_slate():

@@ -45,11 +45,7 @@ class NoSignalConfig(CheckConfig):
     min_flat_luma: float = Field(16.0, ge=0, description="flat: brighter than this (darker is black)")
     card_flat_fraction: float = Field(0.75, gt=0, le=1, description="card: fraction of exactly flat pixels")
     card_min_luma: float = Field(25.0, ge=0, description="card: brighter than this (a dark picture is quantised flat)")
-    # Cards with anti-aliased captions: 0.001 away from edges (0.035 counting all); clean footage
-    # at least 0.014 (0.029 on its flattest picture, 88 % flat).
-    card_max_fine: float = Field(
-        0.01, ge=0, le=1, description="card: at most this fraction of small (noise) steps away from sharp edges"
-    )
+    card_max_fine: float = Field(0.03, ge=0, le=1, description="card: at most this fraction of small (noise) gradients")
     graphic_flat_fraction: float = Field(
         0.85, gt=0, le=1, description="card/logo: this much of the picture exactly flat (neighbours equal)"
     )
@@ -61,11 +57,6 @@ class NoSignalConfig(CheckConfig):
     )
     logo_max_area: float = Field(0.15, gt=0, le=1, description="logo: what is not flat fits in a box this small")
     logo_min_move: float = Field(0.01, ge=0, description="logo: ...that moves at least this (fraction of width)")
-    # A no-signal card is one colour behind its caption (train footage's cards, logo screens and
-    # vendor cards: 0.96-1.0); a broadcaster's slate is often a gradient (0.6).
-    card_min_one_colour: float = Field(
-        0.9, ge=0, le=1, description="card: at least this share of its flat pixels within 2 levels of their median"
-    )
     # Quantisation far past blocking (JPEG at quality 2) leaves each 8x8 block one flat colour:
     # the picture is as exactly flat as a card, but cut along the codec's block grid. Cards on
     # train footage step across that grid by 0.32 levels at most; such a picture by 1.3-1.6.
@@ -77,38 +68,19 @@ class NoSignalConfig(CheckConfig):
     )
 
 
-# Anti-aliased caption edges and the codec's ringing beside them leave small steps within a few
-# pixels of a sharp edge; sensor noise and natural shading leave them everywhere.
-_EDGE_REACH = np.ones((9, 9), np.uint8)
-
-
-def one_colour(luma: np.ndarray) -> float:
-    """The share of the exactly flat native pixels (right and lower neighbours equal) within 2
-    levels of their median: 1 for a plain background, less for a gradient's bands."""
-    y = luma[:-1, :-1]
-    still = (y == luma[:-1, 1:]) & (y == luma[1:, :-1])
-    levels = y[still]
-    if levels.size == 0:
-        return 0.0
-    median = float(np.median(levels))
-    return float(np.count_nonzero(np.abs(levels.astype(np.int16) - median) <= 2)) / levels.size
-
-
 def flatness(luma: np.ndarray, dark_limit: float, clip_limit: float) -> tuple[float, float, float]:
     """(flat, flat and dark, small steps): fractions of the native luma whose right and lower
     neighbours equal it - at a level between ``dark_limit`` and ``clip_limit`` (a card's colour),
     or darker (an idle screen's background) - and that are 1-4 levels from them (sensor noise,
-    natural shading), counted away from sharp edges (a caption's anti-aliasing). Pixels clipped
-    to white are flat for another reason (overexposure). Native pixels, because the analysis
-    copy's scaler dithers flat areas by a level."""
+    natural shading). Pixels clipped to white are flat for another reason (overexposure). Native
+    pixels, because the analysis copy's scaler dithers flat areas by a level."""
     y = luma[:-1, :-1]
     g = cv2.add(cv2.absdiff(luma[:-1, 1:], y), cv2.absdiff(luma[1:, :-1], y))
     n = g.size
     still = g == 0
     flat = float(np.count_nonzero(still & (y > dark_limit) & (y < clip_limit))) / n
     dark = float(np.count_nonzero(still & (y <= dark_limit))) / n
-    near_edge = cv2.dilate((g > 4).view(np.uint8), _EDGE_REACH)
-    fine = float(np.count_nonzero((g > 0) & (g <= 4) & (near_edge == 0))) / n
+    fine = float(np.count_nonzero((g > 0) & (g <= 4))) / n
     return flat, dark, fine
 
 
@@ -177,8 +149,6 @@ class NoSignalCheck(Check):
             pattern = "card"
         graphic = self._graphic(view, flat, dark)
         pattern = pattern or graphic
-        if pattern == "card" and one_colour(view.native_crop) < c.card_min_one_colour:
-            pattern = None  # a gradient behind the caption: a slate, not a card
         if pattern in ("card", "logo"):
             ratio, step, _block = grid_blockiness(*profiles(view.native_crop))
             if ratio >= c.compression_grid_ratio and step >= c.compression_grid_step:
