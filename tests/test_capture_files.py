@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import threading
 import time
 
 import av
@@ -88,6 +91,43 @@ def test_keyframes_only_decodes_each_key_frame_on_its_own_to_the_same_picture(cl
     for (t, y), (t_exp, y_exp) in zip(got, expected, strict=True):
         assert t == pytest.approx(t_exp) and np.array_equal(y, y_exp)
     dec.close()
+
+
+def test_key_frames_from_many_streams_share_one_decode_slot_per_core(clips):
+    """More streams than cores decode their key frames at once: each waits for a slot, all get
+    the right pictures, and a key frame that fails to decode gives its slot back."""
+    from monitor.capture import pyav_decoder
+    from monitor.capture.pyav_decoder import PictureDecoder
+
+    slots = len(os.sched_getaffinity(0))
+    expected = [y for _t, y in _key_pictures(clips["black"])]
+    results: dict[int, list[np.ndarray]] = {}
+
+    def stream(i: int) -> None:
+        with av.open(str(clips["black"])) as c:
+            dec = PictureDecoder(c.streams.video[0], keyframes_only=True, threads=1)
+            junk = av.Packet(bytes(2000))
+            junk.is_keyframe = True
+            pictures = []
+            for packet in c.demux(video=0):
+                if packet.is_keyframe and dec._proven:
+                    with contextlib.suppress(av.error.FFmpegError):
+                        dec.decode(junk)  # damaged: an error or nothing, never a held slot
+                pictures += [pyav_decoder._y_plane(f).copy() for f in dec.decode(packet)]
+            results[i] = pictures
+
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(slots + 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == slots + 3
+    for pictures in results.values():
+        assert len(pictures) == len(expected) and all(map(np.array_equal, pictures, expected))
+    taken = [pyav_decoder._KEYFRAME_SLOTS.acquire(blocking=False) for _ in range(slots)]
+    for _ in range(sum(taken)):
+        pyav_decoder._KEYFRAME_SLOTS.release()
+    assert all(taken)
 
 
 def _annexb(clip, out, parameter_sets_once: bool):

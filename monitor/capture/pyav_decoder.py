@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -75,6 +76,12 @@ def _limited_range(f: av.VideoFrame) -> bool:
 # Codecs whose key frames a decoder made for them reads from the stream's parameter sets alone.
 FRESH_KEYFRAME_CODECS = ("h264", "hevc")
 
+# Key frames decoded at once, process-wide: one per core. With a key-frame decode running on every
+# capture thread that has one (150 of 200 streams at a time, measured), the scheduler shares the
+# cores among them all, and the one analysis thread got 0.26 of the 0.6 core its checks needed:
+# half the samples were dropped. Threads waiting here do not compete for the cores.
+_KEYFRAME_SLOTS = threading.BoundedSemaphore(max(1, len(os.sched_getaffinity(0))))
+
 
 class PictureDecoder:
     """A stream's picture packets to pictures, set up the one way the capture thread and the
@@ -139,7 +146,8 @@ class PictureDecoder:
         ctx.extradata = own.extradata
         ctx.thread_count = self._threads
         ctx.thread_type = "SLICE"
-        frames = ctx.decode(packet) + ctx.decode(None)
+        with _KEYFRAME_SLOTS:
+            frames = ctx.decode(packet) + ctx.decode(None)
         for f in frames:
             f.time_base = self.stream.time_base  # a decoder made apart from the stream has none
         return frames
