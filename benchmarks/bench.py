@@ -22,7 +22,7 @@ from monitor.demo import Sound, write_clip
 from monitor.frames import AudioChunk, Frame
 from monitor.queues import StreamMux
 from monitor.runtime import Pipeline, StreamSpec
-from monitor.runtime.loop import QUEUE
+from monitor.runtime.loop import default_queue_size
 from monitor.sinks import Fanout, JsonlSink
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def _capture_run(path: str, cfg: Config, audio: bool = True) -> tuple[int, float
     settings = offline_settings(cfg)
     if not audio:
         settings.audio.enabled = False
-    mux: StreamMux[Frame | AudioChunk] = StreamMux(settings.capture.queue_size or QUEUE)  # one stream
+    mux: StreamMux[Frame | AudioChunk] = StreamMux(settings.capture.queue_size or default_queue_size(1))  # one stream
     worker = CaptureWorker("bench", path, settings.capture, settings.sample, mux, retry=False, audio=settings.audio)
     t0 = time.perf_counter()
     worker.start()

@@ -232,7 +232,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             problem = preflight(args.clip, cfg.stream_settings())
             if problem:
                 raise SourceError(problem)
-        fleet = bench_pipeline(cfg, counts, sample, args.clip, window_s=args.window_s)
+        fleet = bench_pipeline(cfg, counts, sample, args.clip, window_s=args.window_s, encoding=args.encoding)
         print(json.dumps(fleet.as_dict(), indent=1) if args.json else fleet.report())
         return 0
     if args.what == "scorer":
@@ -758,6 +758,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--streams", default="8,16,24", help="pipeline: stream counts to run, e.g. 8,16,24,32")
     b.add_argument("--sample", default="every_s=1", help="pipeline: every_s=S, every_n=N or keyframes")
     b.add_argument("--clip", help="pipeline: the clip each stream loops (default: a generated 720p CCTV-like clip)")
+    b.add_argument(
+        "--encoding",
+        choices=["camera", "x264"],
+        default="camera",
+        help="pipeline: how the generated clip is encoded: as an IP camera's main stream (no B-frames, "
+        "2.8 Mbit/s cap) or with x264's defaults at CRF 20 (3 B-frames, about 3.9 Mbit/s)",
+    )
     b.add_argument("--window-s", type=float, default=20.0, help="pipeline: measuring window per stream count")
     b.add_argument("file", nargs="?", help="video file (default: a generated 1080p H.264 clip)")
     b.add_argument("--config", "-c")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import av
+
 from benchmarks.bench import bench_decode
 from monitor.config import parse_config
 from monitor.demo import DEMO_FAULTS, colour_bars
@@ -44,3 +46,19 @@ def test_test_clips_have_labels(clips):
     labels = json.loads(clips["black"].with_suffix(".labels.json").read_text())
     assert labels["schema"] == "vqmon.labels/1"
     assert labels["clips"][0]["faults"] == [{"fault": "black", "start": 3.0, "end": 6.0}]
+
+
+def test_a_clip_encoded_as_a_camera_has_no_b_frames_and_keeps_under_its_bitrate(tmp_path):
+    """The pipeline bench's clip is encoded as an IP camera's main stream: no B-frames (its
+    decoder then keeps half the pictures) and a capped bitrate."""
+    from monitor.demo import SceneStyle, write_clip
+
+    kinds = {}
+    for name, kbps in (("camera", 400), ("x264", None)):
+        path = write_clip(tmp_path / f"{name}.mp4", width=320, height=180, fps=25, duration_s=4.0, crf=20,
+                          write_labels=False, style=SceneStyle(noise=4.5), camera_kbps=kbps)  # fmt: skip
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            kinds[name] = (s.codec_context.has_b_frames, path.stat().st_size * 8 / 4.0 / 1000)
+    assert kinds["camera"][0] == 0 and kinds["x264"][0] > 0
+    assert kinds["camera"][1] <= 1.3 * 400

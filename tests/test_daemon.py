@@ -94,6 +94,33 @@ def test_shutdown_checks_the_frames_already_captured():
     assert raised == names
 
 
+def test_a_busy_box_buffers_fewer_samples_per_stream():
+    """Past 8 streams a core each stream buffers 2 sampled frames (a full one holds its full-size
+    picture), and the oldest goes when a third comes; a configured queue_size still rules."""
+    import os
+
+    import numpy as np
+
+    from monitor.frames import Frame
+    from monitor.runtime import Pipeline, StreamSpec
+    from monitor.sinks import Fanout
+    from tests.conftest import stream_settings
+
+    many = 8 * (os.cpu_count() or 1)
+    busy = Pipeline([StreamSpec(f"cam{i}", f"cam{i}.mp4", stream_settings()) for i in range(many)], Fanout([]))
+    for k in range(3):
+        busy.mux.put("cam0", Frame.from_image(np.zeros((18, 32, 3), np.uint8), stream="cam0", index=k))
+    assert busy.mux.depth("cam0") == 2 and busy.mux.dropped("cam0") == 1
+    item = busy.mux.get(timeout=0)
+    assert item is not None and item[1].index == 1
+    busy.shutdown()
+    settings = stream_settings()
+    settings.capture.queue_size = 6
+    told = Pipeline([StreamSpec(f"cam{i}", f"cam{i}.mp4", settings) for i in range(many)], Fanout([]))
+    assert told.mux.maxsize == 6
+    told.shutdown()
+
+
 def test_a_stop_during_start_up_is_a_clean_exit(tmp_path, clips):
     """systemd may stop a service that is still starting: SIGTERM before the daemon is up must
     not kill it mid-import, but stop it once it is up, cleanly."""

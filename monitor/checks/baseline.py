@@ -161,20 +161,23 @@ def _concordance(x: np.ndarray, y: np.ndarray) -> float | None:
     channels = x.shape[2] if x.ndim == 3 else 1
     xs = x.reshape(-1, channels).astype(np.float64)
     ys = y.reshape(-1, channels).astype(np.float64)
-    margin_x, margin_y = _tie_margins(xs), _tie_margins(ys)
-    agree, clear_pairs, all_pairs = 0.0, 0, 0
-    for k in range(channels):
-        a, b = xs[:, k], ys[:, k]
-        da, db = a[:, None] - a[None, :], b[:, None] - b[None, :]
-        clear = (np.abs(da) > margin_x[k]) & (np.abs(db) > margin_y[k])
-        n_clear = int(np.count_nonzero(clear))
-        clear_pairs += n_clear
-        all_pairs += clear.size - a.size
-        # Clear pairs differ in both pictures: each keeps its order (+1) or swaps it (-1).
-        agree += 2 * int(np.count_nonzero(clear & ((da > 0) == (db > 0)))) - n_clear
+    # Each pair that differs clearly in a picture is +1 or -1 by its order there, else 0: their
+    # product is +1 for a pair that keeps its order, -1 for one that swaps, 0 for a tie in either.
+    kept = _clear_order(xs, _tie_margins(xs)) * _clear_order(ys, _tie_margins(ys))
+    clear_pairs = int(np.count_nonzero(kept))
+    all_pairs = kept.size - xs.size  # a cell paired with itself is no pair
     if clear_pairs == 0 or clear_pairs < _MIN_PAIRS * all_pairs:
         return None
-    return agree / clear_pairs
+    return int(kept.sum(dtype=np.int64)) / clear_pairs
+
+
+def _clear_order(cells: np.ndarray, margins: np.ndarray) -> np.ndarray:
+    """(channels, cells, cells) int8: +1 where cell i is clearly above cell j, -1 clearly below,
+    0 within the channel's tie margin."""
+    by_channel = np.ascontiguousarray(cells.T)
+    diff = by_channel[:, :, None] - by_channel[:, None, :]
+    margin = margins[:, None, None]
+    return (diff > margin).view(np.int8) - (diff < -margin).view(np.int8)
 
 
 class Tones:

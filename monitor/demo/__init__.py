@@ -272,9 +272,14 @@ def encode_frames(
     codec: str = "libx264",
     preset: str = "veryfast",
     sound: Sound | None = None,
+    camera_kbps: int | None = None,
 ) -> Path:
     """Encode BGR frames as an MP4 with a fixed GOP (atomically: written beside, then renamed);
-    with ``sound``, an AAC track too, interleaved with the picture as a muxer would."""
+    with ``sound``, an AAC track too, interleaved with the picture as a muxer would.
+
+    ``camera_kbps`` (H.264/HEVC): encode as an IP camera's main stream does instead of at ``crf``:
+    a capped bitrate and no B-frames (cameras leave them out for latency), which also makes the
+    decoder keep fewer pictures."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.part{os.getpid()}")
@@ -288,6 +293,9 @@ def encode_frames(
         if codec in ("libx264", "libx265"):
             params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
             stream.options = {"crf": str(crf), "preset": preset}
+            if camera_kbps is not None:
+                params += f":bframes=0:bitrate={camera_kbps}:vbv-maxrate={camera_kbps}:vbv-bufsize={2 * camera_kbps}"
+                stream.options = {"preset": preset}
             stream.options["x264-params" if codec == "libx264" else "x265-params"] = (
                 params if codec == "libx264" else params + ":log-level=error"
             )
@@ -364,6 +372,7 @@ def write_clip(
     style: SceneStyle | None = None,
     scene_s: float = 10.0,
     sound: Sound | None = None,
+    camera_kbps: int | None = None,
 ) -> Path:
     """Encode a clip (atomically: written beside, then renamed) and its labels file."""
     out = encode_frames(
@@ -376,6 +385,7 @@ def write_clip(
         crf=crf,
         codec=codec,
         sound=sound,
+        camera_kbps=camera_kbps,
     )
     if write_labels:
         labels = {

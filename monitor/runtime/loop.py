@@ -56,12 +56,20 @@ DRAIN_S = 5.0  # at shutdown, how long diagnoses in flight may take to come back
 ANALYSIS_SILENCE_S = 15.0  # the loop turns every TICK_S; a check this slow is a hang
 SCORER_SILENCE_S = 120.0  # a full batch with tiles of a large model on a CPU takes seconds
 TICK_S = 0.25
-QUEUE, MANY_STREAMS_QUEUE = 8, 4  # sampled frames per stream, by default (capture.queue_size: 0)
 
 
 def many_streams(n: int) -> bool:
     """As many streams as CPU cores or more: the defaults turn to saving threads and memory."""
     return n >= (os.cpu_count() or 1)
+
+
+def default_queue_size(n: int) -> int:
+    """Sampled frames buffered per stream when capture.queue_size is 0. Each holds its full-size
+    picture (1.8 MB at 720p), and a box past its limit keeps every queue full: 4 a stream was 7 of
+    the 20 MB each of 32 720p streams on 2 cores. With 8 streams a core or more, 2 a stream still
+    covers a 2 s stall of the checks at one sample a second (no drops at 26 streams, measured)."""
+    cores = os.cpu_count() or 1
+    return 8 if n < cores else 4 if n < 8 * cores else 2
 
 
 class Pipeline:
@@ -86,8 +94,7 @@ class Pipeline:
         self.sink = sink
         self.offline = offline
         self.stats_interval_s = stats_interval_s
-        many = many_streams(len(specs))
-        queue_size = max(s.settings.capture.queue_size or (MANY_STREAMS_QUEUE if many else QUEUE) for s in specs)
+        queue_size = max(s.settings.capture.queue_size or default_queue_size(len(specs)) for s in specs)
         # Sampled frames under each stream's name, its sound under (name, "audio"): served in turn.
         self.mux: StreamMux[Frame | AudioChunk] = StreamMux(queue_size, block_when_full=offline)
         # What comes back to the analysis loop from other threads - CLIP scores, VLM diagnoses,
