@@ -245,3 +245,25 @@ def test_looped_single_pictures_are_paced_too(tmp_path, kind):
         frames[-1].stream_time - frames[0].stream_time
     )
     assert frames[-1].stream_time - frames[0].stream_time >= 12 * 0.02  # and stream time does advance per loop
+
+
+def test_capture_threads_leave_the_cores_to_the_checks_first(clips):
+    """A capture thread runs CAPTURE_NICE nicer than the thread that started it, so that on a box
+    short of CPU the analysis thread is served before the decoders."""
+    from monitor.capture.worker import CAPTURE_NICE
+
+    mux = StreamMux(maxsize=4)
+    capture = CaptureConfig(loop=True, realtime=True)
+    w = CaptureWorker("cam", str(clips["clean"]), capture, SampleConfig(every_n=25), mux)
+    w.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (w.native_id is None or w.stats.frames_decoded == 0) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert w.native_id is not None and w.is_alive()
+        nice = os.getpriority(os.PRIO_PROCESS, w.native_id)
+        assert nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + CAPTURE_NICE)
+    finally:
+        w.stop()
+        mux.close()
+        w.join(10)
