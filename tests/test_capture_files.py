@@ -99,7 +99,7 @@ def test_key_frames_from_many_streams_share_one_decode_slot_per_core(clips):
     from monitor.capture import pyav_decoder
     from monitor.capture.pyav_decoder import PictureDecoder
 
-    slots = len(os.sched_getaffinity(0))
+    slots = pyav_decoder._CORES
     expected = [y for _t, y in _key_pictures(clips["black"])]
     results: dict[int, list[np.ndarray]] = {}
 

@@ -80,7 +80,8 @@ FRESH_KEYFRAME_CODECS = ("h264", "hevc")
 # capture thread that has one (150 of 200 streams at a time, measured), the scheduler shares the
 # cores among them all, and the one analysis thread got 0.26 of the 0.6 core its checks needed:
 # half the samples were dropped. Threads waiting here do not compete for the cores.
-_KEYFRAME_SLOTS = threading.BoundedSemaphore(max(1, len(os.sched_getaffinity(0))))
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_KEYFRAME_SLOTS = threading.BoundedSemaphore(max(1, _CORES))
 
 
 class PictureDecoder:

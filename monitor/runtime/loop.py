@@ -69,7 +69,8 @@ def default_queue_size(n: int) -> int:
     """Sampled frames buffered per stream when capture.queue_size is 0. Each holds its full-size
     picture (1.8 MB at 720p), and a box past its limit keeps every queue full: 4 a stream was 7 of
     the 20 MB each of 32 720p streams on 2 cores. With 8 streams a core or more, 2 a stream still
-    covers a 2 s stall of the checks at one sample a second (no drops at 26 streams, measured)."""
+    covers a 2 s stall of the checks at one sample a second (26 streams: 0 and 3 drops in 20 s,
+    two runs)."""
     cores = os.cpu_count() or 1
     return 8 if n < cores else 4 if n < 8 * cores else 2
 
