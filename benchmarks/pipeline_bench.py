@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 CLIP_VERSION = 3  # 3: encoded as a camera (no B-frames, capped bitrate); 2 is the x264 encoding
 KEEPS_UP = 0.95  # a stream keeps up at this share of its frame rate (and with no drops)
+# ... and the checks with the samples: at most this share of the window's samples is left waiting
+# at its end beyond what waited at its start (a backlog that grows drops samples later).
+MAX_BEHIND = 0.05
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -103,9 +106,15 @@ class PipelineRow:
     cpu_cores: float
     rss_mb: float
     stages: dict[str, float] = field(default_factory=dict)  # share of the CPU used
+    sampled: int = 0  # frames sent on to the checks in the window
+    behind: int = 0  # of them, how many more wait at the window's end than at its start
+
+    @property
+    def behind_share(self) -> float:
+        return self.behind / self.sampled if self.sampled else 0.0
 
     def keeps_up(self, fps: float) -> bool:
-        return self.slowest_fps >= KEEPS_UP * fps and self.dropped == 0
+        return self.slowest_fps >= KEEPS_UP * fps and self.dropped == 0 and self.behind_share <= MAX_BEHIND
 
 
 @dataclass
@@ -133,18 +142,20 @@ class PipelineBench:
             f"{Path(self.clip).name}, {self.clip_fps:.3g} frames/s decoded per stream, sample {self.sample}, "
             f"{self.window_s:g} s window",
             f"raw PyAV decode: {self.raw_fps:.0f} fps = {self.decode_limit:.1f} real-time streams (the decode limit)",
-            f"{'streams':>7} {'slowest':>8} {'mean':>6} {'drops':>6} {'cores':>6} {'RSS MB':>7} {'MB/str':>6} "
-            f"{'/limit':>6}  CPU share by stage",
+            f"{'streams':>7} {'slowest':>8} {'mean':>6} {'drops':>6} {'behind':>6} {'cores':>6} {'RSS MB':>7} "
+            f"{'MB/str':>6} {'/limit':>6}  CPU share by stage",
         ]
         for r in self.rows:
             stages = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(r.stages.items(), key=lambda kv: -kv[1]))
             lines.append(
-                f"{r.streams:>7} {r.slowest_fps:>8.1f} {r.mean_fps:>6.1f} {r.dropped:>6} {r.cpu_cores:>6.2f} "
-                f"{r.rss_mb:>7.0f} {r.rss_mb / r.streams:>6.1f} {r.streams / self.decode_limit:>6.2f}  {stages}"
+                f"{r.streams:>7} {r.slowest_fps:>8.1f} {r.mean_fps:>6.1f} {r.dropped:>6} "
+                f"{100 * r.behind_share:>5.1f}% {r.cpu_cores:>6.2f} {r.rss_mb:>7.0f} {r.rss_mb / r.streams:>6.1f} "
+                f"{r.streams / self.decode_limit:>6.2f}  {stages}"
             )
         kept = [r.streams for r in self.rows if r.keeps_up(self.clip_fps)]
         lines.append(
-            f"largest N that keeps up (slowest >= {KEEPS_UP:.0%} of {self.clip_fps:.3g} fps, no drops): "
+            f"largest N that keeps up (slowest >= {KEEPS_UP:.0%} of {self.clip_fps:.3g} fps, no drops, "
+            f"behind <= {MAX_BEHIND:.0%}): "
             f"{max(kept) if kept else 'none'}; ratio to the decode limit "
             f"{(max(kept) / self.decode_limit) if kept else 0:.2f}"
         )
@@ -166,6 +177,8 @@ def _run(n: int, clip: Path, cfg: Config, sample: SampleConfig, warmup_s: float,
         names = list(pipeline.workers)
         frames0 = {k: pipeline.stats(k).frames_decoded for k in names}
         drops0 = sum(pipeline.mux.dropped(k) for k in names)
+        sampled0 = sum(pipeline.stats(k).frames_sampled for k in names)
+        checked0 = sum(pipeline.analyzers[k].frames_checked for k in names)
         threads = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
         cpu0 = {tid: _thread_cpu(tid) for tid in threads}
         proc0, t0 = time.process_time(), time.perf_counter()
@@ -180,6 +193,8 @@ def _run(n: int, clip: Path, cfg: Config, sample: SampleConfig, warmup_s: float,
         per_stage["ffmpeg decoder threads"] = max(0.0, used - sum(per_stage.values()))
         fps = [(pipeline.stats(k).frames_decoded - frames0[k]) / elapsed for k in names]
         dropped = sum(pipeline.mux.dropped(k) for k in names) - drops0
+        sampled = sum(pipeline.stats(k).frames_sampled for k in names) - sampled0
+        checked = sum(pipeline.analyzers[k].frames_checked for k in names) - checked0
         return PipelineRow(
             n,
             min(fps),
@@ -188,6 +203,8 @@ def _run(n: int, clip: Path, cfg: Config, sample: SampleConfig, warmup_s: float,
             used / elapsed,
             _rss_mb(),
             {k: v / used for k, v in per_stage.items() if used > 0 and v > 0.005 * used},
+            sampled,
+            max(0, sampled - checked - dropped),
         )
     finally:
         pipeline.stop()

@@ -62,3 +62,20 @@ def test_a_clip_encoded_as_a_camera_has_no_b_frames_and_keeps_under_its_bitrate(
             kinds[name] = (s.codec_context.has_b_frames, path.stat().st_size * 8 / 4.0 / 1000)
     assert kinds["camera"][0] == 0 and kinds["x264"][0] > 0
     assert kinds["camera"][1] <= 1.3 * 400
+
+
+def test_bench_pipeline_counts_what_the_checks_fell_behind_by(clips):
+    """`bench pipeline`'s bookkeeping on a short real run: samples in the window are counted, a
+    stream keeps up only with no drops and no backlog growing past 5 % of its samples."""
+    from benchmarks.pipeline_bench import PipelineRow, bench_pipeline
+    from monitor.config import SampleConfig
+
+    fleet = bench_pipeline(parse_config({}), [2], SampleConfig(every_s=0.2), str(clips["clean"]), window_s=2.0,
+                           warmup_s=0.5)  # fmt: skip
+    row = fleet.rows[0]
+    assert row.streams == 2 and row.sampled > 0 and 0 <= row.behind <= row.sampled
+    assert "behind" in fleet.report()
+    steady = PipelineRow(2, 25.0, 25.0, 0, 1.0, 100.0, sampled=100, behind=5)
+    assert steady.keeps_up(25.0)
+    assert not PipelineRow(2, 25.0, 25.0, 0, 1.0, 100.0, sampled=100, behind=6).keeps_up(25.0)
+    assert not PipelineRow(2, 25.0, 25.0, 1, 1.0, 100.0, sampled=100, behind=0).keeps_up(25.0)
