@@ -79,7 +79,7 @@ class CaptureConfig(Strict):
         0,
         ge=0,
         description="sampled frames buffered per stream, the oldest dropped when full; 0 = automatic: 8 while "
-        "there are fewer streams than CPU cores, 4 up to 8 streams a core, 2 beyond (each queued frame keeps "
+        "there are fewer streams than CPU cores, 4 up to 8 streams a core, 3 beyond (each queued frame keeps "
         "its full-size picture, 1.8 MB at 720p)",
     )
     loop: bool = Field(False, description="files: start again at the end (a clip as a live camera)")

@@ -95,8 +95,8 @@ def test_shutdown_checks_the_frames_already_captured():
 
 
 def test_a_busy_box_buffers_fewer_samples_per_stream():
-    """Past 8 streams a core each stream buffers 2 sampled frames (a full one holds its full-size
-    picture), and the oldest goes when a third comes; a configured queue_size still rules."""
+    """Past 8 streams a core each stream buffers 3 sampled frames (a full one holds its full-size
+    picture), and the oldest goes when a fourth comes; a configured queue_size still rules."""
     import os
 
     import numpy as np
@@ -108,9 +108,9 @@ def test_a_busy_box_buffers_fewer_samples_per_stream():
 
     many = 8 * (os.cpu_count() or 1)
     busy = Pipeline([StreamSpec(f"cam{i}", f"cam{i}.mp4", stream_settings()) for i in range(many)], Fanout([]))
-    for k in range(3):
+    for k in range(4):
         busy.mux.put("cam0", Frame.from_image(np.zeros((18, 32, 3), np.uint8), stream="cam0", index=k))
-    assert busy.mux.depth("cam0") == 2 and busy.mux.dropped("cam0") == 1
+    assert busy.mux.depth("cam0") == 3 and busy.mux.dropped("cam0") == 1
     item = busy.mux.get(timeout=0)
     assert item is not None and item[1].index == 1
     busy.shutdown()

@@ -67,12 +67,13 @@ def many_streams(n: int) -> bool:
 
 def default_queue_size(n: int) -> int:
     """Sampled frames buffered per stream when capture.queue_size is 0. Each holds its full-size
-    picture (1.8 MB at 720p), and a box past its limit keeps every queue full: 4 a stream was 7 of
-    the 20 MB each of 32 720p streams on 2 cores. With 8 streams a core or more, 2 a stream still
-    covers a 2 s stall of the checks at one sample a second (26 streams: 0 and 3 drops in 20 s,
-    two runs)."""
+    picture (1.8 MB at 720p), and a box past its limit keeps every queue full: 4 a stream were 7
+    of the 20 MB each of 32 720p streams on 2 cores. With 8 streams a core or more, 3: a capture
+    thread catching up after a lag hands on 2 samples at once, and with 2 a stream 26 and 28
+    streams dropped 1-81 samples in 20 s (4 runs), with 3 none in the runs whose decode limit
+    was above 26 streams."""
     cores = os.cpu_count() or 1
-    return 8 if n < cores else 4 if n < 8 * cores else 2
+    return 8 if n < cores else 4 if n < 8 * cores else 3
 
 
 class Pipeline:
