@@ -148,7 +148,7 @@ class PipelineBench:
         for r in self.rows:
             stages = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(r.stages.items(), key=lambda kv: -kv[1]))
             lines.append(
-                f"{r.streams:>7} {r.slowest_fps:>8.1f} {r.mean_fps:>6.1f} {r.dropped:>6} "
+                f"{r.streams:>7} {r.slowest_fps:>8.3g} {r.mean_fps:>6.3g} {r.dropped:>6} "
                 f"{100 * r.behind_share:>5.1f}% {r.cpu_cores:>6.2f} {r.rss_mb:>7.0f} {r.rss_mb / r.streams:>6.1f} "
                 f"{r.streams / self.decode_limit:>6.2f}  {stages}"
             )
