@@ -58,22 +58,11 @@ DRAIN_S = 5.0  # at shutdown, how long diagnoses in flight may take to come back
 ANALYSIS_SILENCE_S = 15.0  # the loop turns every TICK_S; a check this slow is a hang
 SCORER_SILENCE_S = 120.0  # a full batch with tiles of a large model on a CPU takes seconds
 TICK_S = 0.25
-# A box with 8 streams a core or more opens them over this long instead of in one instant: a storm
-# of connections at once is hard on the cameras and the recorder, and files looped as cameras
-# would all have their key frames due together (200 streams on 2 cores: the last decodes of each
-# burst waited over a second, and the slowest stream ran at 0.467-0.50 of its 0.5 fps; spread over
-# 2 s, 0.483, no drops).
-START_SPREAD_S = 2.0
 
 
 def many_streams(n: int) -> bool:
     """As many streams as CPU cores or more: the defaults turn to saving threads and memory."""
     return n >= (os.cpu_count() or 1)
-
-
-def crowded(n: int) -> bool:
-    """8 streams a CPU core or more: queues are kept short and the streams open one after another."""
-    return n >= 8 * (os.cpu_count() or 1)
 
 
 def default_queue_size(n: int) -> int:
@@ -83,7 +72,8 @@ def default_queue_size(n: int) -> int:
     thread catching up after a lag hands on 2 samples at once, and with 2 a stream 26 and 28
     streams dropped 1-81 samples in 20 s (4 runs), with 3 none in the runs whose decode limit
     was above 26 streams."""
-    return 3 if crowded(n) else 4 if many_streams(n) else 8
+    cores = os.cpu_count() or 1
+    return 8 if n < cores else 4 if n < 8 * cores else 3
 
 
 class Pipeline:
@@ -299,13 +289,9 @@ class Pipeline:
             self.scorer.start()
         if self.escalation is not None:
             self.escalation.start()
-        n = len(self.workers)
-        gap = START_SPREAD_S / n if crowded(n) else 0.0
-        for i, w in enumerate(self.workers.values()):
-            if i and gap and self._stop.wait(gap):
-                break  # stopped while starting: the rest never open
+        for w in self.workers.values():
             w.start()
-        log.info("monitoring %d stream(s): %s", n, ", ".join(self.workers))
+        log.info("monitoring %d stream(s): %s", len(self.workers), ", ".join(self.workers))
 
     def stop(self) -> None:
         self._stop.set()
