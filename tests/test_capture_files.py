@@ -98,8 +98,9 @@ def test_key_frames_from_many_streams_share_one_decode_slot_per_core(clips):
     the right pictures, and a key frame that fails to decode gives its slot back."""
     from monitor.capture import pyav_decoder
     from monitor.capture.pyav_decoder import PictureDecoder
+    from monitor.cores import usable_cores
 
-    slots = pyav_decoder._CORES
+    slots = usable_cores()
     expected = [y for _t, y in _key_pictures(clips["black"])]
     results: dict[int, list[np.ndarray]] = {}
 

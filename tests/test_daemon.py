@@ -97,16 +97,15 @@ def test_shutdown_checks_the_frames_already_captured():
 def test_a_busy_box_buffers_fewer_samples_per_stream():
     """Past 8 streams a core each stream buffers 3 sampled frames (a full one holds its full-size
     picture), and the oldest goes when a fourth comes; a configured queue_size still rules."""
-    import os
-
     import numpy as np
 
+    from monitor.cores import usable_cores
     from monitor.frames import Frame
     from monitor.runtime import Pipeline, StreamSpec
     from monitor.sinks import Fanout
     from tests.conftest import stream_settings
 
-    many = 8 * (os.cpu_count() or 1)
+    many = 8 * usable_cores()
     busy = Pipeline([StreamSpec(f"cam{i}", f"cam{i}.mp4", stream_settings()) for i in range(many)], Fanout([]))
     for k in range(4):
         busy.mux.put("cam0", Frame.from_image(np.zeros((18, 32, 3), np.uint8), stream="cam0", index=k))

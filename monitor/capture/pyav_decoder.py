@@ -17,6 +17,7 @@ from av.video.reformatter import VideoReformatter
 from monitor.capture.decoder import DecodedFrame
 from monitor.capture.urls import LIVE_KINDS, SourceKind, file_path, file_problem, mask_credentials
 from monitor.config import AudioConfig, CaptureConfig
+from monitor.cores import usable_cores
 from monitor.errors import SourceError
 from monitor.frames import analysis_size
 
@@ -80,8 +81,7 @@ FRESH_KEYFRAME_CODECS = ("h264", "hevc")
 # capture thread that has one (150 of 200 streams at a time, measured), the scheduler shares the
 # cores among them all, and the one analysis thread got 0.26 of the 0.6 core its checks needed:
 # half the samples were dropped. Threads waiting here do not compete for the cores.
-_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_KEYFRAME_SLOTS = threading.BoundedSemaphore(max(1, _CORES))
+_KEYFRAME_SLOTS = threading.BoundedSemaphore(usable_cores())
 
 
 class PictureDecoder:

@@ -8,7 +8,6 @@ no locks. Live mode drops the oldest frames of a stream whose checks fall behind
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -25,6 +24,7 @@ from monitor.capture import CaptureStats, CaptureWorker
 from monitor.capture.evidence import EvidenceClip, EvidenceRecorder
 from monitor.checks.moved import Moved
 from monitor.config import EscalationConfig, EvidenceConfig, IqaConfig, ScoringConfig
+from monitor.cores import usable_cores
 from monitor.escalation.worker import EscalationRequest, EscalationResult
 from monitor.frames import AudioChunk, Frame
 from monitor.health import Beat, Loop, health
@@ -62,7 +62,7 @@ TICK_S = 0.25
 
 def many_streams(n: int) -> bool:
     """As many streams as CPU cores or more: the defaults turn to saving threads and memory."""
-    return n >= (os.cpu_count() or 1)
+    return n >= usable_cores()
 
 
 def default_queue_size(n: int) -> int:
@@ -72,8 +72,7 @@ def default_queue_size(n: int) -> int:
     thread catching up after a lag hands on 2 samples at once, and with 2 a stream 26 and 28
     streams dropped 1-81 samples in 20 s (4 runs), with 3 none in the runs whose decode limit
     was above 26 streams."""
-    cores = os.cpu_count() or 1
-    return 8 if n < cores else 4 if n < 8 * cores else 3
+    return 8 if not many_streams(n) else 4 if n < 8 * usable_cores() else 3
 
 
 class Pipeline:
