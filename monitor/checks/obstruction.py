@@ -73,6 +73,14 @@ class ObstructionConfig(CheckConfig):
     hold_covered: float = Field(
         0.28, gt=0, le=1, description="partial: once flagged, stays flagged down to this covered fraction"
     )
+    min_covered_marked: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="partial: ...or this fraction, when the covered cells took a shade of their own "
+        "(their brightness moved by a median of marked_shift or more, their pattern gone)",
+    )
+    marked_shift: float = Field(0.3, ge=0, description="see min_covered_marked")
     min_live: float = Field(0.08, ge=0, le=1, description="partial: ...while this fraction keeps its detail")
     full_cover: float = Field(0.8, gt=0, le=1, description="full: fraction of detailed cells gone featureless")
     max_layout_correlation: float = Field(
@@ -116,7 +124,6 @@ class ObstructionConfig(CheckConfig):
         description="a whole picture losing its detail while its cells keep their order at least this well "
         "(see Layout.concordance) is re-toned (washed out, darkened), not covered",
     )
-    min_luma: float = Field(12.0, ge=0, description="darker pictures are black, not covered")
     max_luma: float = Field(245.0, ge=0, le=255, description="brighter pictures are clipped white: overexposed")
     baseline_tau_s: float = Field(20.0, gt=0, description="time constant of the per-cell detail baseline")
     warmup_s: float = Field(
@@ -494,7 +501,10 @@ class ObstructionCheck(Check):
         # not stay put) the covered part took on the cover's own brightness.
         # Hysteresis: a cover seen stays seen while it holds most of what it took (paint that
         # hovers around min_covered is one episode, not several).
-        least = c.hold_covered if self._flagging else c.min_covered
+        # A cover that plainly brings its own shade (paint darkening what it hides by a third)
+        # needs less of the picture to be told from a scene that changed.
+        marked = pattern is not None and pattern < c.max_covered_layout and shift >= c.marked_shift
+        least = c.hold_covered if self._flagging else c.min_covered_marked if marked else c.min_covered
         partly = covered_frac >= least and (live_frac >= c.min_live or gone)
         fully = covered_frac >= c.full_cover and gone
         active = (
@@ -502,7 +512,9 @@ class ObstructionCheck(Check):
             and not scene_kept
             and lost_from >= 0.25 * detail.size
             and (partly or fully)
-            and c.min_luma <= view.mean_luma < c.max_luma
+            # No darkness rule of its own: a dark cover leaves a dark picture, and when that is
+            # black by black's rule (monitor/checks/black.py), black explains the cover.
+            and view.mean_luma < c.max_luma
         )
         self._flagging = active
         dt = t - self._last_t
