@@ -785,3 +785,40 @@ def test_a_cover_over_a_panning_camera_on_sparse_texture_is_an_obstruction():
     assert not any(active(feed(make("obstruction"), pan)))
     res = active(feed(make("obstruction"), _corner_cover(pan, 25)))
     assert not any(res[:25]) and all(res[30:]), res
+
+
+def _painted(frames: list[np.ndarray], width: float, level: float, sharp_after: int = 0) -> list[np.ndarray]:
+    """Dark paint over the left ``width`` of the picture, its soft edge far out of focus."""
+    mask = np.zeros((H, W), np.float32)
+    mask[:, : int(W * width)] = 1.0
+    mask = cv2.GaussianBlur(mask, (0, 0), 8)[..., None]
+    shade = cv2.GaussianBlur(np.random.default_rng(2).normal(0, 1, (H, W)).astype(np.float32), (0, 0), 20)
+    paint = (level + 200 * shade)[..., None]
+    return [np.clip(f * (1 - mask) + paint * mask, 0, 255).astype(np.uint8) for f in frames[sharp_after:]]
+
+
+def test_paint_that_darkens_what_it_hides_needs_less_of_the_picture():
+    """Two fifths of the picture painted over at luma ~15, its soft edge leaving detail in the
+    cells along it: under the 0.35 of the detailed picture a cover must take, but the cells it
+    took lost their light-and-dark pattern and most of their brightness, which no change of the
+    scene does. The same part defocused keeps its brightness."""
+    imgs, _ = scene(40, SceneStyle(moving=False))
+    res = feed(make("obstruction"), imgs[:20] + _painted(imgs[20:], 0.4, 15.0))
+    m = res[-1].measurements
+    assert all(active(res)[22:]) and 0.25 <= m["covered_fraction"] < 0.35 and m["covered_shift"] >= 0.3, m
+    soft = [img.copy() for img in imgs[20:]]
+    for img in soft:
+        img[:, : int(W * 0.4)] = cv2.GaussianBlur(img[:, : int(W * 0.4)], (0, 0), 8)
+    assert not any(active(feed(make("obstruction"), imgs[:20] + soft)))
+
+
+def test_a_dark_cover_over_a_dim_scene_is_an_obstruction_not_black():
+    """Dim scene, dark paint over most of it: the picture's mean falls under 12, yet the scene
+    still shows beside the paint, so by black's own rule it is no black picture."""
+    imgs, _ = scene(40, SceneStyle(moving=False))
+    dim = [cv2.convertScaleAbs(img, alpha=0.25) for img in imgs]
+    res = feed(make("obstruction"), dim[:20] + _painted(dim[20:], 0.8, 6.0))
+    frame = _painted(dim[20:21], 0.8, 6.0)[0]
+    assert float(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).mean()) < 12
+    assert not active(feed(make("black"), [frame] * 10))[-1]
+    assert all(active(res)[23:]), [x.measurements for x in res[20:24]]
