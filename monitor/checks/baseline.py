@@ -325,7 +325,9 @@ def _best_shift_correlation(thumb: np.ndarray, reference: np.ndarray) -> float |
 
 
 def _best_shift_concordance(thumb: np.ndarray, reference: np.ndarray, enough: float = 1.0) -> float | None:
-    return _best_shift(thumb, reference, _concordance, good_enough=enough)
+    # Its callers only ask whether the order is kept at least ``enough``: any shift that shows
+    # it answers them.
+    return _best_shift(thumb, reference, _concordance, good_enough=enough, any_enough=True)
 
 
 def _best_shift(
@@ -333,8 +335,10 @@ def _best_shift(
     reference: np.ndarray,
     measure: Callable[[np.ndarray, np.ndarray], float | None],
     good_enough: float,
+    any_enough: bool = False,
 ) -> float | None:
-    """The best of ``measure`` over shifts of up to one cell, unshifted first."""
+    """The best of ``measure`` over shifts of up to one cell, unshifted first; ``good_enough``
+    unshifted ends the search, and with ``any_enough`` so does any shift reaching it."""
     best = measure(thumb, reference)
     if best is not None and best >= good_enough:
         return best
@@ -348,6 +352,8 @@ def _best_shift(
             r = measure(cur, ref)
             if r is not None and (best is None or r > best):
                 best = r
+                if any_enough and best >= good_enough:
+                    return best
     return best
 
 
