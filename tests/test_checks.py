@@ -822,3 +822,29 @@ def test_a_dark_cover_over_a_dim_scene_is_an_obstruction_not_black():
     assert float(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).mean()) < 12
     assert not active(feed(make("black"), [frame] * 10))[-1]
     assert all(active(res)[23:]), [x.measurements for x in res[20:24]]
+
+
+
+def test_a_fade_through_black_to_a_dim_soft_shot_is_not_an_obstruction(tmp_path):
+    """Found in a study set on train footage (seed 7104): a broadcast edit fades through black
+    into a dim (gain 0.2), soft-focus shot. The cells that went featureless on the way down got
+    neither their detail nor their brightness back, and a cover was raised 4 s later. The
+    picture came up out of black: new content. Encoded as the corpus does (at 720p: the codec's
+    flattening of the dim, soft picture is part of it)."""
+    from monitor.analyze import analyze_files
+    from monitor.config import Config
+    from monitor.demo.corpus import ClipSpec, ShotSpec, encode
+    from monitor.demo.footage import Camera
+    from monitor.demo.styles import Event
+
+    shots = (
+        ShotSpec(0.0, "baboon", Camera("static", 0.446, 0.0, 1.15, 1, 0, 201661506)),
+        ShotSpec(3.791, "fruits", Camera("static", 1.07, 0.0, 1.234, 2, 0, 957528067), gain=0.207, soft=3.27),
+    )
+    fade = Event("fade", 3.459, 1.432, {"depth": 0.933})
+    clip = ClipSpec("fade", "train", "broadcast", 870610772, 1280, 720, 25, 9.0, 23, 4.0, 1.61, shots, events=(fade,))
+    path = tmp_path / "fade.mp4"
+    encode(clip, path)
+    result = analyze_files([str(path)], Config())
+    assert not result.errors
+    assert [(e.fault, e.stream_time) for e in result.events if e.event == "raise"] == []

@@ -48,8 +48,8 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import Check, CheckConfig, CheckResult
-from monitor.checks.baseline import Layout, pearson
+from monitor.checks.base import FADE_IN_LEVELS, FADE_IN_RATIO, Check, CheckConfig, CheckResult
+from monitor.checks.baseline import Layout, has_layout, pearson
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -136,7 +136,10 @@ class ObstructionConfig(CheckConfig):
 CLIPPED_WHITE = 250
 MAX_CLIPPED = 0.25
 
-MIN_PATTERN_CELLS = 8  # covered cells enough to tell whether the scene's light and dark pattern is kept
+MIN_PATTERN_CELLS = 8
+# A picture this soon after a flat, dark one and brighter than it by FADE_IN_RATIO and
+# FADE_IN_LEVELS came up out of black (an edit's fade through black): new content.
+FADE_IN_S = 2.0  # covered cells enough to tell whether the scene's light and dark pattern is kept
 
 # The picture the camera's own motion (a pan, a patrol, shake) is estimated on: coarse enough to
 # be cheap (~0.2 ms), fine enough for a fraction of a cell.
@@ -363,6 +366,22 @@ class ObstructionCheck(Check):
         self._shaded = np.zeros(GRID, bool)  # plain cells a cover took (its own shade over them)
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
         self._flagging = False
+        self._darkest_flat: tuple[float, float] | None = None  # (mean luma, stream time) of the last dip
+
+    def _came_up(self, view: FrameView) -> bool:
+        """The picture came up out of black: an edit faded through black to a new scene. What
+        went featureless on the way down went with the old scene (a new scene that is dark and
+        soft brings back neither the old detail nor the old brightness)."""
+        t, luma = view.frame.stream_time, view.mean_luma
+        if not has_layout(view.thumbnail):
+            if self._darkest_flat is None or luma <= self._darkest_flat[0] or t - self._darkest_flat[1] > FADE_IN_S:
+                self._darkest_flat = (luma, t)
+            return False
+        dip = self._darkest_flat
+        if dip is None or t - dip[1] > FADE_IN_S or luma < FADE_IN_RATIO * dip[0] + FADE_IN_LEVELS:
+            return False
+        self._darkest_flat = None
+        return True
 
     def _cut(self, view: FrameView, cells: Cells, change: Change | None) -> bool:
         """A cut or a camera switch: the picture changed at once and the new one brings detail
@@ -461,7 +480,8 @@ class ObstructionCheck(Check):
         detail, lum = cells.detail, cells.lum
         change = None if self._prev is None else Change(self._prev, cells, self._featureless_below, c.min_continuity)
         self._onsets(view, cells, change)
-        cut = self._cut(view, cells, change)
+        came_up = self._came_up(view)
+        cut = self._cut(view, cells, change) or came_up
         self._prev = cells
         if cut:
             self._covered[:] = False
