@@ -824,7 +824,6 @@ def test_a_dark_cover_over_a_dim_scene_is_an_obstruction_not_black():
     assert all(active(res)[23:]), [x.measurements for x in res[20:24]]
 
 
-
 def test_a_fade_through_black_to_a_dim_soft_shot_is_not_an_obstruction(tmp_path):
     """Found in a study set on train footage (seed 7104): a broadcast edit fades through black
     into a dim (gain 0.2), soft-focus shot. The cells that went featureless on the way down got
