@@ -124,6 +124,13 @@ class ObstructionConfig(CheckConfig):
         description="a whole picture losing its detail while its cells keep their order at least this well "
         "(see Layout.concordance) is re-toned (washed out, darkened), not covered",
     )
+    min_luma: float = Field(
+        0.0,
+        ge=0,
+        description="darker pictures are not judged; 0: a dark cover is judged like any other, and black "
+        "explains it when the picture is black by black's rule (it was 12, which left dark covers beside a "
+        "visible scene unreported)",
+    )
     max_luma: float = Field(245.0, ge=0, le=255, description="brighter pictures are clipped white: overexposed")
     baseline_tau_s: float = Field(20.0, gt=0, description="time constant of the per-cell detail baseline")
     warmup_s: float = Field(
@@ -136,10 +143,10 @@ class ObstructionConfig(CheckConfig):
 CLIPPED_WHITE = 250
 MAX_CLIPPED = 0.25
 
-MIN_PATTERN_CELLS = 8
+MIN_PATTERN_CELLS = 8  # covered cells enough to tell whether the scene's light and dark pattern is kept
 # A picture this soon after a flat, dark one and brighter than it by FADE_IN_RATIO and
 # FADE_IN_LEVELS came up out of black (an edit's fade through black): new content.
-FADE_IN_S = 2.0  # covered cells enough to tell whether the scene's light and dark pattern is kept
+FADE_IN_S = 2.0
 
 # The picture the camera's own motion (a pan, a patrol, shake) is estimated on: coarse enough to
 # be cheap (~0.2 ms), fine enough for a fraction of a cell.
@@ -532,9 +539,9 @@ class ObstructionCheck(Check):
             and not scene_kept
             and lost_from >= 0.25 * detail.size
             and (partly or fully)
-            # No darkness rule of its own: a dark cover leaves a dark picture, and when that is
-            # black by black's rule (monitor/checks/black.py), black explains the cover.
-            and view.mean_luma < c.max_luma
+            # By default no darkness rule of its own: a dark cover leaves a dark picture, and when
+            # that is black by black's rule (monitor/checks/black.py), black explains the cover.
+            and c.min_luma <= view.mean_luma < c.max_luma
         )
         self._flagging = active
         dt = t - self._last_t
