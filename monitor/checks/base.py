@@ -21,6 +21,11 @@ HOLD_S = 0.5  # how long a baseline check waits before taking an abrupt, off-bas
 FADE_IN_RATIO, FADE_IN_LEVELS = 2.0, 8.0
 
 
+def out_of_black(luma: float, darkest: float) -> bool:
+    """A picture of mean ``luma`` has come up out of black after a flat one of ``darkest``."""
+    return luma >= FADE_IN_RATIO * darkest + FADE_IN_LEVELS
+
+
 class CheckConfig(BaseModel):
     """Keys every check has; a check's own Config subclasses this and adds its thresholds."""
 
@@ -193,7 +198,7 @@ class BaselineCheck(Check):
             # scene to compare or to learn: a flagged fault stays flagged, nothing new starts...
             luma = view.mean_luma
             self._darkest_flat = luma if self._darkest_flat is None else min(self._darkest_flat, luma)
-            if luma >= FADE_IN_RATIO * self._darkest_flat + FADE_IN_LEVELS:
+            if out_of_black(luma, self._darkest_flat):
                 # ...unless the picture comes up out of black again: a fade-in, and an edit that
                 # fades through black cuts at the bottom. What was flagged was the old picture's.
                 if self._cut_at is None:

@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import FADE_IN_LEVELS, FADE_IN_RATIO, Check, CheckConfig, CheckResult
+from monitor.checks.base import Check, CheckConfig, CheckResult, out_of_black
 from monitor.checks.baseline import Layout, has_layout, pearson
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
@@ -144,8 +144,8 @@ CLIPPED_WHITE = 250
 MAX_CLIPPED = 0.25
 
 MIN_PATTERN_CELLS = 8  # covered cells enough to tell whether the scene's light and dark pattern is kept
-# A picture this soon after a flat, dark one and brighter than it by FADE_IN_RATIO and
-# FADE_IN_LEVELS came up out of black (an edit's fade through black): new content.
+# A picture this soon after a flat, dark one and brighter than it by base's fade-in rule
+# (out_of_black) came up out of black (an edit's fade through black): new content.
 FADE_IN_S = 2.0
 
 # The picture the camera's own motion (a pan, a patrol, shake) is estimated on: coarse enough to
@@ -385,7 +385,7 @@ class ObstructionCheck(Check):
                 self._darkest_flat = (luma, t)
             return False
         dip = self._darkest_flat
-        if dip is None or t - dip[1] > FADE_IN_S or luma < FADE_IN_RATIO * dip[0] + FADE_IN_LEVELS:
+        if dip is None or t - dip[1] > FADE_IN_S or not out_of_black(luma, dip[0]):
             return False
         self._darkest_flat = None
         return True
