@@ -529,8 +529,9 @@ class ObstructionCheck(Check):
         # Hysteresis: a cover seen stays seen while it holds most of what it took (paint that
         # hovers around min_covered is one episode, not several).
         # A cover that plainly brings its own shade (paint darkening what it hides by a third)
-        # needs less of the picture to be told from a scene that changed.
-        marked = pattern is not None and pattern < c.max_covered_layout and shift >= c.marked_shift
+        # needs less of the picture to be told from a scene that changed. (Its pattern must be
+        # gone too: with the pattern kept, scene_kept holds it back whatever the fraction.)
+        marked = pattern is not None and shift >= c.marked_shift
         least = c.hold_covered if self._flagging else c.min_covered_marked if marked else c.min_covered
         partly = covered_frac >= least and (live_frac >= c.min_live or gone)
         fully = covered_frac >= c.full_cover and gone
