@@ -409,6 +409,33 @@ def test_a_white_out_is_overexposure_not_a_card_or_a_cover():
         assert not any(active(feed(make(name), frames))), name
 
 
+def test_a_low_contrast_scene_washed_out_to_flat_white_is_overexposed_not_a_cover(tmp_path):
+    """Found in a study set on train footage (seed 7202): a patrol over brick under a gamma 0.28
+    x1.2 fault goes near-white (mean 238) and so flat that its thumbnail shows no layout. The
+    baseline checks would start no flag on a flat picture, and obstruction took the washed-out
+    cells for a partial cover with nothing of the scene live; overexposure was missed (at 720p)
+    or raised as a cover (at 360p). Flatness is a white-out's own symptom, and a partial cover
+    shows its own edge."""
+    import dataclasses
+
+    from monitor.analyze import analyze_files
+    from monitor.config import Config
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", 7, "overexposed", "gamma", 7202)
+    assert spec.footage == ("brick",) and spec.fault is not None
+    spec = dataclasses.replace(
+        spec, width=640, height=360, duration=14.0, fault=dataclasses.replace(spec.fault, start=6.0, end=12.0)
+    )
+    path = tmp_path / "washout.mp4"
+    encode(spec, path)
+    result = analyze_files([str(path)], Config())
+    assert not result.errors
+    raises = [(e.fault, e.stream_time) for e in result.events if e.event == "raise"]
+    assert [f for f, _ in raises] == ["overexposed"], raises
+    assert raises[0][1] - 6.0 <= 2.5, raises
+
+
 def test_noise_vs_snow():
     res = feed(make("noise"), faulted("noise", 20, 10, 25.0))
     assert not any(active(res)[:20]) and all(active(res)[20:])

@@ -118,6 +118,10 @@ class BaselineCheck(Check):
     """A check that compares each frame with one running value of what is normal for the stream."""
 
     config: BaselineCheckConfig
+    # Whether a picture gone flat while off the baseline the fault's way may start a flag: a
+    # flat picture shows no scene to tell a cut from a fault by, so only a check whose fault
+    # itself flattens the picture (a white-out) says yes.
+    flat_is_symptom: ClassVar[bool] = False
 
     def __init__(self, config: BaselineCheckConfig) -> None:
         super().__init__(config)
@@ -205,6 +209,9 @@ class BaselineCheck(Check):
                     self._cut_at, self._before_cut = t, None
                 self._flagging = False
                 return False, None
+            # ...unless flatness is the fault's own symptom (a scene washed out to a flat white).
+            if suspect and self.flat_is_symptom and not self._flagging and self._cut_at is None:
+                self._flagging, self._flagged_since = True, t
             self._flagging = suspect and self._flagging
             return self._flagging, None
         self._darkest_flat = None

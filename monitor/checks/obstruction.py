@@ -533,7 +533,9 @@ class ObstructionCheck(Check):
         # gone too: with the pattern kept, scene_kept holds it back whatever the fraction.)
         marked = pattern is not None and shift >= c.marked_shift
         least = c.hold_covered if self._flagging else c.min_covered_marked if marked else c.min_covered
-        partly = covered_frac >= least and (live_frac >= c.min_live or gone)
+        # With nothing of the scene live, a partial cover still shows its own edge: a picture gone
+        # flat all over (washed out to white) is no partial cover, and only a full one can be.
+        partly = covered_frac >= least and (live_frac >= c.min_live or (gone and has_layout(view.thumbnail)))
         fully = covered_frac >= c.full_cover and gone
         active = (
             ready

@@ -57,6 +57,8 @@ class OverexposedCheck(BaselineCheck):
     name = "overexposed"
     Config = OverexposedConfig
     config: OverexposedConfig
+    # A low-contrast scene (brick, a wall, fog) washed out or gained up goes flat near white.
+    flat_is_symptom = True
 
     def __init__(self, config: OverexposedConfig) -> None:
         super().__init__(config)
