@@ -71,11 +71,7 @@ class ObstructionConfig(CheckConfig):
     )
     min_covered: float = Field(0.35, gt=0, le=1, description="partial: fraction of detailed cells gone featureless")
     hold_covered: float = Field(
-        0.28,
-        gt=0,
-        le=1,
-        description="partial: once flagged, stays flagged down to this covered fraction (a marked cover: down to "
-        "min_covered_marked, where that is lower)",
+        0.28, gt=0, le=1, description="partial: once flagged, stays flagged down to this covered fraction"
     )
     min_covered_marked: float = Field(
         0.25,
@@ -536,9 +532,7 @@ class ObstructionCheck(Check):
         # needs less of the picture to be told from a scene that changed. (Its pattern must be
         # gone too: with the pattern kept, scene_kept holds it back whatever the fraction.)
         marked = pattern is not None and shift >= c.marked_shift
-        least = c.min_covered_marked if marked else c.min_covered
-        # A marked cover raises below hold_covered: holding it must not ask for more than that.
-        least = min(c.hold_covered, least) if self._flagging else least
+        least = c.hold_covered if self._flagging else c.min_covered_marked if marked else c.min_covered
         # With nothing of the scene live, a partial cover still shows its own edge: a picture gone
         # flat all over (washed out to white) is no partial cover, and only a full one can be.
         partly = covered_frac >= least and (live_frac >= c.min_live or (gone and has_layout(view.thumbnail)))
