@@ -460,6 +460,29 @@ def test_a_gain_step_that_clips_most_of_the_picture_is_a_white_out_not_a_cut(tmp
     assert raises[0][1] - spec.fault.start <= 2.5, raises
 
 
+def test_a_defocus_that_takes_a_dark_scene_under_the_contrast_floor_is_still_blur(tmp_path):
+    """Found in a study set on train footage (seed 7203): a dark street (gain 0.16, mean luma 18)
+    at 720p, measured on 36 % of its blocks, defocused: the blur took the share of blocks with
+    contrast to 24 %, under the quarter a picture is measured on, and the blurred picture was
+    never judged (sharpness 53 before, 6 in the one sample that was). A picture already measured
+    keeps being measured down to a tenth while its view stays the one last seen sharp."""
+    import dataclasses
+
+    from monitor.analyze import analyze_files
+    from monitor.config import Config
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", 40, "blur", "defocus", 7203)
+    assert spec.fault is not None and spec.shots[0].gain < 0.2 and spec.height == 720
+    spec = dataclasses.replace(spec, duration=12.0, fault=dataclasses.replace(spec.fault, start=5.0, end=10.0))
+    path = tmp_path / "dark_defocus.mp4"
+    encode(spec, path)
+    result = analyze_files([str(path)], Config())
+    assert not result.errors
+    raises = [(e.fault, e.stream_time) for e in result.events if e.event == "raise"]
+    assert [f for f, _ in raises] == ["blur"] and raises[0][1] - 5.0 <= 2.0, raises
+
+
 def test_noise_vs_snow():
     res = feed(make("noise"), faulted("noise", 20, 10, 25.0))
     assert not any(active(res)[:20]) and all(active(res)[20:])
