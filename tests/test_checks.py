@@ -483,6 +483,32 @@ def test_a_defocus_that_takes_a_dark_scene_under_the_contrast_floor_is_still_blu
     assert [f for f, _ in raises] == ["blur"] and raises[0][1] - 5.0 <= 2.0, raises
 
 
+def test_a_washout_is_overexposure_not_a_cover_creeping_in_after_it(tmp_path):
+    """Found in a study set on train footage (seed 7204): a washout (x0.63 + 128) of a cat
+    photograph lifts the whole picture at once and keeps its order (tone concordance 0.87). The
+    detail it takes relative to the brightness went over the next second and a half, cell by
+    cell, each time with the rest of the picture "as it was" a sample before: obstruction took
+    them for a cover building up, flagged it 1.4 s after the washout, and as the higher root
+    cause held the overexposure back until it raised a cover. A cell last seen with detail
+    before the picture was re-toned lost it to the re-tone."""
+    import dataclasses
+
+    from monitor.analyze import analyze_files
+    from monitor.config import Config
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", 14, "overexposed", "washout", 7204)
+    assert spec.fault is not None and spec.fault.family == "washout"
+    spec = dataclasses.replace(spec, duration=18.0)
+    path = tmp_path / "washout.mp4"
+    encode(spec, path)
+    result = analyze_files([str(path)], Config())
+    assert not result.errors
+    raises = [(e.fault, e.stream_time) for e in result.events if e.event == "raise"]
+    assert [f for f, _ in raises] == ["overexposed"], raises
+    assert raises[0][1] - spec.fault.start <= 2.5, raises
+
+
 def test_noise_vs_snow():
     res = feed(make("noise"), faulted("noise", 20, 10, 25.0))
     assert not any(active(res)[:20]) and all(active(res)[20:])

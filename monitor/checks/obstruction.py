@@ -372,6 +372,7 @@ class ObstructionCheck(Check):
         self._covered = np.zeros(GRID, bool)  # cells that went featureless the way a cover does
         self._shaded = np.zeros(GRID, bool)  # plain cells a cover took (its own shade over them)
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
+        self._retoned_at = -np.inf  # when the picture was last re-toned as a whole (see _note_retone)
         self._flagging = False
         self._darkest_flat: tuple[float, float] | None = None  # (mean luma, stream time) of the last dip
 
@@ -436,6 +437,20 @@ class ObstructionCheck(Check):
             return np.zeros(GRID, bool)
         return np.abs(lum - self._lum) < 0.1 * np.maximum(self._lum, 20.0)
 
+    def _note_retone(self, view: FrameView, cells: Cells, change: Change) -> None:
+        """Note when the whole picture changed brightness at once and kept its order (see
+        Layout.concordance): washed out, gained or darkened. The detail that a re-tone takes
+        relative to the brightness (a washout lifts the darks and flattens the rest) goes over
+        the next samples too, as the encoder catches up, and none of it is a cover."""
+        c = self.config
+        assert self._prev is not None
+        before, now = float(self._prev.lum.mean()), float(cells.lum.mean())
+        if abs(now - before) < max(8.0, 0.25 * before) or float(change.moved_here.mean()) < c.cut_fraction:
+            return
+        order = self._recent.concordance(view.tones, view.layouts, enough=c.min_tone_concordance)
+        if order is not None and order >= c.min_tone_concordance:
+            self._retoned_at = view.frame.stream_time
+
     def _onsets(self, view: FrameView, cells: Cells, change: Change | None) -> None:
         """Track which featureless cells a cover took: a cell that had detail moments ago and
         went featureless while most of the rest of the picture stayed as it was."""
@@ -445,7 +460,9 @@ class ObstructionCheck(Check):
         newly = np.zeros(GRID, bool)
         if self._prev is not None and change is not None:
             pdet = self._prev.detail
-            newly = change.went & (t - self._detailed_at <= c.onset_window_s)
+            self._note_retone(view, cells, change)
+            # A cell last seen with detail before the picture was re-toned lost it to the re-tone.
+            newly = change.went & (t - self._detailed_at <= c.onset_window_s) & (self._detailed_at > self._retoned_at)
             if newly.any():
                 # A cover over (nearly) everything leaves nothing to compare: it is one only if no
                 # detail is left outside the graphics rows, where a camera's clock or a ticker
