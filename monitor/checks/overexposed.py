@@ -43,11 +43,7 @@ class OverexposedConfig(BaselineCheckConfig):
     min_rise: float = Field(40.0, ge=0, description="and at least this much brighter than the stream's baseline")
     critical_clipped: float = Field(0.5, gt=0, le=1)
     whiteout: float = Field(
-        0.75,
-        gt=0,
-        le=1,
-        description="this fraction clipped is a white-out: no scene left to compare, flagged as is (the brightest "
-        "clean scene in train footage, a building under a white sky, holds 51 %)",
+        0.9, gt=0, le=1, description="this fraction clipped is a white-out: no scene left to compare, flagged as is"
     )
     # Clipping to white / crushing to black ties much of the picture, which shuffles the ranks
     # the layout is compared by: only a bigger jump is a cut.
