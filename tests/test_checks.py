@@ -409,6 +409,20 @@ def test_a_white_out_is_overexposure_not_a_card_or_a_cover():
         assert not any(active(feed(make(name), frames))), name
 
 
+def _raises(spec, tmp_path) -> list[tuple[str, float]]:
+    """(fault, stream time) of each raise when a corpus clip, encoded as the corpus does (the
+    codec's part in a fault is part of it), is analysed as `vqmon analyze` would."""
+    from monitor.analyze import analyze_files
+    from monitor.config import Config
+    from monitor.demo.corpus import encode
+
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    result = analyze_files([str(path)], Config())
+    assert not result.errors
+    return [(e.fault, e.stream_time) for e in result.events if e.event == "raise"]
+
+
 def test_a_low_contrast_scene_washed_out_to_flat_white_is_overexposed_not_a_cover(tmp_path):
     """Found in a study set on train footage (seed 7202): a patrol over brick under a gamma 0.28
     x1.2 fault goes near-white (mean 238) and so flat that its thumbnail shows no layout. The
@@ -418,20 +432,14 @@ def test_a_low_contrast_scene_washed_out_to_flat_white_is_overexposed_not_a_cove
     shows its own edge."""
     import dataclasses
 
-    from monitor.analyze import analyze_files
-    from monitor.config import Config
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     spec = sample_clip("train", 7, "overexposed", "gamma", 7202)
     assert spec.footage == ("brick",) and spec.fault is not None
     spec = dataclasses.replace(
         spec, width=640, height=360, duration=14.0, fault=dataclasses.replace(spec.fault, start=6.0, end=12.0)
     )
-    path = tmp_path / "washout.mp4"
-    encode(spec, path)
-    result = analyze_files([str(path)], Config())
-    assert not result.errors
-    raises = [(e.fault, e.stream_time) for e in result.events if e.event == "raise"]
+    raises = _raises(spec, tmp_path)
     assert [f for f, _ in raises] == ["overexposed"], raises
     assert raises[0][1] - 6.0 <= 2.5, raises
 
@@ -444,18 +452,12 @@ def test_a_defocus_that_takes_a_dark_scene_under_the_contrast_floor_is_still_blu
     keeps being measured down to a tenth while its view stays the one last seen sharp."""
     import dataclasses
 
-    from monitor.analyze import analyze_files
-    from monitor.config import Config
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     spec = sample_clip("train", 40, "blur", "defocus", 7203)
     assert spec.fault is not None and spec.shots[0].gain < 0.2 and spec.height == 720
     spec = dataclasses.replace(spec, duration=12.0, fault=dataclasses.replace(spec.fault, start=5.0, end=10.0))
-    path = tmp_path / "dark_defocus.mp4"
-    encode(spec, path)
-    result = analyze_files([str(path)], Config())
-    assert not result.errors
-    raises = [(e.fault, e.stream_time) for e in result.events if e.event == "raise"]
+    raises = _raises(spec, tmp_path)
     assert [f for f, _ in raises] == ["blur"] and raises[0][1] - 5.0 <= 2.0, raises
 
 
@@ -469,18 +471,12 @@ def test_a_washout_is_overexposure_not_a_cover_creeping_in_after_it(tmp_path):
     before the picture was re-toned lost it to the re-tone."""
     import dataclasses
 
-    from monitor.analyze import analyze_files
-    from monitor.config import Config
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     spec = sample_clip("train", 14, "overexposed", "washout", 7204)
     assert spec.fault is not None and spec.fault.family == "washout"
     spec = dataclasses.replace(spec, duration=18.0)
-    path = tmp_path / "washout.mp4"
-    encode(spec, path)
-    result = analyze_files([str(path)], Config())
-    assert not result.errors
-    raises = [(e.fault, e.stream_time) for e in result.events if e.event == "raise"]
+    raises = _raises(spec, tmp_path)
     assert [f for f, _ in raises] == ["overexposed"], raises
     assert raises[0][1] - spec.fault.start <= 2.5, raises
 
