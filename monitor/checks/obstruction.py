@@ -437,14 +437,13 @@ class ObstructionCheck(Check):
             return np.zeros(GRID, bool)
         return np.abs(lum - self._lum) < 0.1 * np.maximum(self._lum, 20.0)
 
-    def _note_retone(self, view: FrameView, cells: Cells, change: Change) -> None:
+    def _note_retone(self, view: FrameView, prev: Cells, cells: Cells, change: Change) -> None:
         """Note when the whole picture changed brightness at once and kept its order (see
         Layout.concordance): washed out, gained or darkened. The detail that a re-tone takes
         relative to the brightness (a washout lifts the darks and flattens the rest) goes over
         the next samples too, as the encoder catches up, and none of it is a cover."""
         c = self.config
-        assert self._prev is not None
-        before, now = float(self._prev.lum.mean()), float(cells.lum.mean())
+        before, now = float(prev.lum.mean()), float(cells.lum.mean())
         if abs(now - before) < max(8.0, 0.25 * before) or float(change.moved_here.mean()) < c.cut_fraction:
             return
         order = self._recent.concordance(view.tones, view.layouts, enough=c.min_tone_concordance)
@@ -460,7 +459,7 @@ class ObstructionCheck(Check):
         newly = np.zeros(GRID, bool)
         if self._prev is not None and change is not None:
             pdet = self._prev.detail
-            self._note_retone(view, cells, change)
+            self._note_retone(view, self._prev, cells, change)
             # A cell last seen with detail before the picture was re-toned lost it to the re-tone.
             newly = change.went & (t - self._detailed_at <= c.onset_window_s) & (self._detailed_at > self._retoned_at)
             if newly.any():
