@@ -169,14 +169,15 @@ class Cells:
         grad = np.zeros(m.shape, np.float32)
         grad[:, :-1] += cv2.absdiff(m[:, 1:], m[:, :-1])
         grad[:-1, :] += cv2.absdiff(m[1:, :], m[:-1, :])
-        self._gray, self._small = view.gray_f, view.small
+        self._gray: np.ndarray | None = view.gray_f
+        self._small = view.small
         self._hh, self._ww = self._ch * rows, self._cw * cols
         # Means over sub-cells: a cell is the mean of its sub-cells, and a grid moved with the
         # camera is read from them at once (to a sub-cell: 10-11 px at 480x270). Whole pixels
         # per sub-cell keep the resize on OpenCV's fast path.
         self._sub = (_divisions(self._ch), _divisions(self._cw))
         fine = (cols * self._sub[1], rows * self._sub[0])
-        self._fine_lum = cv2.resize(self._gray[: self._hh, : self._ww], fine, interpolation=cv2.INTER_AREA)
+        self._fine_lum = cv2.resize(view.gray_f[: self._hh, : self._ww], fine, interpolation=cv2.INTER_AREA)
         self._fine_grad = cv2.resize(grad[: self._hh, : self._ww], fine, interpolation=cv2.INTER_AREA)
         self.lum = _cell_means(self._fine_lum)
         self.detail = _cell_means(self._fine_grad) / np.maximum(self.lum, 20.0)
@@ -193,12 +194,23 @@ class Cells:
     def clipped(self) -> np.ndarray:
         """Per cell, the fraction of its pixels clipped to white."""
         rows, cols = GRID
-        white = (self._gray[: self._hh, : self._ww] >= CLIPPED_WHITE).astype(np.float32)
+        white = (self._full_gray()[: self._hh, : self._ww] >= CLIPPED_WHITE).astype(np.float32)
         return cv2.resize(white, (cols, rows), interpolation=cv2.INTER_AREA)
 
     @cached_property
     def motion(self) -> np.ndarray:
-        return cv2.resize(self._gray, MOTION_SIZE, interpolation=cv2.INTER_AREA)
+        return cv2.resize(self._full_gray(), MOTION_SIZE, interpolation=cv2.INTER_AREA)
+
+    def settle(self) -> None:
+        """Keep only what the next sample compares with (the motion copy, the cell means): the
+        full-size grey copy (0.5 MB at 480x270) is let go, on every stream, between samples."""
+        _ = self.motion
+        self._gray = None
+
+    def _full_gray(self) -> np.ndarray:
+        if self._gray is None:
+            raise RuntimeError("Cells.settle() let the grey copy go: only the current sample reads it")
+        return self._gray
 
     def read(self, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detail and luma per cell on the grid moved by about (dx, dy) pixels (whole sub-cells),
@@ -505,6 +517,7 @@ class ObstructionCheck(Check):
         self._onsets(view, cells, change)
         came_up = self._came_up(view)
         cut = self._cut(view, cells, change) or came_up
+        cells.settle()
         self._prev = cells
         if cut:
             self._covered[:] = False
