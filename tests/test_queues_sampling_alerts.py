@@ -23,6 +23,26 @@ def test_mux_drops_oldest_and_counts_per_stream():
     assert mux.get(timeout=0) is None
 
 
+def test_mux_total_drops_the_oldest_waiting_item_of_any_stream_and_spares_own_limit_items():
+    mux: StreamMux[str] = StreamMux(maxsize=3, total=4)
+    mux.put("a", "a1")
+    mux.put("b", "b1")
+    mux.put(("a", "audio"), "s1", maxsize=50)  # its own limit: neither counted nor dropped for it
+    mux.put("a", "a2")
+    mux.put("b", "b2")
+    assert [mux.depth(k) for k in ("a", "b")] == [2, 2] and mux.dropped("a") == mux.dropped("b") == 0
+    mux.put("c", "c1")  # a fifth picture: the oldest waiting one (a1) goes, whatever its stream
+    assert mux.dropped("a") == 1 and mux.depth("a") == 1 and mux.depth(("a", "audio")) == 1
+    mux.put("b", "b3")  # b1 is now the oldest
+    assert mux.dropped("b") == 1
+    got = [mux.get(timeout=0) for _ in range(6)]
+    assert [g[1] for g in got if g is not None] == ["a2", "b2", "s1", "c1", "b3"]
+    assert mux.get(timeout=0) is None
+    for i in range(3):  # emptied by get: the count starts again from nothing
+        mux.put("d", f"d{i}")
+    assert mux.dropped("d") == 0 and mux.depth("d") == 3
+
+
 def test_mux_blocking_mode_waits_instead_of_dropping():
     mux: StreamMux[int] = StreamMux(maxsize=2, block_when_full=True)
     mux.put("a", 1)
