@@ -33,7 +33,7 @@ class StreamMux(Generic[T]):
         self.maxsize = maxsize
         self.block_when_full = block_when_full
         self.total = total
-        self._counted = 0  # items waiting that count towards total
+        self._counted = 0  # items waiting put with the mux's own maxsize (what total counts)
         self._seq = 0
         # Per key: (arrival number, counts towards total, item), oldest first.
         self._queues: dict[Hashable, deque[tuple[int, bool, T]]] = {}
@@ -47,7 +47,7 @@ class StreamMux(Generic[T]):
         """Queue an item for key (at most ``maxsize`` for this key, the mux's own if None).
         Returns False if it could not be queued (closed, or timed out)."""
         limit = maxsize or self.maxsize
-        counts = maxsize is None and self.total is not None
+        counts = maxsize is None
         with self._cond:
             q = self._queues.setdefault(key, deque())
             if self.block_when_full and not self._cond.wait_for(lambda: self._closed or len(q) < limit, timeout):
@@ -61,10 +61,18 @@ class StreamMux(Generic[T]):
             self._counted += counts
             if key not in self._order:
                 self._order.append(key)
-            if self.total is not None and self._counted > self.total:
+            while self.total is not None and self._counted > self.total:
                 self._drop_oldest(self._oldest_counted())
             self._cond.notify_all()
             return True
+
+    def set_total(self, total: int | None) -> None:
+        """A new budget over all keys (the number of streams changed); items already waiting
+        past it are dropped as the next ones arrive."""
+        if total is not None and (total < 1 or self.block_when_full):
+            raise ValueError("total must be >= 1, and only a live (dropping) mux has one")
+        with self._cond:
+            self.total = total
 
     def _drop_oldest(self, key: Hashable, keep_turn: bool = False) -> None:
         """Drop ``key``'s oldest item; ``keep_turn``: an item is about to take its place."""

@@ -41,6 +41,10 @@ def test_mux_total_drops_the_oldest_waiting_item_of_any_stream_and_spares_own_li
     for i in range(3):  # emptied by get: the count starts again from nothing
         mux.put("d", f"d{i}")
     assert mux.dropped("d") == 0 and mux.depth("d") == 3
+    mux.set_total(1)  # fewer streams: the next arrival brings the waiting items down to the budget
+    mux.put("e", "e0")
+    assert mux.dropped("d") == 3 and mux.depth("e") == 1
+    assert mux.get(timeout=0) == ("e", "e0") and mux.get(timeout=0) is None
 
 
 def test_mux_blocking_mode_waits_instead_of_dropping():

@@ -106,15 +106,13 @@ class Pipeline:
         self.offline = offline
         self.stats_interval_s = stats_interval_s
         queue_size = max(s.settings.capture.queue_size or default_queue_size(len(specs)) for s in specs)
-        # An operator's own queue_size is kept as set, for every stream at once.
-        automatic = not any(s.settings.capture.queue_size for s in specs)
-        total = default_queue_total(len(specs)) if automatic and not offline else None
         if many_streams(len(specs)):
             # OpenCV splits each call of the checks across the cores: on a box whose cores are
             # busy decoding that costs 30 % more CPU per sample (8.4 against 6.5 ms on 720p key
             # frames) for no gain, as the decoders use every core already.
             cv2.setNumThreads(1)
         # Sampled frames under each stream's name, its sound under (name, "audio"): served in turn.
+        total = self._queue_total(specs)
         self.mux: StreamMux[Frame | AudioChunk] = StreamMux(queue_size, block_when_full=offline, total=total)
         # What comes back to the analysis loop from other threads - CLIP scores, VLM diagnoses,
         # operators' commands - arrives on this one inbox and is applied in the order it came.
@@ -187,6 +185,7 @@ class Pipeline:
         for name in removed + changed:
             self.workers[name].stop()
             self._retire(name)
+        self.mux.set_total(self._queue_total(specs))  # the budget follows the number of streams
         for name in changed + added:
             self._add_stream(new[name])
             self.workers[name].start()
@@ -195,6 +194,13 @@ class Pipeline:
             len(added), ", ".join(added) or "-", len(removed), ", ".join(removed) or "-",
             len(changed), ", ".join(changed) or "-", len(new) - len(added) - len(changed),
         )  # fmt: skip
+
+    def _queue_total(self, specs: list[StreamSpec]) -> int | None:
+        """The mux's budget over all streams (see default_queue_total); none offline, where
+        nothing is dropped, nor where an operator set a queue_size, which is kept as set."""
+        if self.offline or any(s.settings.capture.queue_size for s in specs):
+            return None
+        return default_queue_total(len(specs))
 
     def _retire(self, name: str) -> None:
         """A stream leaves: its open alerts are cleared (nobody watches it any more, so nobody
