@@ -28,11 +28,9 @@ class StreamMux(Generic[T]):
         sound, small and kept whole) neither counts nor is dropped for it."""
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
-        if total is not None and (total < 1 or block_when_full):
-            raise ValueError("total must be >= 1, and only a live (dropping) mux has one")
         self.maxsize = maxsize
         self.block_when_full = block_when_full
-        self.total = total
+        self.total: int | None = None
         self._counted = 0  # items waiting put with the mux's own maxsize (what total counts)
         self._seq = 0
         # Per key: (arrival number, counts towards total, item), oldest first.
@@ -42,6 +40,7 @@ class StreamMux(Generic[T]):
         self._cond = threading.Condition()
         self._closed = False
         self._woken = False
+        self.set_total(total)
 
     def put(self, key: Hashable, item: T, timeout: float | None = None, maxsize: int | None = None) -> bool:
         """Queue an item for key (at most ``maxsize`` for this key, the mux's own if None).
