@@ -18,7 +18,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,10 +101,15 @@ def _pick(rng: np.random.Generator, items: list[Any]) -> Any:
     return items[int(rng.integers(0, len(items)))]
 
 
-def sample_clip(split: str, index: int, fault: str | None, family: str | None, seed: int) -> ClipSpec:
-    """One clip drawn from ``seed``; ``fault`` None makes a clean clip (a hard negative)."""
+def sample_clip(
+    split: str, index: int, fault: str | None, family: str | None, seed: int, only: Sequence[str] | None = None
+) -> ClipSpec:
+    """One clip drawn from ``seed``; ``fault`` None makes a clean clip (a hard negative).
+    ``only``: draw from these of the split's footage (the same clip as before footage was added)."""
     rng = np.random.default_rng([seed, index, 0 if fault is None else 1 + FAULT_KINDS.index(fault)])
     pool: list[Footage] = available(SOAK_FOOTAGE.get(split, split))  # type: ignore[arg-type]
+    if only is not None:
+        pool = [f for f in pool if f.name in only]
     if fault in ("overexposed", "underexposed"):
         # A gain fault on a night sky is not visibly one: the labels would be wrong.
         pool = [f for f in pool if f.family != "night"] or pool

