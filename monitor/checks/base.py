@@ -203,7 +203,14 @@ class BaselineCheck(Check):
         if has_layout(view.thumbnail):
             self.track_layout(view)
 
-    def judge(self, view: FrameView, value: float, suspect: bool, doubtful: bool = False) -> tuple[bool, float | None]:
+    def judge(
+        self,
+        view: FrameView,
+        value: float,
+        suspect: bool,
+        doubtful: bool = False,
+        baseline: Baseline | None = None,
+    ) -> tuple[bool, float | None]:
         """Decide a frame whose ``value`` is ``suspect`` (off the baseline the fault's way), and
         learn from it if it is not flagged. Returns (flagged, layout correlation with the
         previous sample).
@@ -217,6 +224,9 @@ class BaselineCheck(Check):
           blended a fault's first frame);
         - the same scene, normal: learned slowly, unless ``doubtful`` (on the way to a fault:
           a gradual defocus must not drag the baseline down with it).
+
+        ``baseline``: the running value this frame is learned into, when the check keeps more
+        than one (noise keeps one for key frames); the check's own by default.
         """
         t = view.frame.stream_time
         if not has_layout(view.thumbnail):
@@ -253,5 +263,5 @@ class BaselineCheck(Check):
             self._cut_at = self._before_cut = None
         elif doubtful:
             return False, corr
-        self._baseline.update(value, t)
+        (baseline or self._baseline).update(value, t)
         return False, corr
