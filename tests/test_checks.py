@@ -488,38 +488,6 @@ def test_a_washout_is_overexposure_not_a_cover_creeping_in_after_it(tmp_path):
     assert raises[0][1] - spec.fault.start <= 2.5, raises
 
 
-def test_a_washout_of_grass_panned_in_the_rain_is_overexposure(tmp_path):
-    """Found in a study set on train footage (seed 7401): a patrol over grass in the rain. An
-    even texture's cells differ by what the rain and the pan put in each, so its layout jumped
-    as at a cut at nearly every sample; each jump restarted the baselines, which never warmed
-    up, and a washout to a mean luma of 231 went unreported. Between two pictures with no
-    large-scale structure a jump is a cut only the first time in a while."""
-    import dataclasses
-
-    from monitor.demo.corpus import sample_clip
-
-    spec = sample_clip("train", 10, "overexposed", "washout", 7401)
-    assert spec.fault is not None and spec.weather > 0 and spec.shots[0].footage == "grass"
-    assert spec.shots[0].camera.motion == "patrol"
-    spec = dataclasses.replace(
-        spec, duration=14.0, shots=spec.shots[:1], fault=dataclasses.replace(spec.fault, start=6.0, end=12.0)
-    )
-    raises = _raises(spec, tmp_path)
-    assert [f for f, _ in raises] == ["overexposed"], raises
-    assert raises[0][1] - 6.0 <= 2.5, raises
-
-
-def test_layout_structure_tells_a_scene_from_an_even_texture():
-    from monitor.checks.baseline import structure
-
-    rng = np.random.default_rng(3)
-    ramp = np.add.outer(np.linspace(40, 200, 9), np.linspace(0, 60, 16))  # sky over ground, lit from one side
-    texture = 120 + rng.normal(0, 8, (9, 16))  # cells of an even texture differ independently
-    assert structure(ramp + rng.normal(0, 3, ramp.shape)) > 0.8
-    assert abs(structure(texture)) < 0.35
-    assert structure(np.full((9, 16), 80.0)) == 0.0
-
-
 def test_noise_is_judged_key_frame_against_key_frame(tmp_path):
     """Found in a study set on train footage (seed 7403): sigma-14 noise over grass, GOP 0.5 s,
     sampled every 0.25 s, so every other sample is a key frame. The encoder smooths the noise in

@@ -19,9 +19,6 @@ HOLD_S = 0.5  # how long a baseline check waits before taking an abrupt, off-bas
 # A flat picture this much brighter than the darkest one in the same run of flat pictures (mean
 # luma: x ratio + levels) has come up out of black: a fade-in.
 FADE_IN_RATIO, FADE_IN_LEVELS = 2.0, 8.0
-# An even texture (brick, grass) panned or under rain jumps at nearly every sample (clean train
-# footage: 47 of 48 samples), where cuts come seconds apart.
-TEXTURE_JUMPS_S = 2.0
 
 
 def out_of_black(luma: float, darkest: float) -> bool:
@@ -77,14 +74,6 @@ class BaselineCheckConfig(CheckConfig):
         description="...and whose coarse picture (16x9 cell means, each picture divided by its mean brightness) "
         "changed by at least this on average: a pan over fine, even texture (brick, gravel, foliage) reorders the "
         "cells by a few percent only",
-    )
-    min_cut_structure: float = Field(
-        0.4,
-        ge=-1,
-        le=1,
-        description="...and one of the two coarse pictures has large-scale structure at least this strong (see "
-        "baseline.structure), or the layout last jumped over 2 s ago: an even texture's cells differ by what rain, "
-        "noise or a pan puts in each, so its layout jumps at every sample",
     )
 
 
@@ -143,7 +132,6 @@ class BaselineCheck(Check):
         self._cut_at: float | None = None  # a cut seen since the baseline was learned
         self._before_cut: Layout | None = None  # the picture just before it
         self._darkest_flat: float | None = None  # mean luma of the darkest flat picture in a row of them
-        self._jumped_at: float | None = None  # when the layout last jumped as at a cut (see track_layout)
 
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s, self.config.warmup_steady)
@@ -158,24 +146,14 @@ class BaselineCheck(Check):
         a layout, or the scene after a gap is compared with a stale one)."""
         corr = self._previous.correlation(view.thumbnail, view.layouts)
         c = self.config
-        t = view.frame.stream_time
-        jumped = (
+        cut = (
             corr is not None
             and corr < c.min_layout_correlation
             and self._previous.change(view.thumbnail) >= c.min_cut_change
             and not self._retoned(view)
         )
-        # Between two even textures (no structure in either) a jump is a cut only the first time:
-        # one again within TEXTURE_JUMPS_S is the texture itself moving or under rain.
-        cut = jumped and (
-            self._previous.structured(view.thumbnail, c.min_cut_structure)
-            or self._jumped_at is None
-            or t - self._jumped_at > TEXTURE_JUMPS_S
-        )
-        if jumped:
-            self._jumped_at = t
         if cut and self._cut_at is None:
-            self._cut_at = t
+            self._cut_at = view.frame.stream_time
             self._before_cut = self._previous.copy()
         elif self._cut_at is not None and self._before_cut is not None:
             # The picture from before the cut is back: one sample's layout was disturbed (a burst

@@ -82,24 +82,6 @@ def has_layout(thumb: np.ndarray) -> bool:
     return float(thumb.std()) >= 3.0
 
 
-def structure(thumb: np.ndarray) -> float:
-    """How much of a thumbnail's variation is large-scale layout rather than cell-to-cell scatter:
-    1 minus the mean squared step between neighbouring cells over twice the variance (Geary's
-    ratio, turned round). A scene (sky over street, a face, a room) changes smoothly from cell to
-    cell: of 105 cuts in train's clips, 104 had a side at 0.4 or more (5 % under 0.55). An even
-    texture (brick, grass) panned or in the rain reads 0 to 0.35, its cells differing
-    independently, and its layout jumps from sample to sample: a brick patrol in the rain jumped
-    at 47 of 48 samples, and the baselines never warmed up."""
-    t = thumb.astype(np.float64)
-    var = float(t.var())
-    if var < 1e-6:
-        return 0.0
-    steps = (np.square(np.diff(t, axis=0)).sum() + np.square(np.diff(t, axis=1)).sum()) / (
-        t.shape[1] * (t.shape[0] - 1) + t.shape[0] * (t.shape[1] - 1)
-    )
-    return 1.0 - float(steps) / (2.0 * var)
-
-
 def _ranks(x: np.ndarray) -> np.ndarray:
     """Ranks of the values of x to a tenth (ties share their average rank), as float64, flattened."""
     v = np.round(x.ravel(), 1)
@@ -323,11 +305,6 @@ class Layout:
         a = thumb / max(float(thumb.mean()), 1.0)
         b = self._ref / max(float(self._ref.mean()), 1.0)
         return float(np.abs(a - b).mean())
-
-    def structured(self, thumb: np.ndarray, least: float) -> bool:
-        """This thumbnail or the previous one has large-scale structure of at least ``least`` (see
-        structure): a picture with a layout that names its scene."""
-        return structure(thumb) >= least or (self._ref is not None and structure(self._ref) >= least)
 
     def copy(self) -> Layout:
         other = Layout()
