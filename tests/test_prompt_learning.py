@@ -58,7 +58,8 @@ def test_prompts_learn_end_to_end(exported, pictures, tmp_path):
     assert curve[-20:].mean() < 0.9 * curve[:20].mean(), (curve[:5], curve[-5:])  # the ranking loss falls
     # the learned prompts order held-out ladders better than the fixed ones did before training
     assert result.srcc_learned > result.srcc_fixed + 0.1, (result.srcc_fixed, result.srcc_learned)
-    assert result.held_out_images >= 2 and result.train_images + result.held_out_images == 13
+    assert result.held_out_images >= 2
+    assert result.train_images + result.held_out_images == len(list(pictures.glob("*.png")))
     m = json.loads((out / "manifest.json").read_text())
     learned = m["learned"]
     assert m["prompts"]["source"] == "learned:4xprepend" and learned["aspects"] == [OVERALL]
