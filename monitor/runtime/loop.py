@@ -65,6 +65,12 @@ def many_streams(n: int) -> bool:
     return n >= usable_cores()
 
 
+def crowded(n: int) -> bool:
+    """8 streams a core or more: past its decode limit a box keeps every queue full (the queue
+    defaults below hold fewer sampled frames)."""
+    return n >= 8 * usable_cores()
+
+
 def default_queue_size(n: int) -> int:
     """Sampled frames buffered per stream when capture.queue_size is 0. Each holds its full-size
     picture (1.8 MB at 720p), and a box past its limit keeps every queue full: 4 a stream were 7
@@ -72,7 +78,7 @@ def default_queue_size(n: int) -> int:
     thread catching up after a lag hands on 2 samples at once, and with 2 a stream 26 and 28
     streams dropped 1-81 samples in 20 s (4 runs), with 3 none in the runs whose decode limit
     was above 26 streams."""
-    return 8 if not many_streams(n) else 4 if n < 8 * usable_cores() else 3
+    return 8 if not many_streams(n) else 3 if crowded(n) else 4
 
 
 def default_queue_total(n: int) -> int | None:
@@ -80,7 +86,7 @@ def default_queue_total(n: int) -> int | None:
     with 8 streams a core or more, one a stream and a quarter more for streams handing on a
     burst. Past its limit (32 720p streams on 2 cores) the box kept every queue full, 3 frames
     and 4 MB a stream, seconds old, and dropped no fewer samples for it."""
-    return n + max(2, n // 4) if n >= 8 * usable_cores() else None
+    return n + max(2, n // 4) if crowded(n) else None
 
 
 class Pipeline:
