@@ -686,7 +686,13 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level or "info", daemon=False)
     for split in args.split:
         labels = write_corpus(
-            args.out, split, per_fault=args.per_fault, soak_hours=args.hours, jobs=args.jobs, progress=_progress(split)
+            args.out,
+            split,
+            per_fault=args.per_fault,
+            seed=args.seed,
+            soak_hours=args.hours,
+            jobs=args.jobs,
+            progress=_progress(split),
         )
         print(labels)
     return 0
@@ -882,6 +888,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="state/corpus", help="folder; each split goes in its own subfolder")
     g.add_argument("--per-fault", type=int, default=5, help="clips per fault type (and as many clean clips)")
     g.add_argument("--hours", type=float, default=1.0, help="soak: hours of clean footage")
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="draw other clips from the split's own footage (a fresh held-out set; give it its own --out)",
+    )
     g.add_argument("--jobs", type=int, default=2, help="clips generated in parallel")
     g.set_defaults(func=cmd_corpus)
 

@@ -344,6 +344,20 @@ def test_strong_noise_on_a_camera_that_never_holds_still():
     assert not any(active(res)[:20]) and all(active(res)[20:]), [r.measurements for r in res[18:22]]
 
 
+def test_a_washout_on_a_camera_that_never_holds_still():
+    """A camera whose picture jumps too much between samples for a baseline to be learned (here a
+    new scene every sample), washed out until nothing in it is darker than a light grey, is
+    overexposed; its clean pictures are not, nor is a light, plain slate (no scene to judge)."""
+    photos = [_photo(name, 1)[0] for name in ("chelsea", "rocket", "coffee", "astronaut")]
+    clean = [photos[i % len(photos)] for i in range(20)]
+    washed = [cv2.convertScaleAbs(img, alpha=0.5, beta=165) for img in clean]
+    res = feed(make("overexposed"), clean + washed)
+    assert "baseline_luma" not in res[-1].measurements  # the layout jumps at every sample
+    assert not any(active(res)[:20]) and all(active(res)[20:]), [r.measurements for r in res[18:22]]
+    slate = np.full((H, W, 3), 200, np.uint8)
+    assert not any(active(feed(make("overexposed"), clean[:5] + [slate] * 20)))
+
+
 def _textured(seed: int, gain: float, n: int) -> list[np.ndarray]:
     """A scene of cells with their own brightness and fine texture of their own contrast, under
     ``gain`` (clipped to white): clipping lowers a busy cell's mean more than a smooth one's, so
