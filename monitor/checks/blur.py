@@ -94,6 +94,17 @@ REFERENCE_RATIO = 0.85
 MIN_CONTRAST_SHARE, KEEP_CONTRAST_SHARE = 0.25, 0.1
 
 
+# The same scene this many times brighter or darker than when it was last seen at normal
+# sharpness is at another exposure (a gain or an underexposure, not a lamp flicker or an
+# auto-exposure hunt, which stay within 1.3x); luma under the floor counts as the floor.
+RELIT_RATIO, RELIT_FLOOR = 1.8, 16.0
+
+
+def relit(luma: float, lit: float) -> bool:
+    a, b = max(luma, RELIT_FLOOR), max(lit, RELIT_FLOOR)
+    return max(a / b, b / a) >= RELIT_RATIO
+
+
 @register
 class BlurCheck(BaselineCheck):
     name = "blur"
@@ -104,9 +115,18 @@ class BlurCheck(BaselineCheck):
         super().__init__(config)
         self._reference: np.ndarray | None = None  # the thumbnail last seen at normal sharpness
         self._measured = False  # the last sample was measured
+        self._lit: float | None = None  # mean luma of the picture last seen at normal sharpness
+
+    def new_scene(self) -> None:
+        super().new_scene()
+        self._reference, self._lit = None, None
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
+        if self._lit is not None and relit(view.mean_luma, self._lit):
+            # Another exposure shows the scene's texture in other blocks (a dark scene's fabric
+            # only has contrast once gained up): its sharpness is not comparable, learn it anew.
+            self.new_scene()
         still = None if self._reference is None else pearson(view.thumbnail, self._reference)
         keep = self._measured and still is not None and still >= c.still_correlation
         sharp = sharpness(view.gray_median, min_share=KEEP_CONTRAST_SHARE if keep else MIN_CONTRAST_SHARE)
@@ -134,7 +154,7 @@ class BlurCheck(BaselineCheck):
             doubtful=judged is not None and judged < c.doubt_ratio,
         )
         if ratio is not None and ratio >= REFERENCE_RATIO and not active:
-            self._reference = view.thumbnail
+            self._reference, self._lit = view.thumbnail, view.mean_luma
         m = {"sharpness": round(sharp, 1)}
         if base is not None:
             m["baseline"] = round(base, 1)

@@ -10,10 +10,17 @@ which neither clips much nor loses all its darks (a dark scene gained up, a part
 A washout lifts the darks at least as much as the rest (an offset, a veil); a camera turning its
 gain up (an IR switch, auto-exposure) lifts them less than the mid-tones, and a low-contrast
 scene can then show a light black level without being washed out: the black level must have
-risen by a good share of the picture's rise, against its own baseline."""
+risen by a good share of the picture's rise, against its own baseline.
+
+A dark scene gained up several times can stay under the brightness that is overexposed for most
+scenes (a black notebook x3.6: mean luma 43 -> 129); it is told from a light coming on by how
+evenly it brightened: a gain multiplies every part of the picture by the same factor, a lamp or
+the sun lights some parts more than others."""
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 from pydantic import Field
 
 from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult
@@ -41,6 +48,16 @@ class OverexposedConfig(BaselineCheckConfig):
         1.8, gt=1, description="...or the same scene is this many times as bright as its baseline, nothing else"
     )
     min_mean: float = Field(150.0, ge=0, le=255, description="...with a mean luma at least this high")
+    # A gain multiplies every part of the picture by one factor; a light coming on (a lamp, the
+    # sun out of a cloud, an IR lamp on foliage) brightens some parts more than others. In train
+    # footage a dark notebook gained 3.6x read 0.015; no clean picture 1.8x over its baseline
+    # and under the 150 mean read under 0.2 (most 0.5 or more).
+    max_gain_spread: float = Field(
+        0.1,
+        ge=0,
+        description="...or, at any mean, brightened min_gain times evenly: the cells' log2 brightness ratios to "
+        "the scene last seen at normal brightness within this interquartile range (a gain, not a light)",
+    )
     min_rise: float = Field(40.0, ge=0, description="and at least this much brighter than the stream's baseline")
     critical_clipped: float = Field(0.5, gt=0, le=1)
     whiteout: float = Field(
@@ -63,6 +80,30 @@ class OverexposedConfig(BaselineCheckConfig):
     warmup_steady: float | None = Field(0.25, gt=0)
 
 
+# The scene at its normal brightness: within this factor of its baseline either way.
+NORMAL_RATIO = 1.25
+# An IR switch turns a colour picture grey as the camera brightens it; a gain keeps (and
+# multiplies) its colour. Under this colourfulness a picture shows no colour to keep.
+MIN_COLOUR = 4.0
+
+
+def colourfulness(bgr: np.ndarray) -> float:
+    """Mean of max(B, G, R) - min(B, G, R) over a 64x36 copy: about 0 for a grey picture."""
+    small = cv2.resize(bgr, (64, 36), interpolation=cv2.INTER_AREA)
+    return float(np.mean(small.max(axis=2) - small.min(axis=2)))
+
+
+def gain_spread(thumb: np.ndarray, scene: np.ndarray) -> float | None:
+    """How unevenly the picture brightened, cell by cell, from ``scene``: the interquartile range of
+    the cells' log2 brightness ratios over cells neither black before nor clipped now."""
+    ok = (scene >= 8.0) & (thumb <= 235.0)
+    if int(ok.sum()) < 0.5 * ok.size:
+        return None
+    r = np.log2(thumb[ok] / scene[ok])
+    q75, q25 = np.percentile(r, [75, 25])
+    return float(q75 - q25)
+
+
 @register
 class OverexposedCheck(BaselineCheck):
     name = "overexposed"
@@ -74,10 +115,13 @@ class OverexposedCheck(BaselineCheck):
     def __init__(self, config: OverexposedConfig) -> None:
         super().__init__(config)
         self._black = self.new_baseline()  # the scene's normal black level
+        self._scene: np.ndarray | None = None  # the coarse picture last seen at its normal brightness
+        self._scene_colour = 0.0  # ...and its colourfulness
 
     def new_scene(self) -> None:
         super().new_scene()
         self._black = self.new_baseline()
+        self._scene = None
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
@@ -91,13 +135,25 @@ class OverexposedCheck(BaselineCheck):
         # and stay normal (an IR switch or auto-exposure hunting moves it by well under 1.5x).
         ratio = self._baseline.ratio(mean, floor=1.0)
         gained = ratio is not None and ratio >= c.min_gain
+        spread = gain_spread(view.thumbnail, self._scene) if gained and self._scene is not None else None
+        if (
+            spread is not None
+            and self._scene_colour >= MIN_COLOUR
+            and colourfulness(view.small) < 0.5 * self._scene_colour
+        ):
+            spread = None  # gone grey: an IR switch, whose lamp may light the scene evenly
         washed = black_level >= c.min_black_level and self._lifted(black_level, mean, base)
-        bright = (clipped >= c.min_clipped or washed or gained) and mean >= c.min_mean
+        # A picture brightened evenly is gained whatever its mean; once flagged, it stays so while
+        # it stays that bright (the camera may move away from the scene it was compared with).
+        even = gained and (self._flagging or (spread is not None and spread <= c.max_gain_spread))
+        bright = ((clipped >= c.min_clipped or washed or gained) and mean >= c.min_mean) or even
         # The same scene gone brighter than its baseline; a stream that is this bright from the
         # start (snow, a white studio), or a cut or pan to bright content, is its own normal.
         active, corr = self.judge(view, mean, bright and base is not None and mean - base >= c.min_rise)
         if not active:
             self._black.update(black_level, view.frame.stream_time)
+            if ratio is not None and 1 / NORMAL_RATIO < ratio < NORMAL_RATIO:
+                self._scene, self._scene_colour = view.thumbnail, colourfulness(view.small)
         # Nothing in a white-out to tell a fault from new content by, and no scene is this white;
         # nor does any scene, lit however brightly, show nothing darker than a light grey.
         active = active or clipped >= c.whiteout or (black_level >= c.washed_black_level and has_layout(view.thumbnail))
@@ -106,6 +162,8 @@ class OverexposedCheck(BaselineCheck):
             m["layout_correlation"] = round(corr, 2)
         if base is not None:
             m["baseline_luma"] = round(base, 1)
+        if spread is not None:
+            m["gain_spread"] = round(spread, 3)
         if self._black.ready and self._black.value is not None:
             m["baseline_black_level"] = round(self._black.value)
         return CheckResult(active, "critical" if clipped >= c.critical_clipped else "warning", m)
