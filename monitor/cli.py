@@ -886,7 +886,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("corpus", help="generate (cached) labelled clip sets: train, val, soak, train_soak")
     g.add_argument("--split", nargs="+", choices=["train", "val", "soak", "train_soak"], default=["train", "val"])
     g.add_argument("--out", default="state/corpus", help="folder; each split goes in its own subfolder")
-    g.add_argument("--per-fault", type=int, default=5, help="clips per fault type (and as many clean clips)")
+    g.add_argument(
+        "--per-fault",
+        type=int,
+        default=None,
+        help="clips per fault type (and as many clean clips); default 5 for train, 10 for val",
+    )
     g.add_argument("--hours", type=float, default=1.0, help="soak: hours of clean footage")
     g.add_argument(
         "--seed",

@@ -27,6 +27,19 @@ def test_catalogue_splits_are_disjoint():
     assert not files["train"] & files["val"], "the same file under two names in both splits"
 
 
+def test_a_fresh_seed_draws_other_clips_and_val_holds_ten_a_fault():
+    """`vqmon corpus --seed` draws a fresh held-out set: other footage mixes and styles from the
+    same split's footage. Val holds 10 clips a fault, so one miss moves a fault's F1 by a little."""
+    from monitor.demo.corpus import PER_FAULT, SEEDS
+
+    assert PER_FAULT["val"] == 10
+    val = plan("val", PER_FAULT["val"], SEEDS["val"])
+    assert sum(s.fault is not None for s in val) == 10 * len(FAULT_KINDS) == sum(s.fault is None for s in val)
+    old = plan("val", PER_FAULT["val"], 2001)
+    assert [s.name for s in old] == [s.name for s in val]
+    assert sum(a.footage != b.footage for a, b in zip(old, val, strict=True)) >= 0.8 * len(val)
+
+
 def test_planned_train_and_val_clips_share_no_footage():
     train = plan("train", 2, 1000)
     val = plan("val", 2, 2000)
