@@ -536,6 +536,19 @@ def test_a_dark_room_gained_up_is_overexposed_and_its_return_is_not_a_defocus(tm
     assert [f for f, _ in raises] == ["overexposed"], raises
 
 
+def test_a_cut_whose_cells_rank_alike_by_chance_is_still_a_cut(tmp_path):
+    """Study set s7406 (train footage, clean): a cut from a bright, smooth apple to a dark
+    notebook on a shaking camera ranked their cells alike by chance (0.55 across the cut, 0.61
+    a sample later), so the apple seemed back and the notebook was judged against it:
+    underexposed. The apple is back only if its coarse picture is back too (0.43 changed here,
+    0.105 for a zooming camera after a whip pan, which is back)."""
+    from monitor.demo.corpus import sample_clip
+
+    spec = sample_clip("train", 30, None, None, 7406)
+    assert spec.fault is None and {"apple", "notebook"} <= set(spec.footage)
+    assert _raises(spec, tmp_path) == []
+
+
 def test_noise_is_judged_key_frame_against_key_frame(tmp_path):
     """Found in a study set on train footage (seed 7403): sigma-14 noise over grass, GOP 0.5 s,
     sampled every 0.25 s, so every other sample is a key frame. The encoder smooths the noise in

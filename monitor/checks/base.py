@@ -15,7 +15,12 @@ if TYPE_CHECKING:
     from monitor.iqa.scorer import IqaScorer
 
 Severity = Literal["warning", "critical"]
-HOLD_S = 0.5  # how long a baseline check waits before taking an abrupt, off-baseline change as new content
+HOLD_S = 0.5
+# The coarse picture from before a cut is back when it changed by less than this (see
+# track_layout): on train footage a zooming camera after a whip pan came back changed by 0.105,
+# while a dark notebook cut to after a smooth apple, whose cells ranked alike by chance (0.61),
+# had changed by 0.43.
+BACK_CHANGE = 0.2  # how long a baseline check waits before taking an abrupt, off-baseline change as new content
 # A flat picture this much brighter than the darkest one in the same run of flat pictures (mean
 # luma: x ratio + levels) has come up out of black: a fade-in.
 FADE_IN_RATIO, FADE_IN_LEVELS = 2.0, 8.0
@@ -157,9 +162,14 @@ class BaselineCheck(Check):
             self._before_cut = self._previous.copy()
         elif self._cut_at is not None and self._before_cut is not None:
             # The picture from before the cut is back: one sample's layout was disturbed (a burst
-            # of noise, a flash), the scene never changed.
+            # of noise, a flash), the scene never changed. Back in its coarse picture too, not
+            # only in the order of its cells (see BACK_CHANGE).
             back = self._before_cut.correlation(view.thumbnail, view.layouts)
-            if back is not None and back >= self.config.min_layout_correlation:
+            if (
+                back is not None
+                and back >= self.config.min_layout_correlation
+                and self._before_cut.change(view.thumbnail) < BACK_CHANGE
+            ):
                 self._cut_at = self._before_cut = None
         self._previous.learn(view.thumbnail, view.tones)
         return corr
