@@ -15,12 +15,12 @@ if TYPE_CHECKING:
     from monitor.iqa.scorer import IqaScorer
 
 Severity = Literal["warning", "critical"]
-HOLD_S = 0.5
+HOLD_S = 0.5  # how long a baseline check waits before taking an abrupt, off-baseline change as new content
 # The coarse picture from before a cut is back when it changed by less than this (see
 # track_layout): on train footage a zooming camera after a whip pan came back changed by 0.105,
 # while a dark notebook cut to after a smooth apple, whose cells ranked alike by chance (0.61),
 # had changed by 0.43.
-BACK_CHANGE = 0.2  # how long a baseline check waits before taking an abrupt, off-baseline change as new content
+BACK_CHANGE = 0.2
 # A flat picture this much brighter than the darkest one in the same run of flat pictures (mean
 # luma: x ratio + levels) has come up out of black: a fade-in.
 FADE_IN_RATIO, FADE_IN_LEVELS = 2.0, 8.0

@@ -87,11 +87,15 @@ NORMAL_RATIO = 1.25
 MIN_COLOUR = 4.0
 
 
-def colourfulness(bgr: np.ndarray) -> float:
-    """Mean of max(B, G, R) - min(B, G, R) over every 8th pixel each way: about 0 for a grey
-    picture (a resize to a small copy cost ten times as much)."""
-    few = bgr[::8, ::8]
-    return float(np.mean(few.max(axis=2) - few.min(axis=2)))
+def sparse(bgr: np.ndarray) -> np.ndarray:
+    """Every 8th pixel each way: enough to tell a colour picture from a grey one (a resize to a
+    small copy cost ten times as much)."""
+    return bgr[::8, ::8]
+
+
+def colourfulness(pixels: np.ndarray) -> float:
+    """Mean of max(B, G, R) - min(B, G, R): about 0 for a grey picture."""
+    return float(np.mean(pixels.max(axis=2) - pixels.min(axis=2)))
 
 
 def gain_spread(thumb: np.ndarray, scene: np.ndarray) -> float | None:
@@ -117,12 +121,12 @@ class OverexposedCheck(BaselineCheck):
         super().__init__(config)
         self._black = self.new_baseline()  # the scene's normal black level
         self._scene: np.ndarray | None = None  # the coarse picture last seen at its normal brightness
-        self._scene_colour = 0.0  # ...and its colourfulness
+        self._scene_pixels: np.ndarray | None = None  # ...and a sparse copy of its colours (see sparse)
 
     def new_scene(self) -> None:
         super().new_scene()
         self._black = self.new_baseline()
-        self._scene = None
+        self._scene = self._scene_pixels = None
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
@@ -137,12 +141,12 @@ class OverexposedCheck(BaselineCheck):
         ratio = self._baseline.ratio(mean, floor=1.0)
         gained = ratio is not None and ratio >= c.min_gain
         spread = gain_spread(view.thumbnail, self._scene) if gained and self._scene is not None else None
-        if (
-            spread is not None
-            and self._scene_colour >= MIN_COLOUR
-            and colourfulness(view.small) < 0.5 * self._scene_colour
-        ):
-            spread = None  # gone grey: an IR switch, whose lamp may light the scene evenly
+        if spread is not None and self._scene_pixels is not None:
+            # Read only here, when the picture has brightened: the scene's copy is all that is
+            # kept on the way (a few kB, a hundredth of a millisecond).
+            was = colourfulness(self._scene_pixels)
+            if was >= MIN_COLOUR and colourfulness(sparse(view.small)) < 0.5 * was:
+                spread = None  # gone grey: an IR switch, whose lamp may light the scene evenly
         washed = black_level >= c.min_black_level and self._lifted(black_level, mean, base)
         # A picture brightened evenly is gained whatever its mean; once flagged, it stays so while
         # it stays that bright (the camera may move away from the scene it was compared with).
@@ -154,7 +158,7 @@ class OverexposedCheck(BaselineCheck):
         if not active:
             self._black.update(black_level, view.frame.stream_time)
             if ratio is not None and 1 / NORMAL_RATIO < ratio < NORMAL_RATIO:
-                self._scene, self._scene_colour = view.thumbnail, colourfulness(view.small)
+                self._scene, self._scene_pixels = view.thumbnail, sparse(view.small).copy()
         # Nothing in a white-out to tell a fault from new content by, and no scene is this white;
         # nor does any scene, lit however brightly, show nothing darker than a light grey.
         active = active or clipped >= c.whiteout or (black_level >= c.washed_black_level and has_layout(view.thumbnail))
