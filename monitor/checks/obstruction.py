@@ -153,7 +153,6 @@ FADE_IN_S = 2.0
 MOTION_SIZE = (96, 54)
 MIN_MOTION_RESPONSE = 0.2  # weaker phase-correlation peaks are no estimate: assume no motion
 MIN_MOTION_PX = 2
-SHADED_OVER = 0.5  # see Change.shaded_over
 
 
 class Cells:
@@ -315,19 +314,8 @@ class Change:
         # Plain cells that took another shade are the cover's own, not the scene moving on.
         # A cover that takes most of the picture between two samples (paint sprayed in a second)
         # leaves little away from its edge: a twentieth of the picture (ten cells) is enough.
-        # Cells that moved toward the shade the featureless ones took are partly under the same
-        # cover (paint building up blotch by blotch), not the scene changing.
-        away = ~(self.edge | self.restyled | self.shaded_over)
+        away = ~(self.edge | self.restyled)
         return bool(away.mean() >= 0.05) and float((~self.moved)[away].mean()) >= self._min_continuity
-
-    @cached_property
-    def shaded_over(self) -> np.ndarray:
-        """Changed cells now much closer to the brightness the cells that went featureless took
-        than they were: on their way under the same cover. A cut moves cells every which way."""
-        if not self.went.any():
-            return np.zeros(GRID, bool)
-        shade = float(np.median(self._cur.lum[self.went]))
-        return self.moved & (np.abs(self._cur.lum - shade) < SHADED_OVER * np.abs(self._prev.lum - shade))
 
     @cached_property
     def restyled(self) -> np.ndarray:
