@@ -614,19 +614,6 @@ def test_a_key_frame_is_not_judged_against_a_key_baseline_learned_on_a_defocus(t
     assert keys >= 1 and after and not any(after)
 
 
-def test_a_hand_over_the_lens_that_darkens_cells_on_its_way_is_a_cover(tmp_path):
-    """Study set s7402 (train footage): a hand covering 97 % of the lens as it slides in over half
-    a second. The cells it was still darkening, not yet featureless, counted as the scene
-    changing, so the picture did not seem to carry on beside it and no cell was counted covered.
-    Cells that moved toward the shade the covered ones took are on their way under it."""
-    from monitor.demo.corpus import sample_clip
-
-    spec = sample_clip("train", 6, "obstruction", "hand", 7402)
-    assert spec.fault is not None and spec.footage == ("baboon", "rubberwhale")
-    raises = _raises(spec, tmp_path)
-    assert [f for f, _ in raises] == ["obstruction"], raises
-
-
 def test_noise_vs_snow():
     res = feed(make("noise"), faulted("noise", 20, 10, 25.0))
     assert not any(active(res)[:20]) and all(active(res)[20:])
