@@ -607,10 +607,11 @@ def test_a_key_frame_is_not_judged_against_a_key_baseline_learned_on_a_defocus(t
         t = raw.pts_time or 0.0
         if not sampler.accept(i, t, raw.keyframe):
             continue
-        result = check.evaluate(FrameView(raw.to_frame("s", i, t, 0.0, 0)))
+        result = check.evaluate(FrameView(raw.to_frame("s", i, t, 0.0, decoder.decode_errors)))
         if t >= spec.fault.end:
             after.append(result.active)
             keys += raw.keyframe
+    decoder.close()
     assert keys >= 1 and after and not any(after)
 
 
