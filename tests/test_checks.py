@@ -190,12 +190,12 @@ def test_blur_is_not_raised_for_a_cut_to_softer_content():
 
 
 def test_a_mild_defocus_of_an_unchanged_view_is_blur_but_a_zoom_that_softens_is_not():
-    """A third of the sharpness gone (ratio ~0.69, above max_ratio 0.5) counts while the view is
-    the one last seen at normal sharpness; a digital zoom softens the picture as much and
+    """A quarter of the sharpness gone (ratio ~0.75, above max_ratio 0.6) counts while the view
+    is the one last seen at normal sharpness; a digital zoom softens the picture as much and
     changes the view as it does."""
     imgs, _ = scene(45, SceneStyle(moving=False))
     res = feed(make("blur"), imgs[:25] + [cv2.GaussianBlur(i, (0, 0), 0.5) for i in imgs[25:]])
-    assert 0.5 < res[30].measurements["ratio"] < 0.7
+    assert 0.6 < res[30].measurements["ratio"] < 0.8
     assert res[30].measurements["view_correlation"] > 0.95
     assert not any(active(res)[:25]) and all(active(res)[26:]), active(res)
 
@@ -207,7 +207,7 @@ def test_a_mild_defocus_of_an_unchanged_view_is_blur_but_a_zoom_that_softens_is_
 
     zooms = [1.0] * 25 + [min(1.6, 1 + 0.06 * (i + 1)) for i in range(20)]
     res = feed(make("blur"), [zoom(i, z) for i, z in zip(imgs, zooms, strict=True)])
-    assert min(r.measurements["ratio"] for r in res[30:]) < 0.7  # as soft as the defocus above
+    assert min(r.measurements["ratio"] for r in res[30:]) < 0.75  # as soft as the defocus above
     assert not any(active(res)), [r.measurements for r in res[25:]]
 
 
