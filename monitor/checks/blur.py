@@ -1,11 +1,11 @@
 """blur: the picture lost sharpness compared with what is normal for this stream.
 
-Sharpness is how fine the detail is: per block of the denoised analysis copy (between the
-graphics bands) the Laplacian's energy over the gradient's, which goes as 1 / edge width^2 and
-is blind to exposure and to how much of the block the edges fill, and its geometric mean over
-the blocks that have some contrast (see `sharpness`). Its per-stream baseline is learned from frames not
-flagged, and not while the picture is on its way down (a gradual defocus would otherwise drag
-the baseline with it). Naturally soft content has a low baseline, so only a drop relative to
+Sharpness is how fine the detail is: per block of the denoised analysis copy, the Laplacian's
+energy over the gradient's, which goes as 1 / edge width^2 and is blind to exposure and to how
+much of the block the edges fill; and its geometric mean over the blocks that have some
+contrast (see `sharpness`). Its per-stream baseline is learned from frames not flagged, and
+not while the picture is on its way down (a gradual defocus would otherwise drag the baseline
+with it). Naturally soft content has a low baseline, so only a drop relative to
 it counts. New content (a cut, a camera switch) is not a defocus: when the picture's layout
 jumps between two samples, the baseline is learned anew (see BaselineCheck.judge).
 
@@ -24,7 +24,7 @@ from pydantic import Field
 from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult, Severity
 from monitor.checks.baseline import pearson
 from monitor.checks.registry import register
-from monitor.checks.view import FrameView, core_rows
+from monitor.checks.view import FrameView
 
 
 class BlurConfig(BaselineCheckConfig):
@@ -138,9 +138,7 @@ class BlurCheck(BaselineCheck):
             self.new_scene()
         still = None if self._reference is None else pearson(view.thumbnail, self._reference)
         keep = self._measured and still is not None and still >= c.still_correlation
-        # Between the graphics bands: a clock or a logo stays sharp on top of a defocus.
-        core = view.gray_median[core_rows(view.gray.shape[0])]
-        sharp = sharpness(core, min_share=KEEP_CONTRAST_SHARE if keep else MIN_CONTRAST_SHARE)
+        sharp = sharpness(view.gray_median, min_share=KEEP_CONTRAST_SHARE if keep else MIN_CONTRAST_SHARE)
         self._measured = sharp is not None
         if sharp is None:  # nothing to judge focus on (a slate, deep darkness)
             self.unmeasured(view)
