@@ -6,6 +6,9 @@ at 5 samples per second of stream time, as the default sampler does at 25 fps.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -52,6 +55,26 @@ def faulted(kind: str, clean_n: int, fault_n: int, strength=None, style=None):
 
 def active(results) -> list[bool]:
     return [r.active for r in results]
+
+
+def sampled_views(path: Path) -> Iterator[tuple[bool, FrameView]]:
+    """(key frame?, view) of each frame the production sampler sends on from a decoded file."""
+    from monitor.analyze import offline_settings
+    from monitor.capture import open_decoder
+    from monitor.capture.urls import classify
+    from monitor.config import Config
+    from monitor.sampling import Sampler
+
+    settings = offline_settings(Config())
+    decoder = open_decoder(str(path), classify(str(path)), settings.capture, False)
+    sampler = Sampler(settings.sample)
+    try:
+        for i, raw in enumerate(decoder.frames()):
+            t = raw.pts_time or 0.0
+            if sampler.accept(i, t, raw.keyframe):
+                yield raw.keyframe, FrameView(raw.to_frame("s", i, t, 0.0, decoder.decode_errors))
+    finally:
+        decoder.close()
 
 
 def longest_run(flags: list[bool]) -> int:
@@ -587,31 +610,19 @@ def test_a_key_frame_is_not_judged_against_a_key_baseline_learned_on_a_defocus(t
     cut had two samples, one of them inside a defocus (noise 0.46 against 1.77 sharp); its median
     made the first sharp key frame after the fault read 2.5x: noisy. A key frame is never cleaner
     than the frames predicted from it, so the predicted frames' baseline is its floor."""
-    from monitor.analyze import offline_settings
-    from monitor.capture import open_decoder
-    from monitor.capture.urls import classify
-    from monitor.config import Config
     from monitor.demo.corpus import encode, sample_clip
-    from monitor.sampling import Sampler
 
     spec = sample_clip("train", 2, "blur", "osd", 7408, only=("grass", "baboon", "aloe"))
     assert spec.fault is not None and spec.gop_s == 4.0
     path = tmp_path / f"{spec.name}.mp4"
     encode(spec, path)
-    settings = offline_settings(Config())
-    decoder = open_decoder(str(path), classify(str(path)), settings.capture, False)
-    sampler = Sampler(settings.sample)
     check = make("noise")
     after, keys = [], 0
-    for i, raw in enumerate(decoder.frames()):
-        t = raw.pts_time or 0.0
-        if not sampler.accept(i, t, raw.keyframe):
-            continue
-        result = check.evaluate(FrameView(raw.to_frame("s", i, t, 0.0, decoder.decode_errors)))
-        if t >= spec.fault.end:
+    for key, view in sampled_views(path):
+        result = check.evaluate(view)
+        if view.frame.stream_time >= spec.fault.end:
             after.append(result.active)
-            keys += raw.keyframe
-    decoder.close()
+            keys += key
     assert keys >= 1 and after and not any(after)
 
 
@@ -1056,30 +1067,20 @@ def test_a_pan_that_brings_more_strong_edges_into_view_is_not_blur(tmp_path):
     5.7 s). Laplacian over gradient energy reads both kinds of block by their edge width."""
     import dataclasses
 
-    from monitor.analyze import offline_settings
-    from monitor.capture import open_decoder
-    from monitor.capture.urls import classify
-    from monitor.config import Config
     from monitor.demo.corpus import SEEDS, encode, sample_clip
-    from monitor.sampling import Sampler
 
     spec = sample_clip("train", 46, None, None, SEEDS["train"])
     assert spec.footage == ("notebook",) and spec.shots[0].camera.motion == "pan"
     spec = dataclasses.replace(spec, duration=10.0)
     path = tmp_path / f"{spec.name}.mp4"
     encode(spec, path)
-    settings = offline_settings(Config())
-    decoder = open_decoder(str(path), classify(str(path)), settings.capture, False)
-    sampler = Sampler(settings.sample)
     check = make("blur")
     results, since, longest = [], None, 0.0
-    for i, raw in enumerate(decoder.frames()):
-        t = raw.pts_time or 0.0
-        if sampler.accept(i, t, raw.keyframe):
-            results.append(check.evaluate(FrameView(raw.to_frame("s", i, t, 0.0, decoder.decode_errors))))
-            since = (t if since is None else since) if results[-1].active else None
-            longest = max(longest, 0.0 if since is None else t - since)
-    decoder.close()
+    for _, view in sampled_views(path):
+        t = view.frame.stream_time
+        results.append(check.evaluate(view))
+        since = (t if since is None else since) if results[-1].active else None
+        longest = max(longest, 0.0 if since is None else t - since)
     views = [r.measurements["view_correlation"] for r in results if "view_correlation" in r.measurements]
     assert views and min(views) < 0.7  # the camera did pan away from the view it was sharp in
     # A sample may dip under the mild-defocus line as the pan sets off; none stays long enough to raise.
