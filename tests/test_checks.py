@@ -1085,3 +1085,29 @@ def test_a_pan_that_brings_more_strong_edges_into_view_is_not_blur(tmp_path):
     assert views and min(views) < 0.7  # the camera did pan away from the view it was sharp in
     # A sample may dip under the mild-defocus line as the pan sets off; none stays long enough to raise.
     assert longest < check.config.raise_after_s, [r.measurements for r in results]
+
+
+def test_a_cut_to_a_plain_close_up_in_focus_is_not_a_cover(tmp_path):
+    """Study set s7504 (train footage), clip 15: a broadcast cut to an apple filling the frame.
+    1 % of its cells had detail, so by detail alone it was a cover over the whole lens, and the
+    layout cut rule (a quarter of the cells detailed) did not apply: obstruction raised at 16 s.
+    What edges the apple has are sharp; a cover on the lens is far out of focus, edges and all."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    only = ("notebook", "chelsea", "rubberwhale", "home", "apple", "squirrel", "coffee", "licenseplate")
+    spec = sample_clip("train", 15, None, None, 7504, only=only)
+    cut = next(s.start for s in spec.shots if s.footage == "apple")
+    spec = dataclasses.replace(spec, duration=cut + 5.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    check = make("obstruction")
+    since, longest, after = None, 0.0, 0
+    for _, view in sampled_views(path):
+        t = view.frame.stream_time
+        active_now = check.evaluate(view).active
+        since = (t if since is None else since) if active_now else None
+        longest = max(longest, 0.0 if since is None else t - since)
+        after += t > cut + 4.5
+    assert after and longest < check.config.raise_after_s

@@ -50,6 +50,7 @@ from pydantic import Field
 
 from monitor.checks.base import Check, CheckConfig, CheckResult, out_of_black
 from monitor.checks.baseline import Layout, has_layout, pearson
+from monitor.checks.focus import sharpness
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -332,6 +333,22 @@ def _moved(detail: np.ndarray, lum: np.ndarray, pdet: np.ndarray, plum: np.ndarr
     )
 
 
+# A plain close-up in focus (a cut to an apple filling the frame) has hardly a cell with detail
+# and so looks like a cover by detail alone, but what edges it has are sharp, where a cover on
+# the lens is far out of focus, edges and all. Judged between the graphics rows: a camera's
+# clock stays sharp on top of a cover.
+CLOSE_UP_MAX_DETAILED = 0.03  # of the cells between the graphics rows
+CLOSE_UP_MIN_SHARPNESS = 10.0  # blur's sharpness (x100 Laplacian / gradient energy) of its edges
+
+
+def _plain_close_up(view: FrameView, detailed: np.ndarray) -> bool:
+    if float(detailed[GRAPHICS_ROWS:-GRAPHICS_ROWS].mean()) >= CLOSE_UP_MAX_DETAILED:
+        return False
+    band = view.gray_median.shape[0] * GRAPHICS_ROWS // GRID[0]
+    sharp = sharpness(view.gray_median[band:-band], min_share=0.0)
+    return sharp is not None and sharp >= CLOSE_UP_MIN_SHARPNESS
+
+
 def _grow(mask: np.ndarray) -> np.ndarray:
     """The cells of ``mask`` and their eight neighbours."""
     return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -431,7 +448,7 @@ class ObstructionCheck(Check):
         layout_changed = (
             layout is not None
             and layout < c.cut_correlation
-            and n_detailed >= 0.25 * detailed.size
+            and (n_detailed >= 0.25 * detailed.size or _plain_close_up(view, detailed))
             and not change.carries_on
         )
         return cells_changed or layout_changed

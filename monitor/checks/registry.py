@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 C = TypeVar("C", bound="type[AnyCheck]")
 
 _CHECKS: dict[str, type[AnyCheck]] = {}
-_NOT_CHECKS = {"audio_base", "base", "baseline", "registry", "view"}
+_NOT_CHECKS = {"audio_base", "base", "baseline", "focus", "registry", "view"}
 _loaded = False
 
 
