@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from monitor.checks import FrameView, all_checks
+from monitor.checks import CheckResult, FrameView, all_checks
 from monitor.demo import SceneRenderer, SceneStyle, apply_fault, colour_bars, jpeg_roundtrip
 from monitor.demo.footage import CATALOGUE, load_photo
 from monitor.frames import Frame
@@ -75,6 +75,19 @@ def sampled_views(path: Path) -> Iterator[tuple[bool, FrameView]]:
                 yield raw.keyframe, FrameView(raw.to_frame("s", i, t, 0.0, decoder.decode_errors))
     finally:
         decoder.close()
+
+
+def flagged_spell(check, path: Path) -> tuple[list[tuple[float, CheckResult]], float]:
+    """(stream time, result) of each sample the production sampler sends on from a decoded
+    file, and the longest time in seconds the check stayed flagged."""
+    results: list[tuple[float, CheckResult]] = []
+    since, longest = None, 0.0
+    for _, view in sampled_views(path):
+        t = view.frame.stream_time
+        results.append((t, check.evaluate(view)))
+        since = (t if since is None else since) if results[-1][1].active else None
+        longest = max(longest, 0.0 if since is None else t - since)
+    return results, longest
 
 
 def longest_run(flags: list[bool]) -> int:
@@ -1075,12 +1088,8 @@ def test_a_pan_that_brings_more_strong_edges_into_view_is_not_blur(tmp_path):
     path = tmp_path / f"{spec.name}.mp4"
     encode(spec, path)
     check = make("blur")
-    results, since, longest = [], None, 0.0
-    for _, view in sampled_views(path):
-        t = view.frame.stream_time
-        results.append(check.evaluate(view))
-        since = (t if since is None else since) if results[-1].active else None
-        longest = max(longest, 0.0 if since is None else t - since)
+    timed, longest = flagged_spell(check, path)
+    results = [r for _, r in timed]
     views = [r.measurements["view_correlation"] for r in results if "view_correlation" in r.measurements]
     assert views and min(views) < 0.7  # the camera did pan away from the view it was sharp in
     # A sample may dip under the mild-defocus line as the pan sets off; none stays long enough to raise.
@@ -1103,11 +1112,6 @@ def test_a_cut_to_a_plain_close_up_in_focus_is_not_a_cover(tmp_path):
     path = tmp_path / f"{spec.name}.mp4"
     encode(spec, path)
     check = make("obstruction")
-    since, longest, after = None, 0.0, 0
-    for _, view in sampled_views(path):
-        t = view.frame.stream_time
-        active_now = check.evaluate(view).active
-        since = (t if since is None else since) if active_now else None
-        longest = max(longest, 0.0 if since is None else t - since)
-        after += t > cut + 4.5
+    timed, longest = flagged_spell(check, path)
+    after = sum(t > cut + 4.5 for t, _ in timed)
     assert after and longest < check.config.raise_after_s

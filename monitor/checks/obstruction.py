@@ -448,8 +448,9 @@ class ObstructionCheck(Check):
         layout_changed = (
             layout is not None
             and layout < c.cut_correlation
-            and (n_detailed >= 0.25 * detailed.size or _plain_close_up(view, detailed))
             and not change.carries_on
+            # Last: the close-up's sharpness is read only when it decides.
+            and (n_detailed >= 0.25 * detailed.size or _plain_close_up(view, detailed))
         )
         return cells_changed or layout_changed
 
