@@ -137,3 +137,25 @@ def test_a_dark_scene_keeps_highlights_one_can_see():
     for img in render(short):
         # Lit well above blackdetect's 10 % over more than the black check's lit fraction.
         assert np.percentile(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 99.0) >= 40
+
+
+@pytest.mark.parametrize(("family", "params"), [("gain", {"gain": 0.1}), ("gamma", {"gamma": 4.0})])
+def test_an_underexposed_picture_is_not_black(family, params):
+    """The deepest underexposure drawn, on the darkest footage, still leaves part of the picture
+    above blackdetect's 10 %: below that the picture is black by the black check's definition,
+    and no check could honour a label saying underexposed (a cat photo at gain x0.12 was)."""
+    import cv2
+
+    from monitor.demo.corpus import render
+    from monitor.demo.styles import FaultStyle
+
+    spec = next(s for s in plan("train", 10, 1000) if s.fault is not None and s.fault.fault == "underexposed")
+    shot = dataclasses.replace(spec.shots[0], start=0.0, footage="rocket")
+    fault = FaultStyle("underexposed", family, 0.0, 1.0, params=params)
+    short = dataclasses.replace(spec, shots=(shot,), events=(), overlays=(), duration=1.0, fault=fault)
+    frames = list(render(short))
+    assert frames
+    for img in frames:
+        luma = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        assert np.count_nonzero(luma >= 26) / luma.size >= 0.025
+        assert luma.mean() < 60  # and still underexposed: the fault was eased, not undone

@@ -28,7 +28,12 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "obstruction": ("slide", "spray", "hand", "corner"),
 }
 # Bumped when a fault's rendering changes, so only that fault's cached clips are made again.
-STYLE_VERSION: dict[str, int] = {"obstruction": 4}
+STYLE_VERSION: dict[str, int] = {"obstruction": 4, "underexposed": 2}
+# An underexposed picture keeps this share of itself above blackdetect's 10 % of full scale (with
+# a margin: 30 levels, not 25.5). Below that it is a black picture by the definition the black
+# check and ffmpeg use, and labelling it underexposed made a label no check could honour (train:
+# a cat photo at gain x0.12 read luma 13 +- 4, every pixel under 25).
+UNDEREXPOSED_LIT_SHARE, UNDEREXPOSED_LIT_LEVEL = 0.03, 30.0
 EVENT_KINDS = ("fade", "flash", "whip", "ir_switch", "slate", "exposure_hunt")
 
 
@@ -174,6 +179,7 @@ class FaultRenderer:
     def __init__(self, style: FaultStyle, width: int, height: int, rng: np.random.Generator) -> None:
         self.s, self.w, self.h, self.rng = style, width, height, rng
         self.frozen: np.ndarray | None = None
+        self._darkening: float | None = None  # the underexposure applied (gain or gamma), fixed at its onset
         p = style.params
         self.mask: np.ndarray | None = None
         self._field: np.ndarray | None = None
@@ -187,6 +193,20 @@ class FaultRenderer:
             rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), max(3.0, width / 15)
         )
         self._texture = self._texture * np.float32(6.0 / max(1e-3, float(self._texture.std())))
+
+    def _visible_darkening(self, picture: np.ndarray) -> float:
+        """The underexposure's gain (or gamma), eased where it would leave the picture black (see
+        UNDEREXPOSED_LIT_SHARE): judged once, on the first faulty frame's clean picture."""
+        p = self.s.params
+        luma = cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
+        lit = max(float(np.percentile(luma, 100.0 * (1.0 - UNDEREXPOSED_LIT_SHARE))), 1.0)
+        if self.s.family == "gamma":
+            if lit <= UNDEREXPOSED_LIT_LEVEL:
+                return 1.0
+            # 255 (lit/255)^gamma >= the level  <=>  gamma <= log(level/255) / log(lit/255)
+            most = float(np.log(UNDEREXPOSED_LIT_LEVEL / 255.0) / np.log(min(lit, 254.0) / 255.0))
+            return min(float(p["gamma"]), max(1.0, most))
+        return min(1.0, max(float(p["gain"]), UNDEREXPOSED_LIT_LEVEL / lit))
 
     def envelope(self, t: float) -> float:
         s = self.s
@@ -246,9 +266,11 @@ class FaultRenderer:
                 return _blend(img, _gain(_gamma(img, p["gamma"]), p["gain"]), e)
             return _gain(img, 1 + (p["gain"] - 1) * e)
         if f == "underexposed":
+            if self._darkening is None:
+                self._darkening = self._visible_darkening(pre_noise)
             if s.family == "gamma":
-                return _blend(img, _gamma(img, p["gamma"]), e)
-            return _gain(img, 1 + (p["gain"] - 1) * e)
+                return _blend(img, _gamma(img, self._darkening), e)
+            return _gain(img, 1 + (self._darkening - 1) * e)
         if f == "blocking":
             return _blend(img, self._blocky(img), e)
         if f == "no_signal":
