@@ -1115,3 +1115,24 @@ def test_a_cut_to_a_plain_close_up_in_focus_is_not_a_cover(tmp_path):
     timed, longest = flagged_spell(check, path)
     after = sum(t > cut + 4.5 for t, _ in timed)
     assert after and longest < check.config.raise_after_s
+
+
+def test_a_defocus_across_a_cut_does_not_become_the_noise_baseline():
+    """A defocus that spans a cut: the noise check learns the new scene afresh, and learned it
+    from the blurred picture, so the same scene in focus again read 2.5x its noise and raised
+    noise a second after the blur ended. While a fault that alters the picture is flagged, no
+    baseline check learns the picture as the stream's normal."""
+    from monitor.config import Config
+    from monitor.runtime import StreamAnalyzer, StreamSpec
+
+    # The renderer cuts to a new scene every 10 s: the blur runs from 6 s to 16 s.
+    imgs, _ = scene(130, SceneStyle(noise=2.0))
+    blurred = range(30, 80)
+    analyzer = StreamAnalyzer(StreamSpec("cam", "test", Config().stream_settings()))
+    raises = []
+    for i, img in enumerate(imgs):
+        picture = cv2.GaussianBlur(img, (0, 0), 2.5) if i in blurred else img
+        events = analyzer.process(Frame.from_image(picture, stream_time=i * STEP))
+        raises += [(e.fault, e.stream_time) for e in events if e.event == "raise"]
+    assert [f for f, _ in raises] == ["blur"], raises
+    assert 30 * STEP <= raises[0][1] <= 80 * STEP

@@ -114,6 +114,12 @@ class Check(AnyCheck):
     """A picture check: judges each sampled frame."""
 
     domain = "picture"
+    # Whether its fault changes what the other checks measure (brightness, detail, noise): while
+    # it is flagged, no baseline check learns the picture as the stream's normal. A blur or a
+    # pixelation spell learned by the noise baseline made the clean picture after it read as
+    # noise; the checks whose fault leaves the picture as it was (a freeze, decode errors, a
+    # moved camera, whose new view is the new normal) say no.
+    alters_picture: ClassVar[bool] = False
 
     @abstractmethod
     def evaluate(self, view: FrameView) -> CheckResult: ...
@@ -251,5 +257,7 @@ class BaselineCheck(Check):
             self._cut_at = self._before_cut = None
         elif doubtful:
             return False, corr
+        if view.faults - {self.name}:
+            return False, corr  # another fault has altered the picture: it is not the stream's normal
         (baseline or self._baseline).update(value, t)
         return False, corr

@@ -44,6 +44,7 @@ class BlackConfig(CheckConfig):
 @register
 class BlackCheck(Check):
     name = "black"
+    alters_picture = True
     Config = BlackConfig
     config: BlackConfig
 

@@ -109,6 +109,7 @@ class BlockingConfig(CheckConfig):
 @register
 class BlockingCheck(Check):
     name = "blocking"
+    alters_picture = True
     Config = BlockingConfig
     config: BlockingConfig
 

@@ -83,6 +83,7 @@ def relit(luma: float, lit: float) -> bool:
 @register
 class BlurCheck(BaselineCheck):
     name = "blur"
+    alters_picture = True
     Config = BlurConfig
     config: BlurConfig
 

@@ -87,6 +87,7 @@ def flatness(luma: np.ndarray, dark_limit: float, clip_limit: float) -> tuple[fl
 @register
 class NoSignalCheck(Check):
     name = "no_signal"
+    alters_picture = True
     Config = NoSignalConfig
     config: NoSignalConfig
 

@@ -55,6 +55,7 @@ class NoiseConfig(BaselineCheckConfig):
 @register
 class NoiseCheck(BaselineCheck):
     name = "noise"
+    alters_picture = True
     Config = NoiseConfig
     config: NoiseConfig
 

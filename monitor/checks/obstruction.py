@@ -387,6 +387,7 @@ def _attached(cells: np.ndarray, to: np.ndarray) -> np.ndarray:
 @register
 class ObstructionCheck(Check):
     name = "obstruction"
+    alters_picture = True
     Config = ObstructionConfig
     config: ObstructionConfig
 

@@ -112,6 +112,7 @@ def gain_spread(thumb: np.ndarray, scene: np.ndarray) -> float | None:
 @register
 class OverexposedCheck(BaselineCheck):
     name = "overexposed"
+    alters_picture = True
     Config = OverexposedConfig
     config: OverexposedConfig
     # A low-contrast scene (brick, a wall, fog) washed out or gained up goes flat near white.

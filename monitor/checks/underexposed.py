@@ -30,6 +30,7 @@ class UnderexposedConfig(BaselineCheckConfig):
 @register
 class UnderexposedCheck(BaselineCheck):
     name = "underexposed"
+    alters_picture = True
     Config = UnderexposedConfig
     config: UnderexposedConfig
 

@@ -53,10 +53,18 @@ def _masked(img: np.ndarray, masks: list[list[tuple[float, float]]], origin=(0, 
 
 
 class FrameView:
-    def __init__(self, frame: Frame, masks: list[list[tuple[float, float]]] | None = None) -> None:
-        """``masks``: polygons in relative coordinates that every check ignores."""
+    def __init__(
+        self,
+        frame: Frame,
+        masks: list[list[tuple[float, float]]] | None = None,
+        faults: frozenset[str] = frozenset(),
+    ) -> None:
+        """``masks``: polygons in relative coordinates that every check ignores. ``faults``: the
+        checks whose fault alters the picture (see Check.alters_picture) that flagged the
+        stream's previous sample."""
         self.frame = frame
         self.masks = masks or []
+        self.faults = faults
 
     @cached_property
     def small(self) -> np.ndarray:

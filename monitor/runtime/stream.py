@@ -4,7 +4,7 @@ the checks and the CLIP score), its evidence and its stream_down watchdog."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,8 @@ class StreamAnalyzer:
         self.frames_checked = 0
         self.audio_seconds = 0.0  # sound judged (gaps without sound included)
         self._masks = [m.points() for m in spec.settings.masks]
+        # The faults that altered the picture on the previous sample (see Check.alters_picture).
+        self._altered_by: frozenset[str] = frozenset()
 
     def _build(self, settings: StreamSettings) -> list[AnyCheck]:
         out = []
@@ -115,9 +117,10 @@ class StreamAnalyzer:
         self.alerts.muted_until = wall_time
 
     def process(self, frame: Frame) -> list[AlertEvent]:
-        view = FrameView(frame, self._masks)
+        view = FrameView(frame, self._masks, self._altered_by)
         self._follow_daynight(view)
-        results: list[tuple[AnyCheck, CheckResult]] = [(check, check.evaluate(view)) for check in self.checks]
+        results = [(check, check.evaluate(view)) for check in self.checks]
+        self._altered_by = frozenset(c.name for c, r in results if r.active and c.alters_picture)
         events = self._observe(results, "picture", frame.stream_time, frame.wall_time)
         for ev in events:
             if ev.event == "raise":
@@ -139,7 +142,7 @@ class StreamAnalyzer:
         return events
 
     def _observe(
-        self, results: list[tuple[AnyCheck, CheckResult]], domain: str, t: float, wall_time: float
+        self, results: Sequence[tuple[AnyCheck, CheckResult]], domain: str, t: float, wall_time: float
     ) -> list[AlertEvent]:
         """One sample's (or block's) results into the alert trackers. The root causes seen are
         this domain's from these results; the other domain's stay as its last sample left them."""
