@@ -1136,3 +1136,23 @@ def test_a_defocus_across_a_cut_does_not_become_the_noise_baseline():
         raises += [(e.fault, e.stream_time) for e in events if e.event == "raise"]
     assert [f for f, _ in raises] == ["blur"], raises
     assert 30 * STEP <= raises[0][1] <= 80 * STEP
+
+
+def test_a_standing_fault_does_not_leave_the_other_checks_blind():
+    """A camera noisy from the start and for good: after STANDING_FAULT_S the noisy picture is
+    the stream's, the exposure baseline learns it, and an underexposure on top is still raised."""
+    from monitor.config import Config
+    from monitor.runtime import StreamAnalyzer, StreamSpec
+    from monitor.runtime.stream import STANDING_FAULT_S
+
+    n = int((STANDING_FAULT_S + 30) / STEP)
+    dark_from = int((STANDING_FAULT_S + 15) / STEP)
+    imgs, r = scene(n, SceneStyle(noise=0.0))
+    analyzer = StreamAnalyzer(StreamSpec("cam", "test", Config().stream_settings()))
+    raises = []
+    for i, img in enumerate(imgs):
+        picture = r.add_noise(cv2.convertScaleAbs(img, alpha=0.25 if i >= dark_from else 1.0), 24.0)
+        events = analyzer.process(Frame.from_image(picture, stream_time=i * STEP))
+        raises += [(e.fault, e.stream_time) for e in events if e.event == "raise"]
+    assert raises[0][0] == "noise", raises
+    assert any(f == "underexposed" and t >= dark_from * STEP for f, t in raises), raises

@@ -217,7 +217,8 @@ class BaselineCheck(Check):
           warm-up; if it is off the old baseline, after a moment's wait (the encoder may have
           blended a fault's first frame);
         - the same scene, normal: learned slowly, unless ``doubtful`` (on the way to a fault:
-          a gradual defocus must not drag the baseline down with it).
+          a gradual defocus must not drag the baseline down with it), or another check flagged
+          a fault that alters the picture on the previous sample (``view.faults``).
 
         ``baseline``: the running value this frame is learned into, when the check keeps more
         than one (noise keeps one for key frames); the check's own by default.

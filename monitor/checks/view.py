@@ -61,7 +61,7 @@ class FrameView:
     ) -> None:
         """``masks``: polygons in relative coordinates that every check ignores. ``faults``: the
         checks whose fault alters the picture (see Check.alters_picture) that flagged the
-        stream's previous sample."""
+        stream's previous sample, the fault not yet standing (see runtime.stream.STANDING_FAULT_S)."""
         self.frame = frame
         self.masks = masks or []
         self.faults = faults

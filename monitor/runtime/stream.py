@@ -25,6 +25,11 @@ from monitor.scoring.worker import ScoreResult
 
 log = logging.getLogger(__name__)
 
+# A fault that alters the picture and stands this long is the picture the stream now has: the
+# baseline checks learn it again, so a camera that stays blocky or noisy leaves blur and the
+# exposure checks judging against it rather than blind.
+STANDING_FAULT_S = 60.0
+
 
 @dataclass
 class StreamSpec:
@@ -80,8 +85,8 @@ class StreamAnalyzer:
         self.frames_checked = 0
         self.audio_seconds = 0.0  # sound judged (gaps without sound included)
         self._masks = [m.points() for m in spec.settings.masks]
-        # The faults that altered the picture on the previous sample (see Check.alters_picture).
-        self._altered_by: frozenset[str] = frozenset()
+        # Since when each fault that alters the picture (see Check.alters_picture) has been flagged.
+        self._altered_since: dict[str, float] = {}
 
     def _build(self, settings: StreamSettings) -> list[AnyCheck]:
         out = []
@@ -117,10 +122,13 @@ class StreamAnalyzer:
         self.alerts.muted_until = wall_time
 
     def process(self, frame: Frame) -> list[AlertEvent]:
-        view = FrameView(frame, self._masks, self._altered_by)
+        t = frame.stream_time
+        altered = frozenset(f for f, since in self._altered_since.items() if t - since < STANDING_FAULT_S)
+        view = FrameView(frame, self._masks, altered)
         self._follow_daynight(view)
         results = [(check, check.evaluate(view)) for check in self.checks]
-        self._altered_by = frozenset(c.name for c, r in results if r.active and c.alters_picture)
+        flagged = [c.name for c, r in results if r.active and c.alters_picture]
+        self._altered_since = {f: self._altered_since.get(f, t) for f in flagged}
         events = self._observe(results, "picture", frame.stream_time, frame.wall_time)
         for ev in events:
             if ev.event == "raise":
