@@ -1156,3 +1156,23 @@ def test_a_standing_fault_does_not_leave_the_other_checks_blind():
         raises += [(e.fault, e.stream_time) for e in events if e.event == "raise"]
     assert raises[0][0] == "noise", raises
     assert any(f == "underexposed" and t >= dark_from * STEP for f, t in raises), raises
+
+
+def test_a_switch_to_infrared_is_learned_anew_not_judged_as_blur(tmp_path):
+    """Study set s7604 (train footage): a camera panning over an apple switches to IR (mono,
+    gain x0.65, more sensor noise). The still view's sharpness read 0.72-0.84x the day's and blur
+    was flagged for 0.6 s (a clean val clip's switch raised it). A switch between colour and
+    monochrome is a new picture of the scene: learned anew, as at a cut."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.styles import Event
+
+    spec = sample_clip("train", 9, None, None, 7604)
+    switch = Event("ir_switch", 7.91, 1e9, {"gain": 0.654, "noise": 4.93})
+    spec = dataclasses.replace(spec, events=(switch,), overlays=(), duration=12.0)
+    path = tmp_path / "ir.mp4"
+    encode(spec, path)
+    results, longest = flagged_spell(make("blur"), path)
+    assert any(t > switch.start + 1 for t, _ in results)
+    assert longest == 0.0 and not any(r.active for _, r in results), [(t, r.measurements) for t, r in results]

@@ -24,6 +24,11 @@ BACK_CHANGE = 0.2
 # A flat picture this much brighter than the darkest one in the same run of flat pictures (mean
 # luma: x ratio + levels) has come up out of black: a fade-in.
 FADE_IN_RATIO, FADE_IN_LEVELS = 2.0, 8.0
+# A picture whose colour spread (FrameView.colour_spread) is at most MONO is monochrome, one at
+# least COLOUR is in colour; between, it stays what it was. On train footage IR pictures read
+# 0.0-0.1 (up to 1.8 with lit movers in a scene), colour scenes 3-80 (a grey CGI render 1.3-1.5:
+# neither, so no switch is seen on it).
+MONO_SPREAD, COLOUR_SPREAD = 0.3, 3.0
 
 
 def out_of_black(luma: float, darkest: float) -> bool:
@@ -143,6 +148,7 @@ class BaselineCheck(Check):
         self._cut_at: float | None = None  # a cut seen since the baseline was learned
         self._before_cut: Layout | None = None  # the picture just before it
         self._darkest_flat: float | None = None  # mean luma of the darkest flat picture in a row of them
+        self._mono: bool | None = None  # the picture is monochrome (see MONO_SPREAD); None: not known yet
 
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s, self.config.warmup_steady)
@@ -179,6 +185,14 @@ class BaselineCheck(Check):
                 self._cut_at = self._before_cut = None
         self._previous.learn(view.thumbnail, view.tones)
         return corr
+
+    def _switched_colour(self, view: FrameView) -> bool:
+        """The picture went from colour to monochrome or back since the last sample with a layout."""
+        spread = view.colour_spread
+        mono = True if spread <= MONO_SPREAD else False if spread >= COLOUR_SPREAD else self._mono
+        switched = mono is not None and self._mono is not None and mono != self._mono
+        self._mono = mono
+        return switched
 
     def _retoned(self, view: FrameView) -> bool:
         """The same scene with its tones changed (brighter, darker, clipped): its cells kept
@@ -243,6 +257,11 @@ class BaselineCheck(Check):
             return self._flagging, None
         self._darkest_flat = None
         corr = self.track_layout(view)
+        if self._switched_colour(view) and self._cut_at is None:
+            # A day/night switch (colour to IR or back): the same scene, another picture of it
+            # (its noise, its sharpness, its brightness), learned anew as at a cut. Its layout
+            # stays, so nothing can take it back as a disturbed sample.
+            self._cut_at, self._before_cut = t, None
         established = self._flagging and t - self._flagged_since >= self.config.raise_after_s
         if suspect and (self._cut_at is None or established):
             self._cut_at = self._before_cut = None

@@ -111,6 +111,18 @@ class FrameView:
         return thumb
 
     @cached_property
+    def colour_spread(self) -> float:
+        """How much the picture's colour varies across it: the mean absolute deviation, over 32x18
+        cells, of their blue-green and red-green differences from the picture's median ones. 0 for
+        a monochrome (IR) picture, whatever fixed tint the decoder's conversion leaves on it."""
+        cells = cv2.resize(self.small, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+        spread = 0.0
+        for c in (0, 2):
+            d = cells[..., c] - cells[..., 1]
+            spread += float(np.abs(d - np.median(d)).mean())
+        return spread
+
+    @cached_property
     def tones(self) -> Tones:
         """The picture's cell medians, computed only if a check asks (see Tones)."""
         return Tones(self.small, self.thumbnail)
