@@ -13,6 +13,10 @@ A mild defocus (a quarter of the sharpness gone) is told from softer content by 
 coarse picture is still the one the camera showed when it was last at its normal sharpness.
 A zoom into the scene, a pan onto softer content or a crowd walking up to the camera also
 soften the picture, and they change the view as they do it.
+
+A defocus right after a pan onto sharper content can land at the slow baseline; it is told by
+a step down from the picture's recent sharpness (the last 2 s learned) on a view that has not
+changed, and then holds against that while the camera moves on.
 """
 
 from __future__ import annotations
@@ -74,6 +78,18 @@ MIN_CONTRAST_SHARE, KEEP_CONTRAST_SHARE = 0.25, 0.1
 # auto-exposure hunt, which stay within 1.3x); luma under the floor counts as the floor.
 RELIT_RATIO, RELIT_FLOOR = 1.8, 16.0
 
+# The picture's recent sharpness: the median of the samples learned in the last RECENT_S. The
+# baseline follows a pan onto sharper content slowly (by design: noise must not teach it), so a
+# defocus right after one can land at the baseline; against the picture of a moment before, on
+# a view that has not changed, it is still a step down (train footage: an OSD defocus after a
+# pan read 1.0x the baseline and 0.72-0.77x the seconds before it).
+RECENT_S, RECENT_MIN_SAMPLES = 2.0, 3
+# ...learned only from samples at most this x the baseline: a pixelation's block edges (2-2.6x on
+# train footage) or a burst of noise is no picture to judge a defocus against, and a sample of
+# either can slip past the flags (the first of a spell, a flicker in one); a pan onto sharper
+# content read 1.33x.
+RECENT_MAX_RATIO = 1.6
+
 
 def relit(luma: float, lit: float) -> bool:
     a, b = max(luma, RELIT_FLOOR), max(lit, RELIT_FLOOR)
@@ -92,10 +108,25 @@ class BlurCheck(BaselineCheck):
         self._reference: np.ndarray | None = None  # the thumbnail last seen at normal sharpness
         self._measured = False  # the last sample was measured
         self._lit: float | None = None  # mean luma of the picture last seen at normal sharpness
+        self._recent: list[tuple[float, float]] = []  # (stream time, sharpness) learned lately
 
     def new_scene(self) -> None:
         super().new_scene()
         self._reference, self._lit = None, None
+        self._recent = []
+
+    def _recent_sharpness(self, t: float) -> float | None:
+        """The median sharpness over RECENT_S up to the last sample learned: held while nothing
+        is learned (a defocus is judged against the picture before it however long it lasts),
+        forgotten once it is as old as the baseline's time constant."""
+        if not self._recent or t - self._recent[-1][0] > self.config.baseline_tau_s:
+            self._recent = []
+            return None
+        newest = self._recent[-1][0]
+        self._recent = [(s, v) for s, v in self._recent if newest - s <= RECENT_S]
+        if len(self._recent) < RECENT_MIN_SAMPLES:
+            return None
+        return float(np.median([v for _, v in self._recent]))
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
@@ -115,6 +146,11 @@ class BlurCheck(BaselineCheck):
         # The ratio the picture is judged by; None on a stream too soft to judge (or not yet).
         judged = ratio if base is not None and base >= c.min_baseline else None
         mild = c.still_hold_ratio if self._flagging else c.still_max_ratio
+        recent = self._recent_sharpness(view.frame.stream_time)
+        still_view = still is not None and still >= c.still_correlation
+        # Once seen on a still view, a step down holds while the camera moves on: the recent
+        # sharpness is not learned while flagged, and stays the picture's before the defocus.
+        stepped = recent is not None and (still_view or self._flagging) and sharp < mild * recent
         active, corr = self.judge(
             view,
             # Learn upward only gradually: noise inflates the Laplacian several times over, and
@@ -124,11 +160,12 @@ class BlurCheck(BaselineCheck):
             # Hysteresis: a defocus hovering around the threshold is one episode, not several.
             suspect=judged is not None
             and (
-                judged < (c.hold_ratio if self._flagging else c.max_ratio)
-                or (still is not None and still >= c.still_correlation and judged < mild)
+                judged < (c.hold_ratio if self._flagging else c.max_ratio) or (still_view and judged < mild) or stepped
             ),
             doubtful=judged is not None and judged < c.doubt_ratio,
         )
+        if not active and not view.faults and judged is not None and c.doubt_ratio <= judged <= RECENT_MAX_RATIO:
+            self._recent.append((view.frame.stream_time, sharp))
         if ratio is not None and ratio >= REFERENCE_RATIO and not active:
             self._reference, self._lit = view.thumbnail, view.mean_luma
         m = {"sharpness": round(sharp, 1)}
