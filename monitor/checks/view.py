@@ -115,11 +115,15 @@ class FrameView:
         """How much the picture's colour varies across it: the mean absolute deviation, over 32x18
         cells, of their blue-green and red-green differences from the picture's median ones. 0 for
         a monochrome (IR) picture, whatever fixed tint the decoder's conversion leaves on it."""
-        cells = cv2.resize(self.small, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+        # From a 64x36 sample of the picture: an area mean over all of it cost 0.1 ms at 480x270,
+        # and read the same to a tenth on train footage.
+        sample = cv2.resize(self.small, (64, 36), interpolation=cv2.INTER_LINEAR)
+        cells = cv2.resize(sample, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
         spread = 0.0
         for c in (0, 2):
-            d = cells[..., c] - cells[..., 1]
-            spread += float(np.abs(d - np.median(d)).mean())
+            d = (cells[..., c] - cells[..., 1]).ravel()
+            median = np.partition(d, d.size // 2)[d.size // 2]
+            spread += float(np.abs(d - median).mean())
         return spread
 
     @cached_property
