@@ -129,7 +129,7 @@ class StreamAnalyzer:
         results = [(check, check.evaluate(view)) for check in self.checks]
         flagged = [c.name for c, r in results if r.active and c.alters_picture]
         self._altered_since = {f: self._altered_since.get(f, t) for f in flagged}
-        events = self._observe(results, "picture", frame.stream_time, frame.wall_time)
+        events = self._observe(results, "picture", t, frame.wall_time)
         for ev in events:
             if ev.event == "raise":
                 self._add_evidence(ev, frame, view)
