@@ -1131,6 +1131,46 @@ def test_a_cut_to_a_plain_close_up_in_focus_is_not_a_cover(tmp_path):
     assert after and longest < check.config.raise_after_s
 
 
+def test_a_cover_as_dark_as_the_dark_scene_it_hides_stays_a_cover(tmp_path):
+    """Study set s7505 (train footage), clip 3: a dark notebook, shaken, its lower left covered at
+    luma 40 for 6.7 s. The cover is about as bright as the scene it hides, and the cells were
+    released as "the scene's brightness come back" (the end of a fade through black) one after
+    another: flagged 2.3 s, never raised. A cover that never left the scene's brightness has
+    none to come back."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", 3, "obstruction", "corner", 7505)
+    assert spec.footage == ("notebook",) and spec.fault is not None and spec.fault.params["level"] < 45
+    spec = dataclasses.replace(spec, duration=spec.fault.end + 1.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    _timed, longest = flagged_spell(make("obstruction"), path)
+    assert longest >= 0.75 * (spec.fault.end - spec.fault.start), longest
+
+
+def test_a_cut_from_a_slate_to_a_soft_close_up_is_not_a_cover(tmp_path):
+    """Train clip 61: a slate (plain, with lines of text) cuts to an apple close-up on a patrol
+    camera. Every cell went featureless or took another shade at once, as under a cover over the
+    whole lens, and obstruction was flagged 2.4 s. What a cover takes is one even shade; the
+    close-up keeps its light apple and dark table."""
+    import dataclasses
+
+    from monitor.demo.corpus import SEEDS, encode, sample_clip
+
+    spec = sample_clip("train", 61, None, None, SEEDS["train"])
+    apple = next(s.start for s in spec.shots if s.footage == "apple")
+    slate = next(e for e in spec.events if e.kind == "slate")
+    assert slate.start < apple < slate.start + slate.length
+    spec = dataclasses.replace(spec, duration=apple + 3.9)  # up to the next cut
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    timed, longest = flagged_spell(make("obstruction"), path)
+    assert sum(t > apple for t, _ in timed) >= 10
+    assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active]
+
+
 def test_a_defocus_across_a_cut_does_not_become_the_noise_baseline():
     """A defocus that spans a cut: the noise check learns the new scene afresh, and learned it
     from the blurred picture, so the same scene in focus again read 2.5x its noise and raised

@@ -100,6 +100,13 @@ class ObstructionConfig(CheckConfig):
         description="...and their brightness moved by a median of at least this x the scene's there "
         "(on train footage covers moved it by 0.17 or more, a defocus on an even texture by 0.03)",
     )
+    max_cover_spread: float = Field(
+        20.0,
+        ge=0,
+        description="luma levels: what a cover took spans no more than this between its cells' quartiles "
+        "(an object on the lens is out of focus, one even shade; on train footage covers spread 4-18, "
+        "soft scenes that lost their detail at a cut, an apple close-up or dim infrared fruit, 24-62)",
+    )
     cut_fraction: float = Field(
         0.9, gt=0, le=1, description="this fraction of cells changing at once is a cut: the baseline starts again"
     )
@@ -349,6 +356,14 @@ def _plain_close_up(view: FrameView, detailed: np.ndarray) -> bool:
     return sharp is not None and sharp >= CLOSE_UP_MIN_SHARPNESS
 
 
+def _spread(lum: np.ndarray) -> float | None:
+    """Interquartile range of the cells' brightness; None for too few cells to say."""
+    if lum.size < MIN_PATTERN_CELLS:
+        return None
+    q75, q25 = np.percentile(lum, [75, 25])
+    return float(q75 - q25)
+
+
 def _grow(mask: np.ndarray) -> np.ndarray:
     """The cells of ``mask`` and their eight neighbours."""
     return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -401,6 +416,7 @@ class ObstructionCheck(Check):
         self._recent = Layout()  # the previous sample's layout
         self._covered = np.zeros(GRID, bool)  # cells that went featureless the way a cover does
         self._shaded = np.zeros(GRID, bool)  # plain cells a cover took (its own shade over them)
+        self._off_scene = np.zeros(GRID, bool)  # covered cells seen off the scene's brightness since
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
         self._retoned_at = -np.inf  # when the picture was last re-toned as a whole (see _note_retone)
         self._flagging = False
@@ -521,10 +537,14 @@ class ObstructionCheck(Check):
                 self._shaded &= ~change.restyled  # it took another shade again: the cover moved on
         # Hysteresis: a covered cell stays covered until it shows clear detail again (a cover's
         # soft edge over a moving scene lets some detail through now and then), or the scene's
-        # own brightness there (what a fade through black took comes back as it was).
+        # own brightness comes back there (what a fade through black took comes back as it
+        # was). Comes back: a cover as dark as the dark scene it hides never left its brightness,
+        # and stays a cover.
         scene = self._scene_brightness(cells.lum)
-        self._covered &= (detail < c.min_detail) & (newly | ~scene)
-        self._shaded &= self._featureless(detail) & self._covered.any() & ~scene
+        back = scene & self._off_scene & ~newly
+        self._covered &= (detail < c.min_detail) & ~back
+        self._shaded &= self._featureless(detail) & self._covered.any() & ~back
+        self._off_scene = (self._covered | self._shaded) & (self._off_scene | ~scene)
         self._detailed_at[detail >= c.min_detail] = t
 
     def evaluate(self, view: FrameView) -> CheckResult:
@@ -541,6 +561,7 @@ class ObstructionCheck(Check):
         if cut:
             self._covered[:] = False
             self._shaded[:] = False
+            self._off_scene[:] = False
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
             self._detail, self._lum, self._first_t, self._last_t = detail, lum, t, t
             self._flagging = False
@@ -569,6 +590,10 @@ class ObstructionCheck(Check):
             pattern = pearson(lum[covered], was)
             shift = float(np.median(np.abs(lum[covered] - was) / np.maximum(was, 20.0)))
         scene_kept = pattern is not None and (pattern >= c.max_covered_layout or shift < c.min_covered_shift)
+        # A cover is one even shade; a soft scene (a close-up, a dim picture) keeps its light and
+        # dark parts, whose cells may all have lost their detail at a cut.
+        spread = _spread(lum[self._covered | self._shaded])
+        uneven = spread is not None and spread > c.max_cover_spread
         # The layout judged where the cover sits, when there are cells enough: the uncovered
         # rest matches the scene by definition and says nothing about the cover.
         gone = (pattern if pattern is not None else layout) < c.max_layout_correlation
@@ -588,6 +613,7 @@ class ObstructionCheck(Check):
         active = (
             ready
             and not scene_kept
+            and not uneven
             and lost_from >= 0.25 * detail.size
             and (partly or fully)
             # By default no darkness rule of its own: a dark cover leaves a dark picture, and when
@@ -611,6 +637,8 @@ class ObstructionCheck(Check):
         if pattern is not None:
             m["covered_layout"] = round(pattern, 3)
             m["covered_shift"] = round(shift, 3)
+        if spread is not None:
+            m["cover_spread"] = round(spread, 1)
         if active:
             m["cover"] = "partial" if partly else "full"
         return CheckResult(active, "critical", m)
