@@ -1171,6 +1171,27 @@ def test_a_cut_from_a_slate_to_a_soft_close_up_is_not_a_cover(tmp_path):
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active]
 
 
+def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
+    """Train soak clip 15: a patrol over a licence plate fades through black at 24 s. The dark
+    samples read twice the scene's sharpness (the codec's grain), the exposure change started
+    blur's baseline anew there, and it learned 23 against the scene's 15: blur raised at 35 s on
+    a clean picture. The picture brightening again is no steady picture to learn from."""
+    import dataclasses
+
+    from monitor.demo.corpus import SEEDS, encode, sample_clip
+
+    spec = sample_clip("train_soak", 15, None, None, SEEDS["train_soak"])
+    fade = next(e for e in spec.events if e.kind == "fade")
+    assert spec.footage == ("licenseplate",) and 20 < fade.start < 30
+    spec = dataclasses.replace(spec, duration=fade.start + 13.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    check = make("blur")
+    timed, longest = flagged_spell(check, path)
+    after = [r.measurements["ratio"] for t, r in timed if t > fade.start + 3 and "ratio" in r.measurements]
+    assert after and longest < check.config.raise_after_s, [(t, r.measurements) for t, r in timed if r.active][:3]
+
+
 def test_a_defocus_across_a_cut_does_not_become_the_noise_baseline():
     """A defocus that spans a cut: the noise check learns the new scene afresh, and learned it
     from the blurred picture, so the same scene in focus again read 2.5x its noise and raised

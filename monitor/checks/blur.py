@@ -59,6 +59,10 @@ class BlurConfig(BaselineCheckConfig):
         6.0, ge=0, description="streams whose normal sharpness is below this (a clear sky) are not judged"
     )
     baseline_tau_s: float = Field(30.0, gt=0)
+    # The bottom of a fade reads sharp (the codec's grain on a dark picture: 30 against the
+    # scene's 15 in the train soak), and an exposure change there starts the baseline anew: the
+    # picture brightening again is no steady picture to learn the scene's normal from.
+    warmup_steady: float | None = Field(0.35, gt=0)
 
 
 MAX_LEARN_STEP = 1.25  # the most a sample counts above the baseline when it is learned
