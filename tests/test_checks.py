@@ -1192,6 +1192,32 @@ def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
     assert after and longest < check.config.raise_after_s, [(t, r.measurements) for t, r in timed if r.active][:3]
 
 
+def test_a_gain_step_on_a_patrolling_camera_is_overexposed(tmp_path):
+    """Study set s7702 (train footage, every camera patrolling), clip 4: a dark notebook gained
+    3.5x, mean luma 52 -> 136-143, 5-10 % clipped. The camera had moved on from the scene last
+    seen at normal brightness, so cell by cell the picture read unevenly brightened (0.35-0.55)
+    and overexposed was never flagged. Between the two samples either side of the step it is one
+    factor over the picture (0.03)."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", 4, "overexposed", "gain", 7702)
+    spec = dataclasses.replace(
+        spec,
+        shots=tuple(dataclasses.replace(s, camera=dataclasses.replace(s.camera, motion="patrol")) for s in spec.shots),
+    )
+    assert spec.fault is not None and spec.fault.params["gain"] > 3
+    spec = dataclasses.replace(spec, duration=spec.fault.start + 4.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    check = make("overexposed")
+    timed, longest = flagged_spell(check, path)
+    before = [r.active for t, r in timed if t < spec.fault.start]
+    assert before and not any(before)
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start][:3]
+
+
 def test_a_defocus_across_a_cut_does_not_become_the_noise_baseline():
     """A defocus that spans a cut: the noise check learns the new scene afresh, and learned it
     from the blurred picture, so the same scene in focus again read 2.5x its noise and raised

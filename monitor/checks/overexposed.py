@@ -15,7 +15,8 @@ risen by a good share of the picture's rise, against its own baseline.
 A dark scene gained up several times can stay under the brightness that is overexposed for most
 scenes (a black notebook x3.6: mean luma 43 -> 129); it is told from a light coming on by how
 evenly it brightened: a gain multiplies every part of the picture by the same factor, a lamp or
-the sun lights some parts more than others."""
+the sun lights some parts more than others. The scene last seen at normal brightness is one
+reference; on a camera that moves on (a patrol), the sample just before the step is the other."""
 
 from __future__ import annotations
 
@@ -123,11 +124,16 @@ class OverexposedCheck(BaselineCheck):
         self._black = self.new_baseline()  # the scene's normal black level
         self._scene: np.ndarray | None = None  # the coarse picture last seen at its normal brightness
         self._scene_pixels: np.ndarray | None = None  # ...and a sparse copy of its colours (see sparse)
+        # The previous sample's coarse picture and colours, while it was not gained: a camera that
+        # moves (a patrol) leaves the scene last seen at normal brightness behind, but between two
+        # samples a gain step shows as one factor over the picture all the same.
+        self._before: tuple[np.ndarray, np.ndarray] | None = None
 
     def new_scene(self) -> None:
         super().new_scene()
         self._black = self.new_baseline()
         self._scene = self._scene_pixels = None
+        self._before = None
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
@@ -141,13 +147,12 @@ class OverexposedCheck(BaselineCheck):
         # and stay normal (an IR switch or auto-exposure hunting moves it by well under 1.5x).
         ratio = self._baseline.ratio(mean, floor=1.0)
         gained = ratio is not None and ratio >= c.min_gain
-        spread = gain_spread(view.thumbnail, self._scene) if gained and self._scene is not None else None
-        if spread is not None and self._scene_pixels is not None:
-            # Read only here, when the picture has brightened: the scene's copy is all that is
-            # kept on the way (a few kB, a hundredth of a millisecond).
-            was = colourfulness(self._scene_pixels)
-            if was >= MIN_COLOUR and colourfulness(sparse(view.small)) < 0.5 * was:
-                spread = None  # gone grey: an IR switch, whose lamp may light the scene evenly
+        spread = self._spread(view, self._scene, self._scene_pixels) if gained else None
+        if gained and self._before is not None:
+            step = self._spread(view, *self._before)
+            if step is not None and (spread is None or step < spread):
+                spread = step
+        self._before = None if gained else (view.thumbnail, sparse(view.small).copy())
         washed = black_level >= c.min_black_level and self._lifted(black_level, mean, base)
         # A picture brightened evenly is gained whatever its mean; once flagged, it stays so while
         # it stays that bright (the camera may move away from the scene it was compared with).
@@ -173,6 +178,20 @@ class OverexposedCheck(BaselineCheck):
         if self._black.ready and self._black.value is not None:
             m["baseline_black_level"] = round(self._black.value)
         return CheckResult(active, "critical" if clipped >= c.critical_clipped else "warning", m)
+
+    def _spread(self, view: FrameView, thumb: np.ndarray | None, pixels: np.ndarray | None) -> float | None:
+        """gain_spread from the picture ``thumb`` showed; None when the picture went grey since
+        (an IR switch, whose lamp may light the scene evenly) or there is nothing to compare."""
+        if thumb is None:
+            return None
+        spread = gain_spread(view.thumbnail, thumb)
+        if spread is not None and pixels is not None:
+            # Read only here, when the picture has brightened: the colours' copy is all that is
+            # kept on the way (a few kB, a hundredth of a millisecond).
+            was = colourfulness(pixels)
+            if was >= MIN_COLOUR and colourfulness(sparse(view.small)) < 0.5 * was:
+                return None
+        return spread
 
     def _lifted(self, black_level: float, mean: float, base: float | None) -> bool:
         """The darks rose by a good share of the picture's rise (see the module doc); unknown
