@@ -1218,6 +1218,31 @@ def test_a_gain_step_on_a_patrolling_camera_is_overexposed(tmp_path):
     assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start][:3]
 
 
+def test_a_low_contrast_scene_darkened_flat_is_underexposed(tmp_path):
+    """Study set s7702 (train footage, every camera patrolling), clip 20: a brick wall at gain
+    0.27, mean luma 110 -> 28.5. The darkened wall has no layout left to compare (a flat
+    picture), and a flat picture started no flag: underexposed was never raised. Going flat is
+    part of the fault, as a washout's going flat white is overexposure's."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", 20, "underexposed", "gain", 7702)
+    spec = dataclasses.replace(
+        spec,
+        shots=tuple(dataclasses.replace(s, camera=dataclasses.replace(s.camera, motion="patrol")) for s in spec.shots),
+    )
+    assert spec.footage == ("brick",) and spec.fault is not None
+    spec = dataclasses.replace(spec, duration=spec.fault.start + 4.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    check = make("underexposed")
+    timed, longest = flagged_spell(check, path)
+    before = [r.active for t, r in timed if t < spec.fault.start]
+    assert before and not any(before)
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start][:3]
+
+
 def test_a_defocus_across_a_cut_does_not_become_the_noise_baseline():
     """A defocus that spans a cut: the noise check learns the new scene afresh, and learned it
     from the blurred picture, so the same scene in focus again read 2.5x its noise and raised

@@ -33,6 +33,9 @@ class UnderexposedCheck(BaselineCheck):
     alters_picture = True
     Config = UnderexposedConfig
     config: UnderexposedConfig
+    # A low-contrast scene (a brick wall, fog) darkened several times goes flat: its layout is
+    # gone, but the darkness is the fault's own symptom.
+    flat_is_symptom = True
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
