@@ -1192,30 +1192,39 @@ def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
     assert after and longest < check.config.raise_after_s, [(t, r.measurements) for t, r in timed if r.active][:3]
 
 
+def _assert_raised_on_a_patrol(tmp_path, index: int, fault: str):
+    """Study set s7702's clip ``index`` (a gain step of ``fault`` on train footage, every camera
+    patrolling), encoded up to 4 s into the fault: the check must stay quiet before the fault and
+    flagged long enough to raise during it. Returns the clip's spec."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", index, fault, "gain", 7702)
+    spec = dataclasses.replace(
+        spec,
+        shots=tuple(dataclasses.replace(s, camera=dataclasses.replace(s.camera, motion="patrol")) for s in spec.shots),
+    )
+    assert spec.fault is not None
+    spec = dataclasses.replace(spec, duration=spec.fault.start + 4.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    check = make(fault)
+    timed, longest = flagged_spell(check, path)
+    before = [r.active for t, r in timed if t < spec.fault.start]
+    assert before and not any(before)
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start][:3]
+    return spec
+
+
 def test_a_gain_step_on_a_patrolling_camera_is_overexposed(tmp_path):
     """Study set s7702 (train footage, every camera patrolling), clip 4: a dark notebook gained
     3.5x, mean luma 52 -> 136-143, 5-10 % clipped. The camera had moved on from the scene last
     seen at normal brightness, so cell by cell the picture read unevenly brightened (0.35-0.55)
     and overexposed was never flagged. Between the two samples either side of the step it is one
     factor over the picture (0.03)."""
-    import dataclasses
-
-    from monitor.demo.corpus import encode, sample_clip
-
-    spec = sample_clip("train", 4, "overexposed", "gain", 7702)
-    spec = dataclasses.replace(
-        spec,
-        shots=tuple(dataclasses.replace(s, camera=dataclasses.replace(s.camera, motion="patrol")) for s in spec.shots),
-    )
+    spec = _assert_raised_on_a_patrol(tmp_path, 4, "overexposed")
     assert spec.fault is not None and spec.fault.params["gain"] > 3
-    spec = dataclasses.replace(spec, duration=spec.fault.start + 4.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
-    check = make("overexposed")
-    timed, longest = flagged_spell(check, path)
-    before = [r.active for t, r in timed if t < spec.fault.start]
-    assert before and not any(before)
-    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start][:3]
 
 
 def test_a_low_contrast_scene_darkened_flat_is_underexposed(tmp_path):
@@ -1223,24 +1232,8 @@ def test_a_low_contrast_scene_darkened_flat_is_underexposed(tmp_path):
     0.27, mean luma 110 -> 28.5. The darkened wall has no layout left to compare (a flat
     picture), and a flat picture started no flag: underexposed was never raised. Going flat is
     part of the fault, as a washout's going flat white is overexposure's."""
-    import dataclasses
-
-    from monitor.demo.corpus import encode, sample_clip
-
-    spec = sample_clip("train", 20, "underexposed", "gain", 7702)
-    spec = dataclasses.replace(
-        spec,
-        shots=tuple(dataclasses.replace(s, camera=dataclasses.replace(s.camera, motion="patrol")) for s in spec.shots),
-    )
-    assert spec.footage == ("brick",) and spec.fault is not None
-    spec = dataclasses.replace(spec, duration=spec.fault.start + 4.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
-    check = make("underexposed")
-    timed, longest = flagged_spell(check, path)
-    before = [r.active for t, r in timed if t < spec.fault.start]
-    assert before and not any(before)
-    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start][:3]
+    spec = _assert_raised_on_a_patrol(tmp_path, 20, "underexposed")
+    assert spec.footage == ("brick",)
 
 
 def test_a_defocus_across_a_cut_does_not_become_the_noise_baseline():
