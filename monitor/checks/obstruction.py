@@ -418,7 +418,7 @@ class ObstructionCheck(Check):
         self._recent = Layout()  # the previous sample's layout
         self._covered = np.zeros(GRID, bool)  # cells that went featureless the way a cover does
         self._shaded = np.zeros(GRID, bool)  # plain cells a cover took (its own shade over them)
-        self._off_scene = np.zeros(GRID, bool)  # covered cells seen off the scene's brightness since
+        self._off_scene = np.zeros(GRID, bool)  # covered cells seen off the scene's brightness since covered
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
         self._retoned_at = -np.inf  # when the picture was last re-toned as a whole (see _note_retone)
         self._flagging = False
