@@ -1171,6 +1171,26 @@ def test_a_cut_from_a_slate_to_a_soft_close_up_is_not_a_cover(tmp_path):
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active]
 
 
+def test_a_cut_from_detail_to_a_plain_close_up_is_not_a_cover(tmp_path):
+    """A study clip on train footage: a pan over an aloe plant cuts to an apple close-up on a
+    shaking camera. Nearly every cell changed and only 1 % of the apple's have detail, so the
+    cut took the detail away as a cover over 90 % of the lens would, and obstruction was flagged
+    from 1 s after the cut on. The apple's edges are sharp; a cover's are not."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", 13, "noise", "shot", 7804, only=["squirrel", "chelsea", "apple", "aloe"])
+    assert [s.footage for s in spec.shots][:2] == ["aloe", "apple"] and spec.fault is not None
+    apple = spec.shots[1].start
+    spec = dataclasses.replace(spec, duration=min(spec.fault.start, apple + 5.0))  # clean
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    timed, longest = flagged_spell(make("obstruction"), path)
+    assert sum(t > apple for t, _ in timed) >= 10
+    assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
+
+
 def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
     """Train soak clip 15: a patrol over a licence plate fades through black at 24 s. The dark
     samples read twice the scene's sharpness (the codec's grain), the exposure change started

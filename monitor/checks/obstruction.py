@@ -455,11 +455,20 @@ class ObstructionCheck(Check):
             # into it (a pan changes cells where they are, not the scene).
             float(change.moved_here.mean()) >= c.cut_fraction
             and float(change.moved.mean()) >= c.cut_fraction
-            and n_detailed >= c.cut_detail * detailed.size
-            # ...with detail of its own. Where the picture away from the cells that just lost
-            # their detail is as it was, a cover took most of it at once and the cells along its
-            # edge are partly under it: their change is no new detail.
-            and int(np.count_nonzero(detailed & change.moved & ~(change.edge & change.carries_on))) >= 0.5 * n_detailed
+            and (
+                (
+                    n_detailed >= c.cut_detail * detailed.size
+                    # ...with detail of its own. Where the picture away from the cells that just
+                    # lost their detail is as it was, a cover took most of it at once and the cells
+                    # along its edge are partly under it: their change is no new detail.
+                    and int(np.count_nonzero(detailed & change.moved & ~(change.edge & change.carries_on)))
+                    >= 0.5 * n_detailed
+                )
+                # A plain close-up has hardly a cell with detail, but its edges are sharp where a
+                # cover's are not (train footage: a cut from an aloe plant to an apple, 1 % of
+                # cells detailed, read as a cover of 90 % of the scene for 2 s).
+                or _plain_close_up(view, detailed)
+            )
         )
         # ...or its layout (rank correlation of thumbnails) no longer matches the last sample's,
         # and much of the new picture has detail - detail that is not the old scene carrying on
