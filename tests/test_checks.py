@@ -1191,6 +1191,27 @@ def test_a_cut_from_detail_to_a_plain_close_up_is_not_a_cover(tmp_path):
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
 
 
+def test_a_cut_to_a_plain_close_up_under_a_clock_is_not_a_cover(tmp_path):
+    """A study clip on train footage: a static camera's picture cuts to an apple close-up while
+    the camera's clock stays on top. With the clock's cells and some others unchanged (86 % of
+    cells changed) it was no cut, no detail was left between the graphics rows, and the close-up
+    read as a cover over the whole lens: obstruction raised for 5 s. Its edges are sharp."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    only = ["rocket", "aero", "camera", "apple", "leuvenB", "squirrel"]
+    spec = sample_clip("train", 5, "blur", "gradual", 7805, only=only)
+    assert [s.footage for s in spec.shots] == ["camera", "apple"] and spec.overlays[0].kind == "clock"
+    apple = spec.shots[1].start
+    spec = dataclasses.replace(spec, duration=apple + 4.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    timed, longest = flagged_spell(make("obstruction"), path)
+    assert sum(t > apple for t, _ in timed) >= 8
+    assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
+
+
 def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
     """Train soak clip 15: a patrol over a licence plate fades through black at 24 s. The dark
     samples read twice the scene's sharpness (the codec's grain), the exposure change started

@@ -530,7 +530,12 @@ class ObstructionCheck(Check):
                     # as a whole loses detail relative to its brightness too, but its cells keep
                     # their order (re-toned, see Layout.concordance). A cap or a palm has its own.
                     order = self._recent.concordance(view.tones, view.layouts, enough=c.min_tone_concordance)
-                    onset = order is None or order < c.min_tone_concordance
+                    # ...and what edges are left are soft: a cut to a plain close-up (an apple on
+                    # a table) that leaves a camera's clock unchanged keeps 14 % of the cells as
+                    # they were, too few for a cut, and its edges are as sharp as any.
+                    onset = (order is None or order < c.min_tone_concordance) and not _plain_close_up(
+                        view, detail >= c.min_detail
+                    )
                 else:
                     onset = change.carries_on
                 # A plain area growing (a zoom onto sky or a wall): the cell now shows what a
