@@ -68,20 +68,24 @@ class NoSignalConfig(CheckConfig):
     )
 
 
-def flatness(luma: np.ndarray, dark_limit: float, clip_limit: float) -> tuple[float, float, float]:
-    """(flat, flat and dark, small steps): fractions of the native luma whose right and lower
-    neighbours equal it - at a level between ``dark_limit`` and ``clip_limit`` (a card's colour),
-    or darker (an idle screen's background) - and that are 1-4 levels from them (sensor noise,
-    natural shading). Pixels clipped to white are flat for another reason (overexposure). Native
-    pixels, because the analysis copy's scaler dithers flat areas by a level."""
+def flatness(luma: np.ndarray, dark_limit: float, clip_limit: float, max_fine: float) -> tuple[float, float]:
+    """(flat, flat and dark): fractions of the native luma whose right and lower neighbours
+    equal it - at a level between ``dark_limit`` and ``clip_limit`` (a card's colour), or darker
+    (an idle screen's background). Pixels clipped to white are flat for another reason
+    (overexposure). Native pixels, because the analysis copy's scaler dithers flat areas by a
+    level. Natural pictures, even a clear sky or a dark underexposed scene, have small steps (1-4
+    levels: sensor noise, natural shading) everywhere, where a graphic is exactly flat with a few
+    sharp edges: with more than ``max_fine`` of them, nothing is flat (and nothing more is
+    counted: that is nearly every picture)."""
     y = luma[:-1, :-1]
     g = cv2.add(cv2.absdiff(luma[:-1, 1:], y), cv2.absdiff(luma[1:, :-1], y))
     n = g.size
+    if cv2.countNonZero(cv2.inRange(g, 1, 4)) > max_fine * n:
+        return 0.0, 0.0
     still = g == 0
     flat = float(np.count_nonzero(still & (y > dark_limit) & (y < clip_limit))) / n
     dark = float(np.count_nonzero(still & (y <= dark_limit))) / n
-    fine = float(np.count_nonzero((g > 0) & (g <= 4))) / n
-    return flat, dark, fine
+    return flat, dark
 
 
 @register
@@ -101,14 +105,16 @@ class NoSignalCheck(Check):
         c = self.config
         if view.mean_luma < c.graphic_min_luma:
             flat += dark
-        g = view.gradient
-        busy = g > 1  # the scaler that made the analysis copy dithers flat areas by one level
         box = None
-        if flat >= c.graphic_flat_fraction and np.any(busy):
-            ys, xs = np.nonzero(busy)
-            y0, y1, x0, x1 = np.percentile(ys, 1), np.percentile(ys, 99), np.percentile(xs, 1), np.percentile(xs, 99)
-            if (y1 - y0 + 1) * (x1 - x0 + 1) <= c.logo_max_area * g.size:
-                box = ((x0 + x1) / 2 / g.shape[1], (y0 + y1) / 2 / g.shape[0])
+        if flat >= c.graphic_flat_fraction:
+            g = view.gradient
+            busy = g > 1  # the scaler that made the analysis copy dithers flat areas by one level
+            if np.any(busy):
+                ys, xs = np.nonzero(busy)
+                y0, y1 = np.percentile(ys, 1), np.percentile(ys, 99)
+                x0, x1 = np.percentile(xs, 1), np.percentile(xs, 99)
+                if (y1 - y0 + 1) * (x1 - x0 + 1) <= c.logo_max_area * g.size:
+                    box = ((x0 + x1) / 2 / g.shape[1], (y0 + y1) / 2 / g.shape[0])
         last, self._last_box = self._last_box, box
         if flat < c.graphic_flat_fraction:
             return None
@@ -141,11 +147,9 @@ class NoSignalCheck(Check):
             pattern = "bars"
         elif gray_std < c.max_flat_std and mean >= c.min_flat_luma:
             pattern = "flat"
-        flat, dark, fine = flatness(view.native_crop, dark_limit=c.min_flat_luma, clip_limit=c.max_card_luma)
-        if fine > c.card_max_fine:
-            # Natural pictures, even a clear sky or a dark underexposed scene, have small steps
-            # everywhere; a graphic is exactly flat with a few sharp edges.
-            flat = dark = 0.0
+        flat, dark = flatness(
+            view.native_crop, dark_limit=c.min_flat_luma, clip_limit=c.max_card_luma, max_fine=c.card_max_fine
+        )
         if pattern is None and mean >= c.card_min_luma and flat >= c.card_flat_fraction:
             pattern = "card"
         graphic = self._graphic(view, flat, dark)
