@@ -1212,6 +1212,27 @@ def test_a_cut_to_a_plain_close_up_under_a_clock_is_not_a_cover(tmp_path):
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
 
 
+def test_a_dark_cover_over_a_plain_close_up_is_an_obstruction(tmp_path):
+    """A study clip on train footage: a dark cover slides over half of an apple close-up on a
+    shaking camera. The apple has hardly a cell with detail, so the cover took none and nothing
+    was flagged. What it does take is a quarter of the picture to a new, even shade at once,
+    while the rest carries on."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", 2, "obstruction", "corner", 7802, only=["squirrel", "chelsea", "apple", "aloe"])
+    assert spec.footage == ("apple",) and spec.fault is not None
+    fault = spec.fault
+    spec = dataclasses.replace(spec, duration=fault.start + 5.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    check = make("obstruction")
+    timed, longest = flagged_spell(check, path)
+    assert not any(r.active for t, r in timed if t < fault.start)
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > fault.start][:4]
+
+
 def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
     """Train soak clip 15: a patrol over a licence plate fades through black at 24 s. The dark
     samples read twice the scene's sharpness (the codec's grain), the exposure change started

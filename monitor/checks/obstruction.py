@@ -18,7 +18,10 @@ rest is judged away from the cover's edge (the cells beside it are partly covere
 with it) and away from plain cells that took another shade at the same time (a cover over a
 white wall brings its own shade without taking any detail). Those plain cells, joined to the
 covered ones, count as the cover's too, so a hand over a bare desk (few cells with detail to
-lose) is still a cover big enough to see. Only a cover of the whole picture
+lose) is still a cover big enough to see. On a scene with hardly any detail (a plain close-up,
+a bare wall) a cover takes none at all: there it is a quarter of the picture or more taking a
+new shade, a third lighter or darker, within the onset window while the rest carries on, and
+staying plain at that shade. Only a cover of the whole picture
 at once (a lens cap) leaves nothing to compare, and then no detail is left outside the graphics
 rows (a camera's clock stays on top of the cover). Obstruction is:
 
@@ -43,6 +46,7 @@ Three things that also take detail away are not a cover:
 from __future__ import annotations
 
 from functools import cached_property
+from typing import cast
 
 import cv2
 import numpy as np
@@ -152,6 +156,10 @@ class ObstructionConfig(CheckConfig):
 # cover is out of focus, not saturated.
 CLIPPED_WHITE = 250
 MAX_CLIPPED = 0.25
+
+# A plain scene's cover (see ObstructionCheck._veil): a quarter of the picture, the least a cover
+# takes to be seen at all (see lost_from in evaluate); once seen, held while this much is left.
+PLAIN_COVER, PLAIN_COVER_HOLD = 0.25, 0.2
 
 MIN_PATTERN_CELLS = 8  # covered cells enough to tell whether the scene's light and dark pattern is kept
 # A picture this soon after a flat, dark one and brighter than it by base's fade-in rule
@@ -420,6 +428,7 @@ class ObstructionCheck(Check):
         self._shaded = np.zeros(GRID, bool)  # plain cells a cover took (its own shade over them)
         self._off_scene = np.zeros(GRID, bool)  # covered cells seen off the scene's brightness since covered
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
+        self._shade_taken_at = np.full(GRID, -np.inf)  # when each plain cell last took a new shade at once
         self._retoned_at = -np.inf  # when the picture was last re-toned as a whole (see _note_retone)
         self._flagging = False
         self._darkest_flat: tuple[float, float] | None = None  # (mean luma, stream time) of the last dip
@@ -508,6 +517,28 @@ class ObstructionCheck(Check):
         if order is not None and order >= c.min_tone_concordance:
             self._retoned_at = view.frame.stream_time
 
+    def _veil(self, t: float, cells: Cells, change: Change) -> None:
+        """A cover over a plain scene (an apple on a table, a bare wall) takes no detail, for
+        there is none: it shows as a large part of the picture taking a new shade, a third
+        darker or lighter, within the onset window (a cover slides in over a few samples) while
+        the rest carries on as it was, and staying plain at that shade."""
+        c = self.config
+        if change.carries_on:
+            prev = cast(Cells, self._prev).lum
+            shift = np.abs(cells.lum - prev) >= c.marked_shift * np.maximum(prev, 20.0)
+            self._shade_taken_at[change.restyled & shift] = t
+        veil = (
+            (t - self._shade_taken_at <= c.onset_window_s)
+            & self._featureless(cells.detail)
+            & ~self._scene_brightness(cells.lum)
+        )
+        if float(veil.mean()) >= PLAIN_COVER:
+            self._shaded |= veil & (cells.clipped < MAX_CLIPPED)
+
+    def _veiled(self, least: float) -> bool:
+        """Shaded cells alone (no detail taken) make a cover of at least ``least`` of the picture."""
+        return not self._covered.any() and float(self._shaded.mean()) >= least
+
     def _onsets(self, view: FrameView, cells: Cells, change: Change | None) -> None:
         """Track which featureless cells a cover took: a cell that had detail moments ago and
         went featureless while most of the rest of the picture stayed as it was."""
@@ -551,6 +582,7 @@ class ObstructionCheck(Check):
                     self._shaded |= _attached(change.restyled & ~washed, self._covered)
             elif self._shaded.any():
                 self._shaded &= ~change.restyled  # it took another shade again: the cover moved on
+            self._veil(t, cells, change)
         # Hysteresis: a covered cell stays covered until it shows clear detail again (a cover's
         # soft edge over a moving scene lets some detail through now and then), or the scene's
         # own brightness comes back there (what a fade through black took comes back as it
@@ -559,7 +591,7 @@ class ObstructionCheck(Check):
         scene = self._scene_brightness(cells.lum)
         back = scene & self._off_scene & ~newly
         self._covered &= (detail < c.min_detail) & ~back
-        self._shaded &= self._featureless(detail) & self._covered.any() & ~back
+        self._shaded &= self._featureless(detail) & (self._covered.any() or self._veiled(PLAIN_COVER_HOLD)) & ~back
         self._off_scene = (self._covered | self._shaded) & (self._off_scene | ~scene)
         self._detailed_at[detail >= c.min_detail] = t
 
@@ -578,6 +610,7 @@ class ObstructionCheck(Check):
             self._covered[:] = False
             self._shaded[:] = False
             self._off_scene[:] = False
+            self._shade_taken_at[:] = -np.inf
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
             self._detail, self._lum, self._first_t, self._last_t = detail, lum, t, t
             self._flagging = False
@@ -626,12 +659,13 @@ class ObstructionCheck(Check):
         # flat all over (washed out to white) is no partial cover, and only a full one can be.
         partly = covered_frac >= least and (live_frac >= c.min_live or (gone and has_layout(view.thumbnail)))
         fully = covered_frac >= c.full_cover and gone
+        veiled = self._veiled(PLAIN_COVER_HOLD if self._flagging else PLAIN_COVER)
         active = (
             ready
             and not scene_kept
             and not uneven
             and lost_from >= 0.25 * detail.size
-            and (partly or fully)
+            and (partly or fully or veiled)
             # By default no darkness rule of its own: a dark cover leaves a dark picture, and when
             # that is black by black's rule (monitor/checks/black.py), black explains the cover.
             and c.min_luma <= view.mean_luma < c.max_luma
@@ -656,5 +690,5 @@ class ObstructionCheck(Check):
         if spread is not None:
             m["cover_spread"] = round(spread, 1)
         if active:
-            m["cover"] = "partial" if partly else "full"
+            m["cover"] = "full" if fully and not partly else "partial"
         return CheckResult(active, "critical", m)
