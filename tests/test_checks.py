@@ -1212,16 +1212,19 @@ def test_a_cut_to_a_plain_close_up_under_a_clock_is_not_a_cover(tmp_path):
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
 
 
-def test_a_dark_cover_over_a_plain_close_up_is_an_obstruction(tmp_path):
-    """A study clip on train footage: a dark cover slides over half of an apple close-up on a
-    shaking camera. The apple has hardly a cell with detail, so the cover took none and nothing
-    was flagged. What it does take is a quarter of the picture to a new, even shade at once,
-    while the rest carries on."""
+@pytest.mark.parametrize(("index", "family"), [(2, "corner"), (7, "hand")])
+def test_a_cover_over_a_plain_close_up_is_an_obstruction(tmp_path, index, family):
+    """Study clips on train footage: a dark cover slides over half of an apple close-up on a
+    shaking camera; a hand a little darker than the apple (luma 100 against 120) over one on a
+    panning camera. The apple has hardly a cell with detail, so neither cover took any and
+    nothing was flagged. What each does take is a quarter of the picture or more to a new, even
+    shade at once, while the rest carries on."""
     import dataclasses
 
     from monitor.demo.corpus import encode, sample_clip
 
-    spec = sample_clip("train", 2, "obstruction", "corner", 7802, only=["squirrel", "chelsea", "apple", "aloe"])
+    only = ["squirrel", "chelsea", "apple", "aloe"]
+    spec = sample_clip("train", index, "obstruction", family, 7802, only=only)
     assert spec.footage == ("apple",) and spec.fault is not None
     fault = spec.fault
     spec = dataclasses.replace(spec, duration=fault.start + 5.0)

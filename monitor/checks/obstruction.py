@@ -20,10 +20,10 @@ white wall brings its own shade without taking any detail). Those plain cells, j
 covered ones, count as the cover's too, so a hand over a bare desk (few cells with detail to
 lose) is still a cover big enough to see. On a scene with hardly any detail (a plain close-up,
 a bare wall) a cover takes none at all: there it is a quarter of the picture or more taking a
-new shade, a third lighter or darker, within the onset window while the rest carries on, and
-staying plain at that shade. Only a cover of the whole picture
-at once (a lens cap) leaves nothing to compare, and then no detail is left outside the graphics
-rows (a camera's clock stays on top of the cover). Obstruction is:
+new shade within the onset window while the rest carries on, and staying plain at that shade.
+Only a cover of the whole picture at once (a lens cap) leaves nothing to compare, and then no
+detail is left outside the graphics rows (a camera's clock stays on top of the cover).
+Obstruction is:
 
 - partial: a large part of the normally detailed cells went featureless while some of them
   keep their detail and brightness (the rest of the scene is still there), or, on a camera
@@ -519,13 +519,16 @@ class ObstructionCheck(Check):
 
     def _veil(self, t: float, cells: Cells, change: Change) -> None:
         """A cover over a plain scene (an apple on a table, a bare wall) takes no detail, for
-        there is none: it shows as a large part of the picture taking a new shade, a third
-        darker or lighter, within the onset window (a cover slides in over a few samples) while
-        the rest carries on as it was, and staying plain at that shade."""
+        there is none: it shows as a large part of the picture taking a new shade within the
+        onset window (a cover slides in over a few samples) while the rest carries on as it was,
+        and staying plain at that shade. New: the cell changed a lot (see Change.restyled) and
+        its brightness by min_covered_shift or more - a plain cell's detail is small enough to
+        double from one sample to the next, and a hand over an apple close-up changes its
+        brightness by a sixth only."""
         c = self.config
         if change.carries_on:
             prev = cast(Cells, self._prev).lum
-            shift = np.abs(cells.lum - prev) >= c.marked_shift * np.maximum(prev, 20.0)
+            shift = np.abs(cells.lum - prev) >= c.min_covered_shift * np.maximum(prev, 20.0)
             self._shade_taken_at[change.restyled & shift] = t
         veil = (
             (t - self._shade_taken_at <= c.onset_window_s)
