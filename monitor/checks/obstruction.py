@@ -475,7 +475,7 @@ class ObstructionCheck(Check):
                 )
                 # A plain close-up has hardly a cell with detail, but its edges are sharp where a
                 # cover's are not (train footage: a cut from an aloe plant to an apple, 1 % of
-                # cells detailed, read as a cover of 90 % of the scene for 2 s).
+                # cells detailed, read as a cover of 90 % of the scene and raised for 7 s).
                 or _plain_close_up(view, detailed)
             )
         )
