@@ -46,7 +46,6 @@ Three things that also take detail away are not a cover:
 from __future__ import annotations
 
 from functools import cached_property
-from typing import cast
 
 import cv2
 import numpy as np
@@ -517,7 +516,7 @@ class ObstructionCheck(Check):
         if order is not None and order >= c.min_tone_concordance:
             self._retoned_at = view.frame.stream_time
 
-    def _veil(self, t: float, cells: Cells, change: Change) -> None:
+    def _veil(self, t: float, prev: Cells, cells: Cells, change: Change) -> None:
         """A cover over a plain scene (an apple on a table, a bare wall) takes no detail, for
         there is none: it shows as a large part of the picture taking a new shade within the
         onset window (a cover slides in over a few samples) while the rest carries on as it was,
@@ -527,8 +526,7 @@ class ObstructionCheck(Check):
         brightness by a sixth only."""
         c = self.config
         if change.carries_on:
-            prev = cast(Cells, self._prev).lum
-            shift = np.abs(cells.lum - prev) >= c.min_covered_shift * np.maximum(prev, 20.0)
+            shift = np.abs(cells.lum - prev.lum) >= c.min_covered_shift * np.maximum(prev.lum, 20.0)
             self._shade_taken_at[change.restyled & shift] = t
         veil = (
             (t - self._shade_taken_at <= c.onset_window_s)
@@ -585,7 +583,7 @@ class ObstructionCheck(Check):
                     self._shaded |= _attached(change.restyled & ~washed, self._covered)
             elif self._shaded.any():
                 self._shaded &= ~change.restyled  # it took another shade again: the cover moved on
-            self._veil(t, cells, change)
+            self._veil(t, self._prev, cells, change)
         # Hysteresis: a covered cell stays covered until it shows clear detail again (a cover's
         # soft edge over a moving scene lets some detail through now and then), or the scene's
         # own brightness comes back there (what a fade through black took comes back as it
