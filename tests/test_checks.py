@@ -1236,6 +1236,33 @@ def test_a_cover_over_a_plain_close_up_is_an_obstruction(tmp_path, index, family
     assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > fault.start][:4]
 
 
+# Close-ups, rooms and street scenes of train footage, the study set of session 25.
+STUDY_7901 = [
+    "squirrel", "chelsea", "apple", "aloe", "fruits", "home", "rubberwhale", "vtest", "bigbuckbunny",
+    "leuvenA", "leuvenB", "coffee",
+]  # fmt: skip
+
+
+def test_a_gain_ramp_is_no_cover(tmp_path):
+    """A study clip on train footage: a patrol over a cat close-up gains up 3.7x over 3 s. Each
+    sample was a sixth brighter than the one before, too small a step to read as the picture
+    re-toned, so the cells whose detail the brightening flattened counted as covered: obstruction
+    raised at 14 s and, ranked before overexposed, kept the overexposure from being raised at all.
+    Every part of the picture not yet clipped brightened by a like share: a ramp, not a cover."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", 9, "overexposed", "gradual", 7901, only=STUDY_7901)
+    assert spec.footage == ("chelsea",) and spec.fault is not None and spec.fault.ramp_s > 2.0
+    spec = dataclasses.replace(spec, duration=spec.fault.start + 6.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    timed, longest = flagged_spell(make("obstruction"), path)
+    assert sum(t > spec.fault.start for t, _ in timed) >= 20
+    assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
+
+
 def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
     """Train soak clip 15: a patrol over a licence plate fades through black at 24 s. The dark
     samples read twice the scene's sharpness (the codec's grain), the exposure change started

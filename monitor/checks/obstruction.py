@@ -365,6 +365,21 @@ def _plain_close_up(view: FrameView, detailed: np.ndarray) -> bool:
     return sharp is not None and sharp >= CLOSE_UP_MIN_SHARPNESS
 
 
+# A gain or an exposure ramp (auto-exposure, an iris opening over seconds) brightens or darkens
+# every part of the picture by a like share from one sample to the next, the parts not yet
+# clipped to white or crushed to black included; a cover changes only the part it takes.
+RAMP_STEP = 1.05  # the least brightness ratio per sample that counts as the picture ramping
+RAMP_SHARE = 0.9  # ...in this share of the cells still able to move (not clipped nor crushed)
+
+
+def _ramping(plum: np.ndarray, lum: np.ndarray) -> bool:
+    free = (np.minimum(plum, lum) >= 8.0) & (np.maximum(plum, lum) <= 235.0)
+    if int(np.count_nonzero(free)) < MIN_PATTERN_CELLS:
+        return False
+    ratio = np.maximum(lum[free], 20.0) / np.maximum(plum[free], 20.0)
+    return max(float((ratio >= RAMP_STEP).mean()), float((ratio <= 1.0 / RAMP_STEP).mean())) >= RAMP_SHARE
+
+
 def _spread(lum: np.ndarray) -> float | None:
     """Interquartile range of the cells' brightness; None for too few cells to say."""
     if lum.size < MIN_PATTERN_CELLS:
@@ -504,13 +519,15 @@ class ObstructionCheck(Check):
         return np.abs(lum - self._lum) < 0.1 * np.maximum(self._lum, 20.0)
 
     def _note_retone(self, view: FrameView, prev: Cells, cells: Cells, change: Change) -> None:
-        """Note when the whole picture changed brightness at once and kept its order (see
-        Layout.concordance): washed out, gained or darkened. The detail that a re-tone takes
-        relative to the brightness (a washout lifts the darks and flattens the rest) goes over
-        the next samples too, as the encoder catches up, and none of it is a cover."""
+        """Note when the whole picture changed brightness at once, or is on its way in a ramp
+        (see _ramping), and kept its order (see Layout.concordance): washed out, gained or
+        darkened. The detail that a re-tone takes relative to the brightness (a washout lifts
+        the darks and flattens the rest) goes over the next samples too, as the encoder catches
+        up, and none of it is a cover."""
         c = self.config
         before, now = float(prev.lum.mean()), float(cells.lum.mean())
-        if abs(now - before) < max(8.0, 0.25 * before) or float(change.moved_here.mean()) < c.cut_fraction:
+        step = abs(now - before) >= max(8.0, 0.25 * before) and float(change.moved_here.mean()) >= c.cut_fraction
+        if not step and not _ramping(prev.lum, cells.lum):
             return
         order = self._recent.concordance(view.tones, view.layouts, enough=c.min_tone_concordance)
         if order is not None and order >= c.min_tone_concordance:
