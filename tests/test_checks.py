@@ -1263,6 +1263,27 @@ def test_a_gain_ramp_is_no_cover(tmp_path):
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
 
 
+def test_a_hand_over_a_dark_close_up_is_an_obstruction(tmp_path):
+    """A study clip on train footage: a hand (luma 86) over a dark apple close-up (luma 40) took
+    three quarters of the picture to its shade and the detail of 1-3 of the apple's 18 detailed
+    cells. Those few cells kept the plain-scene rule (see ObstructionCheck._veil) from judging
+    it, and they were too few to judge it by."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", 2, "obstruction", "hand", 7901, only=STUDY_7901)
+    assert spec.footage == ("apple", "leuvenB") and spec.fault is not None
+    fault = spec.fault
+    spec = dataclasses.replace(spec, duration=fault.start + 5.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    check = make("obstruction")
+    timed, longest = flagged_spell(check, path)
+    assert not any(r.active for t, r in timed if t < fault.start)
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > fault.start][:4]
+
+
 def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
     """Train soak clip 15: a patrol over a licence plate fades through black at 24 s. The dark
     samples read twice the scene's sharpness (the codec's grain), the exposure change started

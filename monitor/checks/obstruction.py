@@ -19,8 +19,9 @@ with it) and away from plain cells that took another shade at the same time (a c
 white wall brings its own shade without taking any detail). Those plain cells, joined to the
 covered ones, count as the cover's too, so a hand over a bare desk (few cells with detail to
 lose) is still a cover big enough to see. On a scene with hardly any detail (a plain close-up,
-a bare wall) a cover takes none at all: there it is a quarter of the picture or more taking a
-new shade within the onset window while the rest carries on, and staying plain at that shade.
+a bare wall) a cover takes little or none at all: there it is a quarter of the picture or more
+taking a new shade within the onset window while the rest carries on, and staying plain at
+that shade.
 Only a cover of the whole picture at once (a lens cap) leaves nothing to compare, and then no
 detail is left outside the graphics rows (a camera's clock stays on top of the cover).
 Obstruction is:
@@ -77,7 +78,11 @@ class ObstructionConfig(CheckConfig):
     )
     min_covered: float = Field(0.35, gt=0, le=1, description="partial: fraction of detailed cells gone featureless")
     hold_covered: float = Field(
-        0.28, gt=0, le=1, description="partial: once flagged, stays flagged down to this covered fraction"
+        0.28,
+        gt=0,
+        le=1,
+        description="partial: once flagged, stays flagged down to this covered fraction (a marked cover, see "
+        "min_covered_marked, down to the same share of its own)",
     )
     min_covered_marked: float = Field(
         0.25,
@@ -376,7 +381,7 @@ def _ramping(plum: np.ndarray, lum: np.ndarray) -> bool:
     free = (np.minimum(plum, lum) >= 8.0) & (np.maximum(plum, lum) <= 235.0)
     if int(np.count_nonzero(free)) < MIN_PATTERN_CELLS:
         return False
-    ratio = np.maximum(lum[free], 20.0) / np.maximum(plum[free], 20.0)
+    ratio = lum[free] / plum[free]
     return max(float((ratio >= RAMP_STEP).mean()), float((ratio <= 1.0 / RAMP_STEP).mean())) >= RAMP_SHARE
 
 
@@ -442,6 +447,7 @@ class ObstructionCheck(Check):
         self._shaded = np.zeros(GRID, bool)  # plain cells a cover took (its own shade over them)
         self._off_scene = np.zeros(GRID, bool)  # covered cells seen off the scene's brightness since covered
         self._detailed_at = np.full(GRID, -np.inf)  # when each cell last had detail
+        self._veil_cells = np.zeros(GRID, bool)  # shaded cells that took their shade as a plain scene's cover
         self._shade_taken_at = np.full(GRID, -np.inf)  # when each plain cell last took a new shade at once
         self._retoned_at = -np.inf  # when the picture was last re-toned as a whole (see _note_retone)
         self._flagging = False
@@ -551,10 +557,17 @@ class ObstructionCheck(Check):
             & ~self._scene_brightness(cells.lum)
         )
         if float(veil.mean()) >= PLAIN_COVER:
-            self._shaded |= veil & (cells.clipped < MAX_CLIPPED)
+            veil &= cells.clipped < MAX_CLIPPED
+            self._shaded |= veil
+            self._veil_cells |= veil
 
     def _veiled(self, least: float) -> bool:
-        """Shaded cells alone (no detail taken) make a cover of at least ``least`` of the picture."""
+        """Shaded cells make a cover of at least ``least`` of the picture: alone (no detail
+        taken), or those that took their shade the way a plain scene's cover does (see _veil)
+        whatever detail a few cells beside them lost (a hand over a dark apple close-up took 76
+        cells to its shade and the detail of 1-3 of the apple's 18 detailed ones)."""
+        if float((self._veil_cells & self._shaded).mean()) >= least:
+            return True
         return not self._covered.any() and float(self._shaded.mean()) >= least
 
     def _onsets(self, view: FrameView, cells: Cells, change: Change | None) -> None:
@@ -611,6 +624,7 @@ class ObstructionCheck(Check):
         self._covered &= (detail < c.min_detail) & ~back
         self._shaded &= self._featureless(detail) & (self._covered.any() or self._veiled(PLAIN_COVER_HOLD)) & ~back
         self._off_scene = (self._covered | self._shaded) & (self._off_scene | ~scene)
+        self._veil_cells &= self._shaded
         self._detailed_at[detail >= c.min_detail] = t
 
     def evaluate(self, view: FrameView) -> CheckResult:
@@ -629,6 +643,7 @@ class ObstructionCheck(Check):
             self._shaded[:] = False
             self._off_scene[:] = False
             self._shade_taken_at[:] = -np.inf
+            self._veil_cells[:] = False
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
             self._detail, self._lum, self._first_t, self._last_t = detail, lum, t, t
             self._flagging = False
@@ -672,7 +687,10 @@ class ObstructionCheck(Check):
         # needs less of the picture to be told from a scene that changed. (Its pattern must be
         # gone too: with the pattern kept, scene_kept holds it back whatever the fraction.)
         marked = pattern is not None and shift >= c.marked_shift
-        least = c.hold_covered if self._flagging else c.min_covered_marked if marked else c.min_covered
+        least = c.min_covered_marked if marked else c.min_covered
+        if self._flagging:
+            # ...in proportion: a marked cover is held down to as large a share of what raised it.
+            least *= c.hold_covered / c.min_covered
         # With nothing of the scene live, a partial cover still shows its own edge: a picture gone
         # flat all over (washed out to white) is no partial cover, and only a full one can be.
         partly = covered_frac >= least and (live_frac >= c.min_live or (gone and has_layout(view.thumbnail)))
