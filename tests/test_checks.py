@@ -1284,6 +1284,33 @@ def test_a_hand_over_a_dark_close_up_is_an_obstruction(tmp_path):
     assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > fault.start][:4]
 
 
+@pytest.mark.parametrize(
+    ("index", "family", "seed", "only", "footage"),
+    [(4, "slide", 7901, STUDY_7901, ("squirrel",)), (1, "spray", 7701, None, ("chelsea",))],
+)
+def test_a_cover_whose_edge_blurs_over_two_cells_is_an_obstruction(tmp_path, index, family, seed, only, footage):
+    """Study clips on train footage. A dark slide over 86 % of a squirrel close-up between two
+    samples darkened the second column beside it by a quarter; black paint sprayed over four
+    fifths of a cat close-up darkens the cells around each blotch as it spreads. Judged as the
+    rest of the picture, those cells left too little of it unchanged, and the cells the cover
+    took were not counted as covered. (The spray, once flagged, was also dropped at once: the
+    hold sat above what raised a cover that darkens what it hides.)"""
+    import dataclasses
+
+    from monitor.demo.corpus import encode, sample_clip
+
+    spec = sample_clip("train", index, "obstruction", family, seed, only=only)
+    assert spec.footage == footage and spec.fault is not None
+    fault = spec.fault
+    spec = dataclasses.replace(spec, duration=fault.start + 6.0)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    check = make("obstruction")
+    timed, longest = flagged_spell(check, path)
+    assert not any(r.active for t, r in timed if t < fault.start)
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > fault.start][:6]
+
+
 def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
     """Train soak clip 15: a patrol over a licence plate fades through black at 24 s. The dark
     samples read twice the scene's sharpness (the codec's grain), the exposure change started

@@ -15,13 +15,13 @@ takes the colour a plain neighbour had, where a cover brings its own. A cut or a
 switch to a plainer scene (a table top, a wall) takes detail away at once with the rest of the
 picture changing too; cells that went featureless that way are not counted as covered. The
 rest is judged away from the cover's edge (the cells beside it are partly covered and change
-with it) and away from plain cells that took another shade at the same time (a cover over a
-white wall brings its own shade without taking any detail). Those plain cells, joined to the
-covered ones, count as the cover's too, so a hand over a bare desk (few cells with detail to
-lose) is still a cover big enough to see. On a scene with hardly any detail (a plain close-up,
-a bare wall) a cover takes little or none at all: there it is a quarter of the picture or more
-taking a new shade within the onset window while the rest carries on, and staying plain at
-that shade.
+with it, and the next ones too where they changed toward its shade) and away from plain cells
+that took another shade at the same time (a cover over a white wall brings its own shade
+without taking any detail). Those plain cells, joined to the covered ones, count as the
+cover's too, so a hand over a bare desk (few cells with detail to lose) is still a cover big
+enough to see. On a scene with hardly any detail (a plain close-up, a bare wall) a cover takes
+little or none at all: there it is a quarter of the picture or more taking a new shade within
+the onset window while the rest carries on, and staying plain at that shade.
 Only a cover of the whole picture at once (a lens cap) leaves nothing to compare, and then no
 detail is left outside the graphics rows (a camera's clock stays on top of the cover).
 Obstruction is:
@@ -326,8 +326,17 @@ class Change:
 
     @cached_property
     def edge(self) -> np.ndarray:
-        """The cells that went featureless and their neighbours (partly under whatever took them)."""
-        return _grow(self.went)
+        """The cells that went featureless, their neighbours (partly under whatever took them),
+        and those next to these that changed toward the shade they took: a cover is far out of
+        focus and its edge blurs over more than a cell (a slide over a squirrel close-up darkened
+        the second column beside it by a quarter). Cells there that changed otherwise, or not at
+        all, are the rest of the picture (a cut changes them every way)."""
+        near = _grow(self.went)
+        if not self.went.any():
+            return near
+        shade = float(np.median(self._cur.lum[self.went]))
+        toward = np.abs(self._cur.lum - shade) < np.abs(self._prev.lum - shade)
+        return near | (_grow(near) & self.moved & toward)
 
     @cached_property
     def carries_on(self) -> bool:
