@@ -90,6 +90,24 @@ def flagged_spell(check, path: Path) -> tuple[list[tuple[float, CheckResult]], f
     return results, longest
 
 
+def assert_cover_flagged(tmp_path: Path, spec, seconds: float) -> None:
+    """Encode a study clip up to ``seconds`` past its cover's start: obstruction stays quiet
+    before the cover and flags it for at least the time it takes to raise."""
+    import dataclasses
+
+    from monitor.demo.corpus import encode
+
+    fault = spec.fault
+    assert fault is not None and fault.fault == "obstruction"
+    spec = dataclasses.replace(spec, duration=fault.start + seconds)
+    path = tmp_path / f"{spec.name}.mp4"
+    encode(spec, path)
+    check = make("obstruction")
+    timed, longest = flagged_spell(check, path)
+    assert not any(r.active for t, r in timed if t < fault.start)
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > fault.start][:6]
+
+
 def longest_run(flags: list[bool]) -> int:
     best = run = 0
     for f in flags:
@@ -1219,21 +1237,13 @@ def test_a_cover_over_a_plain_close_up_is_an_obstruction(tmp_path, index, family
     panning camera. The apple has hardly a cell with detail, so neither cover took any and
     nothing was flagged. What each does take is a quarter of the picture or more to a new, even
     shade at once, while the rest carries on."""
-    import dataclasses
 
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     only = ["squirrel", "chelsea", "apple", "aloe"]
     spec = sample_clip("train", index, "obstruction", family, 7802, only=only)
-    assert spec.footage == ("apple",) and spec.fault is not None
-    fault = spec.fault
-    spec = dataclasses.replace(spec, duration=fault.start + 5.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
-    check = make("obstruction")
-    timed, longest = flagged_spell(check, path)
-    assert not any(r.active for t, r in timed if t < fault.start)
-    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > fault.start][:4]
+    assert spec.footage == ("apple",)
+    assert_cover_flagged(tmp_path, spec, 5.0)
 
 
 # Close-ups, rooms and street scenes of train footage, the study set of session 25.
@@ -1268,20 +1278,12 @@ def test_a_hand_over_a_dark_close_up_is_an_obstruction(tmp_path):
     three quarters of the picture to its shade and the detail of 1-3 of the apple's 18 detailed
     cells. Those few cells kept the plain-scene rule (see ObstructionCheck._veil) from judging
     it, and they were too few to judge it by."""
-    import dataclasses
 
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     spec = sample_clip("train", 2, "obstruction", "hand", 7901, only=STUDY_7901)
-    assert spec.footage == ("apple", "leuvenB") and spec.fault is not None
-    fault = spec.fault
-    spec = dataclasses.replace(spec, duration=fault.start + 5.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
-    check = make("obstruction")
-    timed, longest = flagged_spell(check, path)
-    assert not any(r.active for t, r in timed if t < fault.start)
-    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > fault.start][:4]
+    assert spec.footage == ("apple", "leuvenB")
+    assert_cover_flagged(tmp_path, spec, 5.0)
 
 
 @pytest.mark.parametrize(
@@ -1295,20 +1297,12 @@ def test_a_cover_whose_edge_blurs_over_two_cells_is_an_obstruction(tmp_path, ind
     rest of the picture, those cells left too little of it unchanged, and the cells the cover
     took were not counted as covered. (The spray, once flagged, was also dropped at once: the
     hold sat above what raised a cover that darkens what it hides.)"""
-    import dataclasses
 
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     spec = sample_clip("train", index, "obstruction", family, seed, only=only)
-    assert spec.footage == footage and spec.fault is not None
-    fault = spec.fault
-    spec = dataclasses.replace(spec, duration=fault.start + 6.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
-    check = make("obstruction")
-    timed, longest = flagged_spell(check, path)
-    assert not any(r.active for t, r in timed if t < fault.start)
-    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > fault.start][:6]
+    assert spec.footage == footage
+    assert_cover_flagged(tmp_path, spec, 6.0)
 
 
 def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
