@@ -380,8 +380,8 @@ def _plain_close_up(view: FrameView, detailed: np.ndarray) -> bool:
 
 
 # A gain or an exposure ramp (auto-exposure, an iris opening over seconds) brightens or darkens
-# every part of the picture by a like share from one sample to the next, the parts not yet
-# clipped to white or crushed to black included; a cover changes only the part it takes.
+# every part of the picture from one sample to the next, the parts not yet clipped to white or
+# crushed to black included; a cover changes only the part it takes.
 RAMP_STEP = 1.05  # the least brightness ratio per sample that counts as the picture ramping
 RAMP_SHARE = 0.9  # ...in this share of the cells still able to move (not clipped nor crushed)
 
