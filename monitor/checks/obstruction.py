@@ -21,10 +21,9 @@ without taking any detail). Those plain cells, joined to the covered ones, count
 cover's too, so a hand over a bare desk (few cells with detail to lose) is still a cover big
 enough to see. On a scene with hardly any detail (a plain close-up, a bare wall) a cover takes
 little or none at all: there it is a quarter of the picture or more taking a new shade within
-the onset window while the rest carries on, and staying plain at that shade.
-Only a cover of the whole picture at once (a lens cap) leaves nothing to compare, and then no
-detail is left outside the graphics rows (a camera's clock stays on top of the cover).
-Obstruction is:
+the onset window while the rest carries on, and staying plain at that shade. Only a cover of
+the whole picture at once (a lens cap) leaves nothing to compare, and then no detail is left
+outside the graphics rows (a camera's clock stays on top of the cover). Obstruction is:
 
 - partial: a large part of the normally detailed cells went featureless while some of them
   keep their detail and brightness (the rest of the scene is still there), or, on a camera
@@ -552,10 +551,10 @@ class ObstructionCheck(Check):
         """A cover over a plain scene (an apple on a table, a bare wall) takes no detail, for
         there is none: it shows as a large part of the picture taking a new shade within the
         onset window (a cover slides in over a few samples) while the rest carries on as it was,
-        and staying plain at that shade. New: the cell changed a lot (see Change.restyled) and
-        its brightness by min_covered_shift or more - a plain cell's detail is small enough to
-        double from one sample to the next, and a hand over an apple close-up changes its
-        brightness by a sixth only."""
+        and staying plain at that shade. A cell's shade is new when the cell changed a lot (see
+        Change.restyled) and its brightness by min_covered_shift or more - a plain cell's detail
+        is small enough to double from one sample to the next, and a hand over an apple close-up
+        changes its brightness by a sixth only."""
         c = self.config
         if change.carries_on:
             shift = np.abs(cells.lum - prev.lum) >= c.min_covered_shift * np.maximum(prev.lum, 20.0)
