@@ -466,6 +466,23 @@ def test_a_scene_several_times_as_bright_as_its_normal_is_overexposed_though_lit
     assert not any(active(res)), [r.measurements for r in res[19:22]]
 
 
+def test_a_colourful_scene_gained_up_is_overexposed_though_its_luma_barely_clips():
+    """A gain blows a saturated colour's strongest channel long before its luma reaches white: a
+    colourful coffee table gained 2.2x blows most of its pixels in some colour, yet clips under
+    10 % in luma with a mean luma under 150 and 1.7x its normal (train footage, saturation x1.8).
+    The same scene in its own colours, no brighter, is not overexposed."""
+    photo = cv2.resize(_footage("coffee"), (W, H), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(photo, cv2.COLOR_BGR2HSV).astype(np.float32)
+    hsv[..., 1] = np.clip(hsv[..., 1] * 1.8, 0, 255)
+    vivid = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR).astype(np.float32)
+    rng = np.random.default_rng(0)
+    frames = [np.clip(vivid + rng.normal(0, 2, vivid.shape), 0, 255).astype(np.uint8) for _ in range(35)]
+    res = feed(make("overexposed"), frames[:20] + [cv2.convertScaleAbs(i, alpha=2.2) for i in frames[20:]])
+    m = res[-1].measurements
+    assert m["clipped_fraction"] < 0.1 and m["mean_luma"] < 150 and m["blown_fraction"] > 0.5, m
+    assert not any(active(res)[:20]) and all(active(res)[21:]), active(res)
+
+
 def test_a_dark_scene_gained_up_evenly_is_overexposed_but_a_light_coming_on_is_not():
     """A dark scene gained 3.4x stays under the mean that is overexposed for most scenes, but
     every part of it brightened by the same factor: a gain. The same brightening, but with one

@@ -7,6 +7,13 @@ judged by the picture's black level, its darkest 2 % of pixels between the graph
 where a clock's box keeps its own black), or a scene several times as bright as its normal,
 which neither clips much nor loses all its darks (a dark scene gained up, a partial lift).
 
+Clipping is counted in any colour, not in luma only: a gain blows a saturated colour's strongest
+channel long before its luma reaches white (a red cup at 255/40/40 has luma 106), so a colourful
+scene gained 2.2x can blow three quarters of its pixels and still read 5 % clipped and a mean
+luma of 142. There, the picture's brightness is its pixels' strongest channel (HSV value), and
+its gain is read on the pixels that blew in no colour (a cat's orange fur 1.5x brighter, an
+auto-exposure hunt, blows a third of its pixels in red but is no gain of 1.8).
+
 A washout lifts the darks at least as much as the rest (an offset, a veil); a camera turning its
 gain up (an IR switch, auto-exposure) lifts them less than the mid-tones, and a low-contrast
 scene can then show a light black level without being washed out: the black level must have
@@ -47,7 +54,13 @@ class OverexposedConfig(BaselineCheckConfig):
     min_gain: float = Field(
         1.8, gt=1, description="...or the same scene is this many times as bright as its baseline, nothing else"
     )
-    min_mean: float = Field(150.0, ge=0, le=255, description="...with a mean luma at least this high")
+    min_mean: float = Field(
+        150.0,
+        ge=0,
+        le=255,
+        description="...with a mean luma at least this high (for pixels blown in some colour: a mean value, "
+        "max(B, G, R), this high)",
+    )
     # A gain multiplies every part of the picture by one factor; a light coming on (a lamp, the
     # sun out of a cloud, an IR lamp on foliage) brightens some parts more than others. In train
     # footage a dark notebook gained 3.6x read 0.015; of 137 clean samples 1.8x over their
@@ -86,12 +99,31 @@ NORMAL_RATIO = 1.25
 # An IR switch turns a colour picture grey as the camera brightens it; a gain keeps (and
 # multiplies) its colour. Under this colourfulness a picture shows no colour to keep.
 MIN_COLOUR = 4.0
+# The share of pixels that must have blown in no colour for a gain to be read on them.
+MIN_UNBLOWN = 0.1
 
 
 def sparse(bgr: np.ndarray) -> np.ndarray:
     """Every 8th pixel each way: enough to tell a colour picture from a grey one (a resize to a
     small copy cost ten times as much)."""
     return bgr[::8, ::8]
+
+
+def blown(pixels: np.ndarray, level: int) -> tuple[float, float]:
+    """(fraction of pixels with some channel at or above ``level``, mean of max(B, G, R))."""
+    value = pixels.max(axis=2)
+    return float(np.count_nonzero(value >= level)) / max(1, value.size), float(value.mean())
+
+
+def unblown_gain(pixels: np.ndarray, scene: np.ndarray, level: int) -> float | None:
+    """How many times brighter than in ``scene`` the pixels that blew in no colour are (the median
+    of their max(B, G, R) ratios); None when too few are left, or were lit, to tell."""
+    now = pixels.max(axis=2)
+    was = scene.max(axis=2)
+    ok = (now < level) & (was >= 16)
+    if np.count_nonzero(ok) < MIN_UNBLOWN * ok.size:
+        return None
+    return float(np.median(now[ok].astype(np.float32) / was[ok]))
 
 
 def colourfulness(pixels: np.ndarray) -> float:
@@ -139,6 +171,8 @@ class OverexposedCheck(BaselineCheck):
         c = self.config
         clipped = view.fraction_at_or_above(c.clip_level)
         mean = view.mean_luma
+        pixels = sparse(view.small)
+        blown_share, value = blown(pixels, c.clip_level)
         # A camera's clock box or a channel logo sits on top of the picture in the graphics
         # bands and keeps its own black: the picture's black level is read between them.
         black_level = view.luma_percentile(2.0, core=True)
@@ -152,29 +186,43 @@ class OverexposedCheck(BaselineCheck):
             step = self._spread(view, *self._before)
             if step is not None and (spread is None or step < spread):
                 spread = step
-        self._before = None if gained else (view.thumbnail, sparse(view.small).copy())
+        self._before = None if gained else (view.thumbnail, pixels.copy())
         washed = black_level >= c.min_black_level and self._lifted(black_level, mean, base)
         # A picture brightened evenly is gained whatever its mean; once flagged, it stays so while
         # it stays that bright (the camera may move away from the scene it was compared with).
         even = gained and (self._flagging or (spread is not None and spread <= c.max_gain_spread))
-        bright = ((clipped >= c.min_clipped or washed or gained) and mean >= c.min_mean) or even
+        # A colourful scene gained: blown in some colour and bright by its strongest channels,
+        # by a gain read where it blew nothing (only then: it is no cost on most samples).
+        colour_gain = None
+        if blown_share >= c.min_clipped and value >= c.min_mean and self._scene_pixels is not None:
+            colour_gain = unblown_gain(pixels, self._scene_pixels, c.clip_level)
+        colour_gained = colour_gain is not None and colour_gain >= c.min_gain
+        bright = ((clipped >= c.min_clipped or washed or gained) and mean >= c.min_mean) or colour_gained or even
         # The same scene gone brighter than its baseline; a stream that is this bright from the
         # start (snow, a white studio), or a cut or pan to bright content, is its own normal.
         active, corr = self.judge(view, mean, bright and base is not None and mean - base >= c.min_rise)
         if not active:
             self._black.update(black_level, view.frame.stream_time)
             if ratio is not None and 1 / NORMAL_RATIO < ratio < NORMAL_RATIO:
-                self._scene, self._scene_pixels = view.thumbnail, sparse(view.small).copy()
+                self._scene, self._scene_pixels = view.thumbnail, pixels.copy()
         # Nothing in a white-out to tell a fault from new content by, and no scene is this white;
         # nor does any scene, lit however brightly, show nothing darker than a light grey.
         active = active or clipped >= c.whiteout or (black_level >= c.washed_black_level and has_layout(view.thumbnail))
-        m = {"clipped_fraction": round(clipped, 3), "mean_luma": round(mean, 1), "black_level": round(black_level)}
+        m = {
+            "clipped_fraction": round(clipped, 3),
+            "blown_fraction": round(blown_share, 3),
+            "mean_luma": round(mean, 1),
+            "mean_value": round(value, 1),
+            "black_level": round(black_level),
+        }
         if corr is not None:
             m["layout_correlation"] = round(corr, 2)
         if base is not None:
             m["baseline_luma"] = round(base, 1)
         if spread is not None:
             m["gain_spread"] = round(spread, 3)
+        if colour_gain is not None:
+            m["unblown_gain"] = round(colour_gain, 2)
         if self._black.ready and self._black.value is not None:
             m["baseline_black_level"] = round(self._black.value)
         return CheckResult(active, "critical" if clipped >= c.critical_clipped else "warning", m)
