@@ -1453,3 +1453,51 @@ def test_a_defocus_just_after_a_pan_onto_sharper_content_is_blur(tmp_path):
     raises = _raises(spec, tmp_path)
     assert any(f == "blur" and spec.fault.start <= t <= spec.fault.end for f, t in raises), raises
     assert all(f == "blur" for f, _ in raises), raises
+
+
+
+def test_a_scene_darkened_to_a_tenth_keeps_the_order_of_its_cells():
+    """A gain of 0.12 packs a street's cells into a few dozen levels: under a 4-level tie margin
+    fewer than half their pairs differed (no order left to judge by, so a cut; train footage: an
+    underexposure of leuvenB learned as a new scene). Cell percentiles over ~900 pixels hold
+    still to well under a level, so 2 levels apart is an order. Other content darkened alike
+    does not keep it well enough to be a re-tone."""
+    from monitor.checks.baseline import Layout
+
+    def tones(name: str, gain: float, seed: int):
+        return FrameView(Frame.from_image(_photo(name, 1, gain=gain, seed=seed)[0], stream_time=0.0)).tones
+
+    before, darkened, other = tones("leuvenB", 1.0, 0), tones("leuvenB", 0.12, 1), tones("building", 0.12, 1)
+    layout = Layout()
+    layout.learn(before.means, before)
+    assert (layout.concordance(darkened) or 0.0) >= 0.9
+    assert (layout.concordance(other) or 0.0) < make("underexposed").config.min_tone_concordance  # (0.51)
+
+
+def test_grainier_detail_just_after_a_defocus_clears_is_not_noise():
+    """When a defocus clears, the encoder spends bits on the detail coming back and keeps more of
+    the sensor's grain for a second or two (train footage, CRF 30: sigma 0.51 before, 1.47 for the
+    1.5 s after). Noise is not judged for a moment after another fault altered the picture; the
+    same grain later is judged as ever."""
+    from monitor.checks.noise import SETTLE_S
+
+    base = scene(1, SceneStyle(moving=False))[0][0].astype(np.float32)
+    rng = np.random.default_rng(1)
+
+    def grainy(sigma: float) -> np.ndarray:
+        return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
+
+    check = make("noise")
+    settle = int(SETTLE_S / STEP)
+    t, out = 0.0, []
+    for img, faults in (
+        [(grainy(0.5), frozenset())] * 20
+        + [(cv2.GaussianBlur(base, (0, 0), 3).astype(np.uint8), frozenset({"blur"}))] * 10
+        + [(grainy(10.0), frozenset())] * (settle - 1)
+    ):  # the same images over and over: the grain is drawn once per list entry
+        out.append(check.evaluate(FrameView(Frame.from_image(img, stream_time=t), faults=faults)))
+        t += STEP
+    assert out[-1].measurements["ratio"] >= make("noise").config.min_ratio, out[-1].measurements
+    assert not any(active(out)), [r.measurements for r in out[30:]]
+    late = [check.evaluate(FrameView(Frame.from_image(grainy(10.0), stream_time=t + k * STEP))) for k in range(10)]
+    assert all(active(late)[int(1.0 / STEP) :]), [r.measurements for r in late]

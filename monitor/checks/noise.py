@@ -7,6 +7,10 @@ blocks, noise raises all of them. Compression smooths noise in predicted frames,
 threshold is both absolute and relative to the stream's own noise floor (a grainy night camera
 is normal for itself), key frames against key frames and predicted frames against predicted
 ones; noise far stronger than any camera's grain is a fault on its own.
+
+Right after another fault that changed the picture (a defocus) clears, the encoder spends bits
+on the detail coming back and keeps more of the sensor's grain than it did before the fault,
+for a second or two; that is not judged (see SETTLE_S).
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ def noise_sigma(luma: np.ndarray, block: int = 16, percentile: float = 30.0) -> 
     return float(np.sqrt(np.pi / 2) * np.percentile(blocks, percentile) / 6.0)
 
 
+# How long after another picture-altering fault was last flagged noise is not judged against the
+# stream's baseline. Train footage: a board close-up at CRF 30 read sigma 0.51 before a defocus
+# and 1.47 (2.9x) for the 1.5 s after it until the shot changed, and noise was raised.
+SETTLE_S = 3.0
+
+
 class NoiseConfig(BaselineCheckConfig):
     raise_after_s: float = Field(1.0, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
@@ -63,6 +73,7 @@ class NoiseCheck(BaselineCheck):
 
     def __init__(self, config: NoiseConfig) -> None:
         super().__init__(config)
+        self._altered_at: float | None = None  # when another fault last altered the picture
         # Key frames carry a camera's noise whole; the encoder smooths it in the frames it
         # predicts from them (2.1 against 1.35 on a clean 640x360 stream, 11 against 4.4 under a
         # sigma-14 fault), so a stream sampled across both is judged kind against kind: against
@@ -88,7 +99,11 @@ class NoiseCheck(BaselineCheck):
         # camera a sequencer just switched to, is its own normal, learned (afresh) first.
         absolute = sigma >= c.absolute_sigma
         least = c.hold_ratio if self._flagging else c.min_ratio
-        relative = ratio is not None and sigma >= c.min_sigma and ratio >= least
+        t = view.frame.stream_time
+        if view.faults - {self.name}:
+            self._altered_at = t
+        settled = self._altered_at is None or t - self._altered_at >= SETTLE_S or self._flagging
+        relative = settled and ratio is not None and sigma >= c.min_sigma and ratio >= least
         active, corr = self.judge(view, sigma, absolute or relative, baseline=baseline)
         active = active or absolute
         m = {"sigma": round(sigma, 2)}
