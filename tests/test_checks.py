@@ -1455,7 +1455,6 @@ def test_a_defocus_just_after_a_pan_onto_sharper_content_is_blur(tmp_path):
     assert all(f == "blur" for f, _ in raises), raises
 
 
-
 def test_a_scene_darkened_to_a_tenth_keeps_the_order_of_its_cells():
     """A gain of 0.12 packs a street's cells into a few dozen levels: under a 4-level tie margin
     fewer than half their pairs differed (no order left to judge by, so a cut; train footage: an
