@@ -10,7 +10,7 @@ ones; noise far stronger than any camera's grain is a fault on its own.
 
 Right after another fault that changed the picture (a defocus) clears, the encoder spends bits
 on the detail coming back and keeps more of the sensor's grain than it did before the fault,
-for a second or two; that is not judged (see SETTLE_S).
+for a second or two; meanwhile only noise above absolute_sigma is (see SETTLE_S).
 """
 
 from __future__ import annotations

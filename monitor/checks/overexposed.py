@@ -8,7 +8,7 @@ where a clock's box keeps its own black), or a scene several times as bright as 
 which neither clips much nor loses all its darks (a dark scene gained up, a partial lift).
 
 Clipping is counted in any colour, not in luma only: a gain blows a saturated colour's strongest
-channel long before its luma reaches white (a red cup at 255/40/40 has luma 106), so a colourful
+channel long before its luma reaches white (a red cup at R 255, G 40, B 40 has luma 104), so a colourful
 scene gained 2.2x can blow three quarters of its pixels and still read 5 % clipped and a mean
 luma of 142. There, the picture's brightness is its pixels' strongest channel (HSV value), and
 its gain is read on the pixels that blew in no colour (a cat's orange fur 1.5x brighter, an
