@@ -90,18 +90,24 @@ def flagged_spell(check, path: Path) -> tuple[list[tuple[float, CheckResult]], f
     return results, longest
 
 
-def assert_cover_flagged(tmp_path: Path, spec, seconds: float) -> None:
-    """Encode a study clip up to ``seconds`` past its cover's start: obstruction stays quiet
-    before the cover and flags it for at least the time it takes to raise."""
+def encoded(tmp_path: Path, spec, duration: float) -> Path:
+    """A corpus clip cut to its first ``duration`` seconds, encoded as the corpus does."""
     import dataclasses
 
     from monitor.demo.corpus import encode
 
-    fault = spec.fault
-    assert fault is not None and fault.fault == "obstruction"
-    spec = dataclasses.replace(spec, duration=fault.start + seconds)
+    spec = dataclasses.replace(spec, duration=duration)
     path = tmp_path / f"{spec.name}.mp4"
     encode(spec, path)
+    return path
+
+
+def assert_cover_flagged(tmp_path: Path, spec, seconds: float) -> None:
+    """Encode a study clip up to ``seconds`` past its cover's start: obstruction stays quiet
+    before the cover and flags it for at least the time it takes to raise."""
+    fault = spec.fault
+    assert fault is not None and fault.fault == "obstruction"
+    path = encoded(tmp_path, spec, fault.start + seconds)
     check = make("obstruction")
     timed, longest = flagged_spell(check, path)
     assert not any(r.active for t, r in timed if t < fault.start)
@@ -1127,15 +1133,12 @@ def test_a_pan_that_brings_more_strong_edges_into_view_is_not_blur(tmp_path):
     var(Laplacian) / var(picture) and its blocks of faint grain 150, so as the pan brought more
     of the notebook's edges into view that median halved (0.39x its baseline: blur raised at
     5.7 s). Laplacian over gradient energy reads both kinds of block by their edge width."""
-    import dataclasses
 
-    from monitor.demo.corpus import SEEDS, encode, sample_clip
+    from monitor.demo.corpus import SEEDS, sample_clip
 
     spec = sample_clip("train", 46, None, None, SEEDS["train"])
     assert spec.footage == ("notebook",) and spec.shots[0].camera.motion == "pan"
-    spec = dataclasses.replace(spec, duration=10.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
+    path = encoded(tmp_path, spec, 10.0)
     check = make("blur")
     timed, longest = flagged_spell(check, path)
     results = [r for _, r in timed]
@@ -1150,16 +1153,13 @@ def test_a_cut_to_a_plain_close_up_in_focus_is_not_a_cover(tmp_path):
     1 % of its cells had detail, so by detail alone it was a cover over the whole lens, and the
     layout cut rule (a quarter of the cells detailed) did not apply: obstruction raised at 16 s.
     What edges the apple has are sharp; a cover on the lens is far out of focus, edges and all."""
-    import dataclasses
 
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     only = ("notebook", "chelsea", "rubberwhale", "home", "apple", "squirrel", "coffee", "licenseplate")
     spec = sample_clip("train", 15, None, None, 7504, only=only)
     cut = next(s.start for s in spec.shots if s.footage == "apple")
-    spec = dataclasses.replace(spec, duration=cut + 5.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
+    path = encoded(tmp_path, spec, cut + 5.0)
     check = make("obstruction")
     timed, longest = flagged_spell(check, path)
     after = sum(t > cut + 4.5 for t, _ in timed)
@@ -1172,15 +1172,12 @@ def test_a_cover_as_dark_as_the_dark_scene_it_hides_stays_a_cover(tmp_path):
     released as "the scene's brightness come back" (the end of a fade through black) one after
     another: flagged 2.3 s, never raised. A cover that never left the scene's brightness has
     none to come back."""
-    import dataclasses
 
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     spec = sample_clip("train", 3, "obstruction", "corner", 7505)
     assert spec.footage == ("notebook",) and spec.fault is not None and spec.fault.params["level"] < 45
-    spec = dataclasses.replace(spec, duration=spec.fault.end + 1.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
+    path = encoded(tmp_path, spec, spec.fault.end + 1.0)
     _timed, longest = flagged_spell(make("obstruction"), path)
     assert longest >= 0.75 * (spec.fault.end - spec.fault.start), longest
 
@@ -1190,17 +1187,14 @@ def test_a_cut_from_a_slate_to_a_soft_close_up_is_not_a_cover(tmp_path):
     camera. Every cell went featureless or took another shade at once, as under a cover over the
     whole lens, and obstruction was flagged 2.4 s. What a cover takes is one even shade; the
     close-up keeps its light apple and dark table."""
-    import dataclasses
 
-    from monitor.demo.corpus import SEEDS, encode, sample_clip
+    from monitor.demo.corpus import SEEDS, sample_clip
 
     spec = sample_clip("train", 61, None, None, SEEDS["train"])
     apple = next(s.start for s in spec.shots if s.footage == "apple")
     slate = next(e for e in spec.events if e.kind == "slate")
     assert slate.start < apple < slate.start + slate.length
-    spec = dataclasses.replace(spec, duration=apple + 3.9)  # up to the next cut
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
+    path = encoded(tmp_path, spec, apple + 3.9)  # up to the next cut
     timed, longest = flagged_spell(make("obstruction"), path)
     assert sum(t > apple for t, _ in timed) >= 10
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active]
@@ -1211,16 +1205,13 @@ def test_a_cut_from_detail_to_a_plain_close_up_is_not_a_cover(tmp_path):
     shaking camera. Nearly every cell changed and only 1 % of the apple's have detail, so the
     cut took the detail away as a cover over 90 % of the lens would, and obstruction was flagged
     from 1 s after the cut on. The apple's edges are sharp; a cover's are not."""
-    import dataclasses
 
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     spec = sample_clip("train", 13, "noise", "shot", 7804, only=["squirrel", "chelsea", "apple", "aloe"])
     assert [s.footage for s in spec.shots][:2] == ["aloe", "apple"] and spec.fault is not None
     apple = spec.shots[1].start
-    spec = dataclasses.replace(spec, duration=min(spec.fault.start, apple + 5.0))  # clean
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
+    path = encoded(tmp_path, spec, min(spec.fault.start, apple + 5.0))  # clean
     timed, longest = flagged_spell(make("obstruction"), path)
     assert sum(t > apple for t, _ in timed) >= 10
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
@@ -1231,17 +1222,14 @@ def test_a_cut_to_a_plain_close_up_under_a_clock_is_not_a_cover(tmp_path):
     the camera's clock stays on top. With the clock's cells and some others unchanged (86 % of
     cells changed) it was no cut, no detail was left between the graphics rows, and the close-up
     read as a cover over the whole lens: obstruction raised for 5 s. Its edges are sharp."""
-    import dataclasses
 
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     only = ["rocket", "aero", "camera", "apple", "leuvenB", "squirrel"]
     spec = sample_clip("train", 5, "blur", "gradual", 7805, only=only)
     assert [s.footage for s in spec.shots] == ["camera", "apple"] and spec.overlays[0].kind == "clock"
     apple = spec.shots[1].start
-    spec = dataclasses.replace(spec, duration=apple + 4.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
+    path = encoded(tmp_path, spec, apple + 4.0)
     timed, longest = flagged_spell(make("obstruction"), path)
     assert sum(t > apple for t, _ in timed) >= 8
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
@@ -1276,15 +1264,12 @@ def test_a_gain_ramp_is_no_cover(tmp_path):
     re-toned, so the cells whose detail the brightening flattened counted as covered: obstruction
     raised at 14 s and, ranked before overexposed, kept the overexposure from being raised at all.
     Every part of the picture not yet clipped brightened by a like share: a ramp, not a cover."""
-    import dataclasses
 
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     spec = sample_clip("train", 9, "overexposed", "gradual", 7901, only=STUDY_7901)
     assert spec.footage == ("chelsea",) and spec.fault is not None and spec.fault.ramp_s > 2.0
-    spec = dataclasses.replace(spec, duration=spec.fault.start + 6.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
+    path = encoded(tmp_path, spec, spec.fault.start + 6.0)
     timed, longest = flagged_spell(make("obstruction"), path)
     assert sum(t > spec.fault.start for t, _ in timed) >= 20
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
@@ -1327,16 +1312,13 @@ def test_the_bottom_of_a_fade_does_not_become_the_blur_baseline(tmp_path):
     samples read twice the scene's sharpness (the codec's grain), the exposure change started
     blur's baseline anew there, and it learned 23 against the scene's 15: blur raised at 35 s on
     a clean picture. The picture brightening again is no steady picture to learn from."""
-    import dataclasses
 
-    from monitor.demo.corpus import SEEDS, encode, sample_clip
+    from monitor.demo.corpus import SEEDS, sample_clip
 
     spec = sample_clip("train_soak", 15, None, None, SEEDS["train_soak"])
     fade = next(e for e in spec.events if e.kind == "fade")
     assert spec.footage == ("licenseplate",) and 20 < fade.start < 30
-    spec = dataclasses.replace(spec, duration=fade.start + 13.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
+    path = encoded(tmp_path, spec, fade.start + 13.0)
     check = make("blur")
     timed, longest = flagged_spell(check, path)
     after = [r.measurements["ratio"] for t, r in timed if t > fade.start + 3 and "ratio" in r.measurements]
@@ -1349,7 +1331,7 @@ def _assert_raised_on_a_patrol(tmp_path, index: int, fault: str):
     flagged long enough to raise during it. Returns the clip's spec."""
     import dataclasses
 
-    from monitor.demo.corpus import encode, sample_clip
+    from monitor.demo.corpus import sample_clip
 
     spec = sample_clip("train", index, fault, "gain", 7702)
     spec = dataclasses.replace(
@@ -1357,9 +1339,7 @@ def _assert_raised_on_a_patrol(tmp_path, index: int, fault: str):
         shots=tuple(dataclasses.replace(s, camera=dataclasses.replace(s.camera, motion="patrol")) for s in spec.shots),
     )
     assert spec.fault is not None
-    spec = dataclasses.replace(spec, duration=spec.fault.start + 4.0)
-    path = tmp_path / f"{spec.name}.mp4"
-    encode(spec, path)
+    path = encoded(tmp_path, spec, spec.fault.start + 4.0)
     check = make(fault)
     timed, longest = flagged_spell(check, path)
     before = [r.active for t, r in timed if t < spec.fault.start]
