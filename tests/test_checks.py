@@ -237,7 +237,7 @@ def test_a_still_slate_is_not_a_freeze():
 def test_blur_against_the_streams_own_baseline():
     res = feed(make("blur"), faulted("blur", 25, 10, strength=5.0))
     assert not any(active(res)[:25]) and all(active(res)[26:])
-    assert res[-1].measurements["ratio"] < 0.35
+    assert res[-1].measurements["ratio"] < 0.4
     # naturally soft content (shallow depth of field) from the start is that stream's normal
     soft, _ = scene(40, SceneStyle(soft=5.0))
     assert not any(active(feed(make("blur"), soft)))
@@ -283,7 +283,8 @@ def test_the_clean_picture_after_a_noisy_spell_is_not_blurred():
     res = feed(
         make("blur"), [grain(2) for _ in range(20)] + [grain(35) for _ in range(60)] + [grain(2) for _ in range(20)]
     )
-    assert res[50].measurements["ratio"] > 2  # the noisy spell
+    noisy = res[50].measurements
+    assert noisy["sharpness_fine"] > 1.5 * noisy["baseline_fine"]  # the noisy spell, at the finer scale
     assert not any(active(res)), [r.measurements for r in res[80:]]
     assert res[-1].measurements["ratio"] > 0.85
 
@@ -1458,7 +1459,7 @@ def test_grainier_detail_just_after_a_defocus_clears_is_not_noise():
     the sensor's grain for a second or two (train footage, CRF 30: sigma 0.51 before, 1.47 for the
     1.5 s after). For a moment after another fault altered the picture noise is judged only on
     its absolute sigma; the same grain later is judged against the baseline as ever."""
-    from monitor.checks.noise import SETTLE_S
+    from monitor.checks.base import SETTLE_S
 
     base = scene(1, SceneStyle(moving=False))[0][0].astype(np.float32)
     rng = np.random.default_rng(1)
@@ -1480,3 +1481,75 @@ def test_grainier_detail_just_after_a_defocus_clears_is_not_noise():
     assert not any(active(out)), [r.measurements for r in out[30:]]
     late = [check.evaluate(FrameView(Frame.from_image(grainy(10.0), stream_time=t + k * STEP))) for k in range(10)]
     assert all(active(late)[int(1.0 / STEP) :]), [r.measurements for r in late]
+
+
+def test_noise_just_after_a_single_sample_read_as_another_fault_is_judged_at_once():
+    """Study set s7804 (train footage): a patrol softened for one sample, which blur flagged, and
+    noise started a second later. Settling after that one sample held the noise back for 2.5 s,
+    and its noisy samples taught blur a sharpness the clean picture after it fell short of. Only a
+    fault flagged for SETTLE_SPELL_S without a break changes what the encoder does."""
+    from monitor.checks.base import SETTLE_SPELL_S
+
+    base = scene(1, SceneStyle(moving=False))[0][0].astype(np.float32)
+    rng = np.random.default_rng(2)
+
+    def grainy(sigma: float) -> np.ndarray:
+        return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
+
+    def run(blurred: int) -> list[CheckResult]:
+        check = make("noise")
+        feed_ = [(grainy(0.5), frozenset())] * 20 + [(grainy(0.5), frozenset({"blur"}))] * blurred
+        feed_ += [(grainy(10.0), frozenset())] * 10
+        return [
+            check.evaluate(FrameView(Frame.from_image(img, stream_time=k * STEP), faults=faults))
+            for k, (img, faults) in enumerate(feed_)
+        ]
+
+    one = run(1)
+    assert all(active(one)[21 + int(1.0 / STEP) :]), [r.measurements for r in one[21:]]
+    spell = run(int(SETTLE_SPELL_S / STEP) + 2)  # a real spell: noise waits for the absolute line
+    assert not any(active(spell)), [r.measurements for r in spell]
+
+
+def test_a_softer_picture_just_after_heavy_noise_clears_is_not_blur_at_once():
+    """Study set s7804 (train footage): after 7 s of sigma-34 noise at CRF 28 the encoder's
+    picture of an apple read 0.68-0.87 of its sharpness for 1.5 s, and blur was raised (and held
+    across the next cut). For SETTLE_S after another fault altered the picture only a picture well
+    under its baseline (max_ratio) starts a flag; a mild softening that stays is flagged after."""
+    from monitor.checks.base import SETTLE_S
+
+    imgs, r = scene(1, SceneStyle(moving=False))
+    clean = imgs[0]
+    soft = cv2.GaussianBlur(clean, (0, 0), 0.6)
+    check = make("blur")
+    t, out = 0.0, []
+    for img, faults in (
+        [(clean, frozenset())] * 25
+        + [(r.add_noise(clean, 30.0), frozenset({"noise"})) for _ in range(10)]
+        + [(soft, frozenset())] * int(SETTLE_S / STEP + 12)
+    ):
+        out.append(check.evaluate(FrameView(Frame.from_image(img, stream_time=t), faults=faults)))
+        t += STEP
+    settling = out[35 : 35 + int(SETTLE_S / STEP) - 1]
+    assert all(check.config.max_ratio < r.measurements["ratio"] < check.config.still_max_ratio for r in settling)
+    assert not any(active(settling)), [r.measurements for r in settling]
+    assert all(active(out[-5:])), [r.measurements for r in out[-5:]]
+
+
+def test_a_lens_defocus_of_soft_grainy_footage_is_blur(tmp_path):
+    """Study set s8005 (train footage), clip 2: the street (vtest), softened and shaking, at CRF
+    30, and a lens defocus of radius 4 px at 640 wide. The codec's grain is most of the finest
+    detail and stays through the defocus: at the analysis width it read 0.74x the baseline, over
+    the still-view line, and was missed. At 240 px wide, where the grain is averaged away, 0.63x."""
+    import dataclasses
+
+    from monitor.demo.corpus import sample_clip
+
+    spec = sample_clip("train", 2, "blur", "lens", 8005, only=["vtest", "bigbuckbunny"])
+    shake = tuple(dataclasses.replace(s, camera=dataclasses.replace(s.camera, motion="shake")) for s in spec.shots)
+    spec = dataclasses.replace(spec, shots=shake)
+    assert spec.footage == ("vtest",) and spec.crf == 30 and spec.fault is not None
+    check = make("blur")
+    timed, longest = flagged_spell(check, encoded(tmp_path, spec, spec.fault.end))
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start]
+    assert not any(r.active for t, r in timed if t < spec.fault.start)

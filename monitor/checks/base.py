@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -34,6 +35,37 @@ MONO_SPREAD, COLOUR_SPREAD = 0.3, 3.0
 def out_of_black(luma: float, darkest: float) -> bool:
     """A picture of mean ``luma`` has come up out of black after a flat one of ``darkest``."""
     return luma >= FADE_IN_RATIO * darkest + FADE_IN_LEVELS
+
+
+# After another check's picture-altering fault, the encoder takes a moment to settle back to the
+# stream's normal picture. Train footage: a board close-up at CRF 30 read noise sigma 0.51 before
+# a defocus and 1.47 (2.9x) for the 1.5 s after it until the shot changed; an apple after 7 s of
+# sigma-34 noise at CRF 28 read 0.68-0.87 of its sharpness for 1.5 s. SETTLE_S after a fault...
+SETTLE_S = 3.0
+# ...flagged for this long without a break: a single sample flagged (a patrol softening for a
+# moment read as a mild defocus) changed nothing for the encoder, and settling after it held back
+# a noise fault starting a second later (train study set: raised 2.5 s late).
+SETTLE_SPELL_S = 1.0
+
+
+class Settling:
+    """Whether a stream's picture is settling after another check's fault that altered it (see
+    SETTLE_S): a check then judges only what that cannot explain."""
+
+    def __init__(self, own: str) -> None:
+        self._own = own
+        self._altered_at: float | None = None  # when another fault last altered the picture
+        self._spell_from: float | None = None  # since when another fault has been flagged without a break
+
+    def update(self, view: FrameView) -> bool:
+        t = view.frame.stream_time
+        if view.faults - {self._own}:
+            self._spell_from = t if self._spell_from is None else self._spell_from
+            if t - self._spell_from >= SETTLE_SPELL_S:
+                self._altered_at = t
+        else:
+            self._spell_from = None
+        return self._altered_at is not None and 0.0 <= t - self._altered_at < SETTLE_S
 
 
 class CheckConfig(BaseModel):
@@ -218,6 +250,7 @@ class BaselineCheck(Check):
         suspect: bool,
         doubtful: bool = False,
         baseline: Baseline | None = None,
+        also: Sequence[tuple[Baseline, float]] = (),
     ) -> tuple[bool, float | None]:
         """Decide a frame whose ``value`` is ``suspect`` (off the baseline the fault's way), and
         learn from it if it is not flagged. Returns (flagged, layout correlation with the
@@ -235,7 +268,9 @@ class BaselineCheck(Check):
           a fault that alters the picture on the previous sample (``view.faults``).
 
         ``baseline``: the running value this frame is learned into, when the check keeps more
-        than one (noise keeps one for key frames); the check's own by default.
+        than one (noise keeps one for key frames); the check's own by default. ``also``: more
+        (running value, value) pairs learned from this frame when it is learned (blur reads
+        sharpness at two scales).
         """
         t = view.frame.stream_time
         if not has_layout(view.thumbnail):
@@ -280,4 +315,6 @@ class BaselineCheck(Check):
         if view.faults - {self.name}:
             return False, corr  # another fault has altered the picture: it is not the stream's normal
         (baseline or self._baseline).update(value, t)
+        for other, x in also:
+            other.update(x, t)
         return False, corr

@@ -10,7 +10,7 @@ ones; noise far stronger than any camera's grain is a fault on its own.
 
 Right after another fault that changed the picture (a defocus) clears, the encoder spends bits
 on the detail coming back and keeps more of the sensor's grain than it did before the fault,
-for a second or two; meanwhile only noise above absolute_sigma is (see SETTLE_S).
+for a second or two; meanwhile only noise above absolute_sigma is (see base.SETTLE_S).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult
+from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult, Settling
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
 
@@ -38,12 +38,6 @@ def noise_sigma(luma: np.ndarray, block: int = 16, percentile: float = 30.0) -> 
     # INTER_AREA on an exact multiple is the block mean
     blocks = cv2.resize(conv[:hh, :ww], (ww // block, hh // block), interpolation=cv2.INTER_AREA)
     return float(np.sqrt(np.pi / 2) * np.percentile(blocks, percentile) / 6.0)
-
-
-# How long after another picture-altering fault was last flagged noise is not judged against the
-# stream's baseline. Train footage: a board close-up at CRF 30 read sigma 0.51 before a defocus
-# and 1.47 (2.9x) for the 1.5 s after it until the shot changed, and noise was raised.
-SETTLE_S = 3.0
 
 
 class NoiseConfig(BaselineCheckConfig):
@@ -73,7 +67,7 @@ class NoiseCheck(BaselineCheck):
 
     def __init__(self, config: NoiseConfig) -> None:
         super().__init__(config)
-        self._altered_at: float | None = None  # when another fault last altered the picture
+        self._settling = Settling(self.name)
         # Key frames carry a camera's noise whole; the encoder smooths it in the frames it
         # predicts from them (2.1 against 1.35 on a clean 640x360 stream, 11 against 4.4 under a
         # sigma-14 fault), so a stream sampled across both is judged kind against kind: against
@@ -99,10 +93,7 @@ class NoiseCheck(BaselineCheck):
         # camera a sequencer just switched to, is its own normal, learned (afresh) first.
         absolute = sigma >= c.absolute_sigma
         least = c.hold_ratio if self._flagging else c.min_ratio
-        t = view.frame.stream_time
-        if view.faults - {self.name}:
-            self._altered_at = t
-        settled = self._altered_at is None or t - self._altered_at >= SETTLE_S or self._flagging
+        settled = not self._settling.update(view) or self._flagging
         relative = settled and ratio is not None and sigma >= c.min_sigma and ratio >= least
         active, corr = self.judge(view, sigma, absolute or relative, baseline=baseline)
         active = active or absolute

@@ -13,6 +13,8 @@ from monitor.frames import Frame
 # Native-resolution checks (noise, 8x8 blocking) read a centred crop at most this big,
 # aligned to the 16-pixel macroblock grid so codec block edges keep their phase.
 NATIVE_CROP = (640, 352)
+# The width at which sharpness is read (see FrameView.gray_coarse): half the analysis width.
+COARSE_WIDTH = 240
 # Cameras and playout put their graphics (clock, camera name, logo, captions, ticker) in the top
 # and bottom bands of the picture; checks that must see past them read the rows in between.
 GRAPHICS_BAND = 0.12
@@ -140,6 +142,16 @@ class FrameView:
     def gray_median(self) -> np.ndarray:
         """``gray`` after a 3x3 median: edges kept, pixel noise gone (texture without noise)."""
         return cv2.medianBlur(self.gray, 3)
+
+    @cached_property
+    def gray_coarse(self) -> np.ndarray:
+        """``gray`` at most COARSE_WIDTH wide (area means): the detail a viewer sees, with the
+        sensor's noise and the codec's grain, finer than that, averaged down."""
+        g = self.gray
+        h, w = g.shape
+        if w <= COARSE_WIDTH:
+            return g
+        return cv2.resize(g, (COARSE_WIDTH, max(1, round(h * COARSE_WIDTH / w))), interpolation=cv2.INTER_AREA)
 
     @cached_property
     def gradient(self) -> np.ndarray:
