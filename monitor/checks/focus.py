@@ -31,7 +31,7 @@ def sharpness(denoised: np.ndarray, block: int = 24, min_std: float = 4.0, min_s
     # The filters read one pixel past the blocks. One scratch picture takes every filter's result
     # in turn: a fresh full-size array for each made this 2-5x slower.
     g = denoised[: min(h, hh + 1), : min(w, ww + 1)].astype(np.float32)
-    scratch = np.zeros_like(g)
+    scratch = np.empty_like(g)
 
     def means(a: np.ndarray) -> np.ndarray:  # INTER_AREA on an exact multiple is the block mean
         return cv2.resize(a[:hh, :ww], size, interpolation=cv2.INTER_AREA)
@@ -50,11 +50,11 @@ def sharpness(denoised: np.ndarray, block: int = 24, min_std: float = 4.0, min_s
     # codec grain, aliasing). Across two pixels it grew without bound there (a difference across
     # two pixels of a pixel-by-pixel pattern is nought), so a little grain could outweigh every
     # real edge, and a slow pan over fine detail read sharper and softer by turns as its phase moved.
-    scratch[:] = 0.0
     cv2.subtract(g[:, 1:], g[:, :-1], dst=scratch[:, :-1])
+    scratch[:, -1] = 0.0
     energy_g = energy(scratch)
-    scratch[:] = 0.0
     cv2.subtract(g[1:, :], g[:-1, :], dst=scratch[:-1, :])
+    scratch[-1, :] = 0.0
     energy_g += energy(scratch)
     # x4: on coarse detail, a difference across two pixels is twice that between neighbours, and
     # the readings (thresholds in config) stay what they were there.
