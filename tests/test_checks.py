@@ -1539,8 +1539,9 @@ def test_a_softer_picture_just_after_heavy_noise_clears_is_not_blur_at_once():
 def test_a_lens_defocus_of_soft_grainy_footage_is_blur(tmp_path):
     """Study set s8005 (train footage), clip 2: the street (vtest), softened and shaking, at CRF
     30, and a lens defocus of radius 4 px at 640 wide. The codec's grain is most of the finest
-    detail and stays through the defocus: at the analysis width it read 0.74x the baseline, over
-    the still-view line, and was missed. At 240 px wide, where the grain is averaged away, 0.63x."""
+    detail and stays through the defocus: at the analysis width it read 0.74x the baseline (on the
+    measure before), over the still-view line, and was missed. At 240 px wide, where the grain is
+    averaged away, 0.63x."""
     import dataclasses
 
     from monitor.demo.corpus import sample_clip

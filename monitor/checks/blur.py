@@ -75,8 +75,9 @@ class BlurConfig(BaselineCheckConfig):
 # blocks of 12 px, the same part of the picture: there the sensor's noise and the codec's grain,
 # which stay when the lens defocuses, are averaged down. On shaking soft footage (train study
 # sets) lens and OSD blurs read 0.77-0.82 of the baseline at 480 and 0.62-0.72 at 240; with noise
-# of sigma 1.5 added to every frame, 0.90-1.00 against 0.65-0.75. On sharp footage, a mild blur
-# (a disc of 1 px at 240) reads lower at 480: 0.49 against 0.65 on a pan over a street.
+# of sigma 1.5 added to every frame, 0.89-1.00 (at 480, on the measure before) against 0.71-0.83.
+# On sharp footage, a mild blur (a disc of 1 px at 240) reads lower at 480: 0.55 against 0.65 on a
+# pan over a street.
 COARSE_BLOCK = 12
 
 MAX_LEARN_STEP = 1.25  # the most a sample counts above the baseline when it is learned
