@@ -1496,13 +1496,13 @@ def test_noise_just_after_a_single_sample_read_as_another_fault_is_judged_at_onc
     def grainy(sigma: float) -> np.ndarray:
         return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
 
-    def run(blurred: int) -> list[CheckResult]:
+    def run(blur_samples: int) -> list[CheckResult]:
         check = make("noise")
-        feed_ = [(grainy(0.5), frozenset())] * 20 + [(grainy(0.5), frozenset({"blur"}))] * blurred
-        feed_ += [(grainy(10.0), frozenset())] * 10
+        samples = [(grainy(0.5), frozenset())] * 20 + [(grainy(0.5), frozenset({"blur"}))] * blur_samples
+        samples += [(grainy(10.0), frozenset())] * 10
         return [
             check.evaluate(FrameView(Frame.from_image(img, stream_time=k * STEP), faults=faults))
-            for k, (img, faults) in enumerate(feed_)
+            for k, (img, faults) in enumerate(samples)
         ]
 
     one = run(1)
@@ -1518,14 +1518,14 @@ def test_a_softer_picture_just_after_heavy_noise_clears_is_not_blur_at_once():
     under its baseline (max_ratio) starts a flag; a mild softening that stays is flagged after."""
     from monitor.checks.base import SETTLE_S
 
-    imgs, r = scene(1, SceneStyle(moving=False))
+    imgs, renderer = scene(1, SceneStyle(moving=False))
     clean = imgs[0]
     soft = cv2.GaussianBlur(clean, (0, 0), 0.6)
     check = make("blur")
     t, out = 0.0, []
     for img, faults in (
         [(clean, frozenset())] * 25
-        + [(r.add_noise(clean, 30.0), frozenset({"noise"})) for _ in range(10)]
+        + [(renderer.add_noise(clean, 30.0), frozenset({"noise"})) for _ in range(10)]
         + [(soft, frozenset())] * int(SETTLE_S / STEP + 12)
     ):
         out.append(check.evaluate(FrameView(Frame.from_image(img, stream_time=t), faults=faults)))
