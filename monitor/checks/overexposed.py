@@ -109,21 +109,21 @@ def sparse(bgr: np.ndarray) -> np.ndarray:
     return bgr[::8, ::8]
 
 
-def blown(pixels: np.ndarray, level: int) -> tuple[float, float]:
-    """(fraction of pixels with some channel at or above ``level``, mean of max(B, G, R))."""
-    value = pixels.max(axis=2)
-    return float(np.count_nonzero(value >= level)) / max(1, value.size), float(value.mean())
+def blown(strongest: np.ndarray, level: int) -> tuple[float, float]:
+    """(fraction of pixels with some channel at or above ``level``, mean of max(B, G, R)), from
+    each pixel's strongest channel, max(B, G, R)."""
+    return float(np.count_nonzero(strongest >= level)) / max(1, strongest.size), float(strongest.mean())
 
 
-def unblown_gain(pixels: np.ndarray, scene: np.ndarray, level: int) -> float | None:
+def unblown_gain(strongest: np.ndarray, scene: np.ndarray, level: int) -> float | None:
     """How many times brighter than in ``scene`` the pixels that blew in no colour are (the median
-    of their max(B, G, R) ratios); None when too few are left, or were lit, to tell."""
-    now = pixels.max(axis=2)
+    of their max(B, G, R) ratios; ``strongest``: each pixel's max(B, G, R) now); None when too few
+    are left, or were lit, to tell."""
     was = scene.max(axis=2)
-    ok = (now < level) & (was >= 16)
+    ok = (strongest < level) & (was >= 16)
     if np.count_nonzero(ok) < MIN_UNBLOWN * ok.size:
         return None
-    return float(np.median(now[ok].astype(np.float32) / was[ok]))
+    return float(np.median(strongest[ok].astype(np.float32) / was[ok]))
 
 
 def colourfulness(pixels: np.ndarray) -> float:
@@ -172,7 +172,8 @@ class OverexposedCheck(BaselineCheck):
         clipped = view.fraction_at_or_above(c.clip_level)
         mean = view.mean_luma
         pixels = sparse(view.small)
-        blown_share, value = blown(pixels, c.clip_level)
+        strongest = pixels.max(axis=2)
+        blown_share, value = blown(strongest, c.clip_level)
         # A camera's clock box or a channel logo sits on top of the picture in the graphics
         # bands and keeps its own black: the picture's black level is read between them.
         black_level = view.luma_percentile(2.0, core=True)
@@ -181,9 +182,9 @@ class OverexposedCheck(BaselineCheck):
         # and stay normal (an IR switch or auto-exposure hunting moves it by well under 1.5x).
         ratio = self._baseline.ratio(mean, floor=1.0)
         gained = ratio is not None and ratio >= c.min_gain
-        spread = self._spread(view, self._scene, self._scene_pixels) if gained else None
+        spread = self._spread(view, pixels, self._scene, self._scene_pixels) if gained else None
         if gained and self._before is not None:
-            step = self._spread(view, *self._before)
+            step = self._spread(view, pixels, *self._before)
             if step is not None and (spread is None or step < spread):
                 spread = step
         self._before = None if gained else (view.thumbnail, pixels.copy())
@@ -195,7 +196,7 @@ class OverexposedCheck(BaselineCheck):
         # by a gain read where it blew nothing (only then: it is no cost on most samples).
         colour_gain = None
         if blown_share >= c.min_clipped and value >= c.min_mean and self._scene_pixels is not None:
-            colour_gain = unblown_gain(pixels, self._scene_pixels, c.clip_level)
+            colour_gain = unblown_gain(strongest, self._scene_pixels, c.clip_level)
         colour_gained = colour_gain is not None and colour_gain >= c.min_gain
         bright = ((clipped >= c.min_clipped or washed or gained) and mean >= c.min_mean) or colour_gained or even
         # The same scene gone brighter than its baseline; a stream that is this bright from the
@@ -227,9 +228,12 @@ class OverexposedCheck(BaselineCheck):
             m["baseline_black_level"] = round(self._black.value)
         return CheckResult(active, "critical" if clipped >= c.critical_clipped else "warning", m)
 
-    def _spread(self, view: FrameView, thumb: np.ndarray | None, pixels: np.ndarray | None) -> float | None:
+    def _spread(
+        self, view: FrameView, now: np.ndarray, thumb: np.ndarray | None, pixels: np.ndarray | None
+    ) -> float | None:
         """gain_spread from the picture ``thumb`` showed; None when the picture went grey since
-        (an IR switch, whose lamp may light the scene evenly) or there is nothing to compare."""
+        (an IR switch, whose lamp may light the scene evenly) or there is nothing to compare.
+        ``now`` and ``pixels``: the sparse colours of this picture and of that one (see sparse)."""
         if thumb is None:
             return None
         spread = gain_spread(view.thumbnail, thumb)
@@ -237,7 +241,7 @@ class OverexposedCheck(BaselineCheck):
             # Read only here, when the picture has brightened: the colours' copy is all that is
             # kept on the way (a few kB, a hundredth of a millisecond).
             was = colourfulness(pixels)
-            if was >= MIN_COLOUR and colourfulness(sparse(view.small)) < 0.5 * was:
+            if was >= MIN_COLOUR and colourfulness(now) < 0.5 * was:
                 return None
         return spread
 
