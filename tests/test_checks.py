@@ -6,7 +6,7 @@ at 5 samples per second of stream time, as the default sampler does at 25 fps.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -51,6 +51,17 @@ def faulted(kind: str, clean_n: int, fault_n: int, strength=None, style=None):
     return imgs[:clean_n] + [
         apply_fault(kind, img, r, frozen, strength, (clean_n + i) * STEP) for i, img in enumerate(imgs[clean_n:])
     ]
+
+
+def grainy(img: np.ndarray, seed: int) -> Callable[[float], np.ndarray]:
+    """``img`` with fresh Gaussian grain of the given sigma at each call."""
+    rng = np.random.default_rng(seed)
+    base = img.astype(np.float32)
+
+    def grain(sigma: float) -> np.ndarray:
+        return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
+
+    return grain
 
 
 def active(results) -> list[bool]:
@@ -274,12 +285,7 @@ def test_a_mild_defocus_of_an_unchanged_view_is_blur_but_a_zoom_that_softens_is_
 def test_the_clean_picture_after_a_noisy_spell_is_not_blurred():
     """Noise multiplies the Laplacian's variance; learned at up to 2x the baseline, 12 s of it
     lifted the baseline by half and the clean, unchanged view after it read as a mild defocus."""
-    imgs, _ = scene(1, SceneStyle(moving=False))
-    rng = np.random.default_rng(0)
-
-    def grain(sigma: float) -> np.ndarray:
-        return np.clip(imgs[0] + rng.normal(0, sigma, imgs[0].shape), 0, 255).astype(np.uint8)
-
+    grain = grainy(scene(1, SceneStyle(moving=False))[0][0], seed=0)
     res = feed(
         make("blur"), [grain(2) for _ in range(20)] + [grain(35) for _ in range(60)] + [grain(2) for _ in range(20)]
     )
@@ -1461,25 +1467,21 @@ def test_grainier_detail_just_after_a_defocus_clears_is_not_noise():
     its absolute sigma; the same grain later is judged against the baseline as ever."""
     from monitor.checks.base import SETTLE_S
 
-    base = scene(1, SceneStyle(moving=False))[0][0].astype(np.float32)
-    rng = np.random.default_rng(1)
-
-    def grainy(sigma: float) -> np.ndarray:
-        return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
-
+    base = scene(1, SceneStyle(moving=False))[0][0]
+    grain = grainy(base, seed=1)
     check = make("noise")
     settle = int(SETTLE_S / STEP)
     t, out = 0.0, []
     for img, faults in (
-        [(grainy(0.5), frozenset())] * 20
-        + [(cv2.GaussianBlur(base, (0, 0), 3).astype(np.uint8), frozenset({"blur"}))] * 10
-        + [(grainy(10.0), frozenset())] * (settle - 1)
+        [(grain(0.5), frozenset())] * 20
+        + [(cv2.GaussianBlur(base.astype(np.float32), (0, 0), 3).astype(np.uint8), frozenset({"blur"}))] * 10
+        + [(grain(10.0), frozenset())] * (settle - 1)
     ):  # each list repeats one image: its grain is drawn once
         out.append(check.evaluate(FrameView(Frame.from_image(img, stream_time=t), faults=faults)))
         t += STEP
     assert out[-1].measurements["ratio"] >= check.config.min_ratio, out[-1].measurements
     assert not any(active(out)), [r.measurements for r in out[30:]]
-    late = [check.evaluate(FrameView(Frame.from_image(grainy(10.0), stream_time=t + k * STEP))) for k in range(10)]
+    late = [check.evaluate(FrameView(Frame.from_image(grain(10.0), stream_time=t + k * STEP))) for k in range(10)]
     assert all(active(late)[int(1.0 / STEP) :]), [r.measurements for r in late]
 
 
@@ -1490,16 +1492,12 @@ def test_noise_just_after_a_single_sample_read_as_another_fault_is_judged_at_onc
     fault flagged for SETTLE_SPELL_S without a break changes what the encoder does."""
     from monitor.checks.base import SETTLE_SPELL_S
 
-    base = scene(1, SceneStyle(moving=False))[0][0].astype(np.float32)
-    rng = np.random.default_rng(2)
-
-    def grainy(sigma: float) -> np.ndarray:
-        return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
+    grain = grainy(scene(1, SceneStyle(moving=False))[0][0], seed=2)
 
     def run(blur_samples: int) -> list[CheckResult]:
         check = make("noise")
-        samples = [(grainy(0.5), frozenset())] * 20 + [(grainy(0.5), frozenset({"blur"}))] * blur_samples
-        samples += [(grainy(10.0), frozenset())] * 10
+        samples = [(grain(0.5), frozenset())] * 20 + [(grain(0.5), frozenset({"blur"}))] * blur_samples
+        samples += [(grain(10.0), frozenset())] * 10
         return [
             check.evaluate(FrameView(Frame.from_image(img, stream_time=k * STEP), faults=faults))
             for k, (img, faults) in enumerate(samples)
