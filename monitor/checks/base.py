@@ -199,6 +199,7 @@ class BaselineCheck(Check):
             corr is not None
             and corr < c.min_layout_correlation
             and self._previous.change(view.thumbnail) >= c.min_cut_change
+            and not self._previous.moved(view.gray_registration, view.layouts)
             and not self._retoned(view)
         )
         if cut and self._cut_at is None:
@@ -215,7 +216,7 @@ class BaselineCheck(Check):
                 and self._before_cut.change(view.thumbnail) < BACK_CHANGE
             ):
                 self._cut_at = self._before_cut = None
-        self._previous.learn(view.thumbnail, view.tones)
+        self._previous.learn(view.thumbnail, view.tones, view.gray_registration)
         return corr
 
     def _switched_colour(self, view: FrameView) -> bool:

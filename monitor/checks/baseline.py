@@ -68,6 +68,15 @@ class Baseline:
 
 LAYOUT_SIZE = (16, 9)  # thumbnail (w, h) whose pattern is the picture's layout
 
+# Two samples whose small luma (FrameView.gray_registration) registers by phase correlation with
+# at least this response, at a shift of at most this share of the picture's width and height, are
+# the same scene moved a little, not a cut. On train_soak (1 h of clean train footage), cuts
+# between other footage read at most 0.29; the camera panning, patrolling or shaking over one
+# scene 0.5-1.0 (the brick wall a pan crosses, whose even texture reorders its 16x9 cells at
+# every sample, 0.93-1.0); a whip pan 0.2-0.9 but shifted 13-45 %: it stays a cut, its blur no
+# picture to learn.
+MOVED_RESPONSE, MOVED_SHIFT = 0.5, 0.07
+
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two equally sized arrays; 0 when either is flat."""
@@ -246,6 +255,23 @@ def _histogram_bins(h: int, w: int, channels: int) -> np.ndarray:
     return ((cell[..., None] * channels + np.arange(channels)) * 256).astype(np.int32)
 
 
+@lru_cache(maxsize=8)  # one per registration size in use
+def _hanning(h: int, w: int) -> np.ndarray:
+    return cv2.createHanningWindow((w, h), cv2.CV_32F)
+
+
+def _moved_response(gray: np.ndarray, reference: np.ndarray) -> float | None:
+    """Phase correlation's response between two small lumas, or 0 when the best shift is more
+    than MOVED_SHIFT (None: not comparable, another size)."""
+    if gray.shape != reference.shape or min(gray.shape) < 8:
+        return None
+    h, w = gray.shape
+    (dx, dy), response = cv2.phaseCorrelate(reference, gray, _hanning(h, w))
+    if abs(dx) > MOVED_SHIFT * w or abs(dy) > MOVED_SHIFT * h or not np.isfinite(response):
+        return 0.0
+    return float(response)
+
+
 class Layout:
     """The previous sample's picture layout: tells "the same scene, only darker / brighter /
     softer / noisier" (an exposure, focus or noise fault) and "the same scene, moved a little"
@@ -259,6 +285,7 @@ class Layout:
     def __init__(self) -> None:
         self._ref: np.ndarray | None = None
         self._ref_tones: Tones | None = None
+        self._ref_gray: np.ndarray | None = None
 
     def correlation(self, thumb: np.ndarray, memo: LayoutMemo | None = None) -> float | None:
         """Rank correlation of this frame's thumbnail with the previous one (None: nothing to
@@ -300,6 +327,15 @@ class Layout:
         # A low-contrast picture's percentiles tie in whole levels where its means still differ.
         return measure(tones.means, ref_tones.means)
 
+    def moved(self, gray: np.ndarray, memo: LayoutMemo | None = None) -> bool:
+        """This sample (its FrameView.gray_registration) is the previous one's scene moved a
+        little (see MOVED_RESPONSE): only computed for a suspected cut."""
+        if self._ref_gray is None:
+            return False
+        ref = self._ref_gray
+        r = _moved_response(gray, ref) if memo is None else memo.moved_response(gray, ref)
+        return r is not None and r >= MOVED_RESPONSE
+
     def change(self, thumb: np.ndarray) -> float:
         """How much the coarse picture changed since the previous one, whatever the exposure: the
         mean absolute difference of the two thumbnails, each divided by its own mean brightness."""
@@ -311,15 +347,18 @@ class Layout:
 
     def copy(self) -> Layout:
         other = Layout()
-        other._ref, other._ref_tones = self._ref, self._ref_tones
+        other._ref, other._ref_tones, other._ref_gray = self._ref, self._ref_tones, self._ref_gray
         return other
 
-    def learn(self, thumb: np.ndarray, tones: Tones) -> None:
+    def learn(self, thumb: np.ndarray, tones: Tones, gray: np.ndarray | None = None) -> None:
+        """``gray``: the sample's FrameView.gray_registration (None: the next sample is never
+        taken as this one moved)."""
         if has_layout(thumb):
             # A read-only thumbnail (a sample's, shared by its checks) is kept as is: every check
             # then holds the same reference picture, which is what lets the memo find it.
             self._ref = thumb if not thumb.flags.writeable else thumb.copy()
             self._ref_tones = tones
+            self._ref_gray = gray
 
 
 def _best_shift_correlation(thumb: np.ndarray, reference: np.ndarray) -> float | None:
@@ -369,6 +408,9 @@ class LayoutMemo:
 
     def correlation(self, thumb: np.ndarray, ref: np.ndarray) -> float | None:
         return self._once("correlation", 0.0, thumb, ref, _best_shift_correlation)
+
+    def moved_response(self, gray: np.ndarray, ref: np.ndarray) -> float | None:
+        return self._once("moved", 0.0, gray, ref, _moved_response)
 
     def concordance(self, thumb: np.ndarray, ref: np.ndarray, enough: float = 1.0) -> float | None:
         return self._once("concordance", enough, thumb, ref, partial(_best_shift_concordance, enough=enough))

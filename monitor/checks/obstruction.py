@@ -482,7 +482,7 @@ class ObstructionCheck(Check):
         old scene, where it was."""
         c = self.config
         layout = self._recent.correlation(view.thumbnail, view.layouts)
-        self._recent.learn(view.thumbnail, view.tones)
+        self._recent.learn(view.thumbnail, view.tones, view.gray_registration)
         if change is None:
             return False
         detailed = cells.detail >= c.min_detail

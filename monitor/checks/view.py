@@ -15,6 +15,8 @@ from monitor.frames import Frame
 NATIVE_CROP = (640, 352)
 # The width at which sharpness is read (see FrameView.gray_coarse): half the analysis width.
 COARSE_WIDTH = 240
+# The width at which consecutive samples are registered (see FrameView.gray_registration).
+REGISTRATION_WIDTH = 120
 # Cameras and playout put their graphics (clock, camera name, logo, captions, ticker) in the top
 # and bottom bands of the picture; checks that must see past them read the rows in between.
 GRAPHICS_BAND = 0.12
@@ -152,6 +154,19 @@ class FrameView:
         if w <= COARSE_WIDTH:
             return g
         return cv2.resize(g, (COARSE_WIDTH, max(1, round(h * COARSE_WIDTH / w))), interpolation=cv2.INTER_AREA)
+
+    @cached_property
+    def gray_registration(self) -> np.ndarray:
+        """``gray_coarse`` at most REGISTRATION_WIDTH wide (float32, read-only): what a suspected
+        cut is registered against the previous sample by (see Layout.moved); phase correlation
+        costs 0.08 ms here against 0.6 at 240."""
+        g = self.gray_coarse
+        h, w = g.shape
+        if w > REGISTRATION_WIDTH:
+            g = cv2.resize(g, (REGISTRATION_WIDTH, max(1, round(h * REGISTRATION_WIDTH / w))), interpolation=cv2.INTER_AREA)
+        out = g.astype(np.float32)
+        out.flags.writeable = False
+        return out
 
     @cached_property
     def gradient(self) -> np.ndarray:
