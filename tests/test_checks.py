@@ -865,6 +865,31 @@ def test_layout_ignores_cells_crushed_to_black():
     assert layout.correlation(darker) > 0.95
 
 
+def test_a_pan_over_even_texture_registers_as_the_wall_moved_not_as_a_cut():
+    """A brick wall's 16x9 cells are all alike: a pan of a few percent reorders them (their rank
+    correlation falls well under min_layout_correlation) though it is the same wall. Registered
+    by phase correlation it is the wall moved; other footage is new content, and the wall whipped
+    half a picture across is no scene to learn either."""
+    from monitor.checks.baseline import Layout, _best_shift_correlation
+
+    rng = np.random.default_rng(0)
+
+    def view(x0: int, name: str = "brick") -> FrameView:
+        window = _footage(name)[100:280, x0 : x0 + 320]
+        img = cv2.resize(window, (480, 270), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        img = np.clip(img + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+        return FrameView(Frame.from_image(img, stream_time=0.0))
+
+    wall = view(0)
+    layout = Layout()
+    layout.learn(wall.thumbnail, wall.tones, wall.gray_registration)
+    panned = view(16)  # 5 % of the picture
+    assert _best_shift_correlation(panned.thumbnail, wall.thumbnail) < make("noise").config.min_layout_correlation
+    assert layout.moved(panned.gray_registration)
+    assert not layout.moved(view(0, "baboon").gray_registration)
+    assert not layout.moved(view(160).gray_registration)
+
+
 def test_a_gain_step_keeps_the_order_of_cell_medians_where_means_swap():
     """Cells of one grey with highlights of their own share: x3 gain clips the highlights, which
     costs a busy cell more of its mean than a plain one, so the means' order swaps (a cut, read

@@ -163,7 +163,8 @@ class FrameView:
         g = self.gray_coarse
         h, w = g.shape
         if w > REGISTRATION_WIDTH:
-            g = cv2.resize(g, (REGISTRATION_WIDTH, max(1, round(h * REGISTRATION_WIDTH / w))), interpolation=cv2.INTER_AREA)
+            size = (REGISTRATION_WIDTH, max(1, round(h * REGISTRATION_WIDTH / w)))
+            g = cv2.resize(g, size, interpolation=cv2.INTER_AREA)
         out = g.astype(np.float32)
         out.flags.writeable = False
         return out
