@@ -260,16 +260,25 @@ def _hanning(h: int, w: int) -> np.ndarray:
     return cv2.createHanningWindow((w, h), cv2.CV_32F)
 
 
-def _moved_response(gray: np.ndarray, reference: np.ndarray) -> float | None:
-    """Phase correlation's response between two small lumas, or 0 when the best shift is more
-    than MOVED_SHIFT (None: not comparable, another size)."""
+def registration(gray: np.ndarray, reference: np.ndarray) -> tuple[float, float, float] | None:
+    """How far ``gray`` is shifted from ``reference`` (x, y, in pixels) by phase correlation, and
+    the correlation's response (1: the same picture moved; near 0: nothing in common). None when
+    they are not comparable (another size)."""
     if gray.shape != reference.shape or min(gray.shape) < 8:
         return None
     h, w = gray.shape
     (dx, dy), response = cv2.phaseCorrelate(reference, gray, _hanning(h, w))
-    if abs(dx) > MOVED_SHIFT * w or abs(dy) > MOVED_SHIFT * h or not np.isfinite(response):
-        return 0.0
-    return float(response)
+    return float(dx), float(dy), float(response) if np.isfinite(response) else 0.0
+
+
+def _moved_response(gray: np.ndarray, reference: np.ndarray) -> float | None:
+    """The registration's response, or 0 when the shift is more than MOVED_SHIFT."""
+    r = registration(gray, reference)
+    if r is None:
+        return None
+    h, w = gray.shape
+    dx, dy, response = r
+    return 0.0 if abs(dx) > MOVED_SHIFT * w or abs(dy) > MOVED_SHIFT * h else response
 
 
 class Layout:

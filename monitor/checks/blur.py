@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import Field
 
 from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult, Settling, Severity
-from monitor.checks.baseline import pearson
+from monitor.checks.baseline import pearson, registration
 from monitor.checks.focus import sharpness
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
@@ -90,6 +90,13 @@ REFERENCE_RATIO = 0.9
 # to a tenth while its view stays the one last seen sharp: a defocus itself takes the contrast
 # out of blocks (36 % to 24 % on a dark street in a study set), and must not hide that way.
 MIN_CONTRAST_SHARE, KEEP_CONTRAST_SHARE = 0.25, 0.1
+# A sparse picture is also measured down to a tenth while the camera stands still (registered
+# against the previous sample at a shift under STILL_SHIFT_PX at FrameView.gray_registration's
+# width, with a response of at least STILL_RESPONSE): a smooth apple on a plain table (15 % of
+# blocks) is then a scene like any other, its blocks the same ones from sample to sample. On
+# train footage a still camera's consecutive samples register at 0-0.3 px with responses of
+# 0.43-0.92 (people walking through); a zoom scales the picture, and a pan shifts it.
+STILL_SHIFT_PX, STILL_RESPONSE = 0.5, 0.3
 
 
 # The same scene this many times brighter or darker than when it was last seen at normal
@@ -130,6 +137,7 @@ class BlurCheck(BaselineCheck):
         self._measured = False  # the last sample was measured
         self._lit: float | None = None  # mean luma of the picture last seen at normal sharpness
         self._recent: list[tuple[float, float, float]] = []  # (stream time, coarse, fine sharpness) learned lately
+        self._last_gray: np.ndarray | None = None  # the previous sample's FrameView.gray_registration
 
     def new_scene(self) -> None:
         super().new_scene()
@@ -150,6 +158,11 @@ class BlurCheck(BaselineCheck):
             return None
         return float(np.median([r[1] for r in self._recent])), float(np.median([r[2] for r in self._recent]))
 
+    @staticmethod
+    def _camera_still(gray: np.ndarray, last: np.ndarray) -> bool:
+        r = registration(gray, last)
+        return r is not None and abs(r[0]) < STILL_SHIFT_PX and abs(r[1]) < STILL_SHIFT_PX and r[2] >= STILL_RESPONSE
+
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
         if self._lit is not None and relit(view.mean_luma, self._lit):
@@ -160,6 +173,10 @@ class BlurCheck(BaselineCheck):
         keep = self._measured and still is not None and still >= c.still_correlation
         share = KEEP_CONTRAST_SHARE if keep else MIN_CONTRAST_SHARE
         coarse = sharpness(view.gray_coarse, block=COARSE_BLOCK, min_share=share)
+        last, self._last_gray = self._last_gray, view.gray_registration
+        if coarse is None and not keep and last is not None and self._camera_still(view.gray_registration, last):
+            share = KEEP_CONTRAST_SHARE
+            coarse = sharpness(view.gray_coarse, block=COARSE_BLOCK, min_share=share)
         fine = sharpness(view.gray_median, min_share=share) if coarse is not None else None
         self._measured = coarse is not None and fine is not None
         if coarse is None or fine is None:  # nothing to judge focus on (a slate, deep darkness)
