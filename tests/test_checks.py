@@ -1559,6 +1559,33 @@ def test_a_softer_picture_just_after_heavy_noise_clears_is_not_blur_at_once():
     assert all(active(out[-5:])), [r.measurements for r in out[-5:]]
 
 
+def test_a_lens_defocus_of_a_sparse_scene_on_a_still_camera_is_blur(tmp_path):
+    """Study set s7804 (train footage), clip 4: a smooth apple on a plain table at night (IR, a
+    third of the light), a still camera, CRF 28, a lens defocus of radius 5 px at 1280 wide. Few
+    of its blocks have contrast,
+    under the quarter a picture needs to be measured (a sparse scene's sharpness swings as
+    things come and go on a moving camera), so its focus was never judged. The camera stands
+    still (each sample registers with the last at no shift): the same blocks, a scene like any
+    other."""
+    import dataclasses
+
+    from monitor.checks.blur import COARSE_BLOCK, MIN_CONTRAST_SHARE
+    from monitor.checks.focus import sharpness
+    from monitor.demo.corpus import sample_clip
+
+    spec = sample_clip("train", 4, "blur", "lens", 7804)
+    apple = dataclasses.replace(spec.shots[0], footage="apple")
+    spec = dataclasses.replace(spec, shots=(apple,), footage=("apple",))
+    assert spec.crf == 28 and apple.camera.motion == "static" and spec.fault is not None
+    check = make("blur")
+    path = encoded(tmp_path, spec, spec.fault.end)
+    first = next(view for _, view in sampled_views(path))
+    assert sharpness(first.gray_coarse, block=COARSE_BLOCK, min_share=MIN_CONTRAST_SHARE) is None  # sparse
+    timed, longest = flagged_spell(check, path)
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start]
+    assert not any(r.active for t, r in timed if t < spec.fault.start)
+
+
 def test_a_lens_defocus_of_soft_grainy_footage_is_blur(tmp_path):
     """Study set s8005 (train footage), clip 2: the street (vtest), softened and shaking, at CRF
     30, and a lens defocus of radius 4 px at 640 wide. The codec's grain is most of the finest
