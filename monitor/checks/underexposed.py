@@ -17,7 +17,13 @@ class UnderexposedConfig(BaselineCheckConfig):
     # Longer than a fade through black between scenes.
     raise_after_s: float = Field(2.0, ge=0)
     clear_after_s: float = Field(2.0, ge=0)
-    max_mean: float = Field(60.0, ge=0, le=255, description="only pictures darker than this mean luma")
+    max_mean: float = Field(
+        80.0,
+        ge=0,
+        le=255,
+        description="only pictures darker than this mean luma (under a third of full scale): a bright room under a "
+        "gamma of 3 reads 68 (train footage), and at 60 was never underexposed however far it fell",
+    )
     max_ratio: float = Field(0.5, gt=0, lt=1, description="...and below this x the stream's baseline brightness")
     critical_ratio: float = Field(0.2, gt=0, lt=1)
     # Clipping to white / crushing to black ties much of the picture, which shuffles the ranks
