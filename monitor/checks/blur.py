@@ -90,6 +90,11 @@ REFERENCE_RATIO = 0.9
 # to a tenth while its view stays the one last seen sharp: a defocus itself takes the contrast
 # out of blocks (36 % to 24 % on a dark street in a study set), and must not hide that way.
 MIN_CONTRAST_SHARE, KEEP_CONTRAST_SHARE = 0.25, 0.1
+# A picture that could not be measured for this long (too little contrast) is learned anew when
+# it can be again: the scene came back as another picture. On train footage a pan off a dark
+# corner of a notebook (its first samples measured, then 1.4 s unmeasured) came back brighter and
+# half as sharp, and the baseline from the dark corner raised a false blur on the clean picture.
+UNMEASURED_RESET_S = 1.0
 # A sparse picture is also measured down to a tenth while the camera stands still (registered
 # against the previous sample at a shift under STILL_SHIFT_PX at FrameView.gray_registration's
 # width, with a response of at least STILL_RESPONSE): a smooth apple on a plain table (15 % of
@@ -138,6 +143,7 @@ class BlurCheck(BaselineCheck):
         self._lit: float | None = None  # mean luma of the picture last seen at normal sharpness
         self._recent: list[tuple[float, float, float]] = []  # (stream time, coarse, fine sharpness) learned lately
         self._last_gray: np.ndarray | None = None  # the previous sample's FrameView.gray_registration
+        self._unmeasured_since: float | None = None  # since when no sample could be measured
 
     def new_scene(self) -> None:
         super().new_scene()
@@ -179,9 +185,14 @@ class BlurCheck(BaselineCheck):
             coarse = sharpness(view.gray_coarse, block=COARSE_BLOCK, min_share=share)
         fine = sharpness(view.gray_median, min_share=share) if coarse is not None else None
         self._measured = coarse is not None and fine is not None
+        t = view.frame.stream_time
         if coarse is None or fine is None:  # nothing to judge focus on (a slate, deep darkness)
+            self._unmeasured_since = t if self._unmeasured_since is None else self._unmeasured_since
             self.unmeasured(view)
             return CheckResult(active=False)
+        if self._unmeasured_since is not None and t - self._unmeasured_since >= UNMEASURED_RESET_S:
+            self.new_scene()
+        self._unmeasured_since = None
         base = self._baseline.value if self._baseline.ready else None
         base_fine = self._fine.value if self._fine.ready else None
         ratios = (self._baseline.ratio(coarse, floor=1.0), self._fine.ratio(fine, floor=1.0))
@@ -189,7 +200,7 @@ class BlurCheck(BaselineCheck):
         # The ratio the picture is judged by; None on a stream too soft to judge (or not yet).
         judged = ratio if base_fine is not None and base_fine >= c.min_baseline else None
         mild = c.still_hold_ratio if self._flagging else c.still_max_ratio
-        recent = self._recent_sharpness(view.frame.stream_time)
+        recent = self._recent_sharpness(t)
         # Just after another fault (heavy noise) the encoder's picture is softer for a moment:
         # only a picture well under its baseline starts a flag then, not a mild softening.
         settled = not self._settling.update(view) or self._flagging
@@ -226,7 +237,7 @@ class BlurCheck(BaselineCheck):
             and judged >= c.doubt_ratio
             and max(r for r in ratios if r is not None) <= RECENT_MAX_RATIO
         ):
-            self._recent.append((view.frame.stream_time, coarse, fine))
+            self._recent.append((t, coarse, fine))
         if ratio is not None and ratio >= REFERENCE_RATIO and not active:
             self._reference, self._lit = view.thumbnail, view.mean_luma
         m = {"sharpness": round(coarse, 1), "sharpness_fine": round(fine, 1)}
