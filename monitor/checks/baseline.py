@@ -372,16 +372,16 @@ class Layout:
 
 def _best_shift_correlation(thumb: np.ndarray, reference: np.ndarray) -> float | None:
     # Above 0.9 it is clearly the same scene: no shift could change a decision.
-    return _best_shift(thumb, reference, _rank_correlation, good_enough=0.9)
+    return best_shift(thumb, reference, _rank_correlation, good_enough=0.9)
 
 
 def _best_shift_concordance(thumb: np.ndarray, reference: np.ndarray, enough: float = 1.0) -> float | None:
     # Its callers only ask whether the order is kept at least ``enough``: any shift that shows
     # it answers them.
-    return _best_shift(thumb, reference, _concordance, good_enough=enough, any_enough=True)
+    return best_shift(thumb, reference, _concordance, good_enough=enough, any_enough=True)
 
 
-def _best_shift(
+def best_shift(
     thumb: np.ndarray,
     reference: np.ndarray,
     measure: Callable[[np.ndarray, np.ndarray], float | None],
