@@ -1390,6 +1390,27 @@ def test_a_gain_step_on_a_patrolling_camera_is_overexposed(tmp_path):
     assert spec.fault is not None and spec.fault.params["gain"] > 3
 
 
+def test_a_bright_scene_dimmed_all_over_is_underexposed_and_one_three_quarters_covered_is_not():
+    """A bright garden (mean luma 161) under a gamma of 3.8 falls to 71, and one with a dark
+    cover over three quarters of it to 72: both are dim rather than dark (over max_mean) and under
+    half the scene's brightness. The gamma darkened every cell; the cover only where it lies (83 %
+    of the lit cells), as spray paint on the lens did in train study sets, where it was raised as
+    underexposed as well as missed as a cover."""
+    config = make("underexposed").config
+    clean = _photo("aloe", 40)
+    gamma = [np.clip(255 * (f / 255.0) ** 3.8, 0, 255).astype(np.uint8) for f in _photo("aloe", 25, seed=1)]
+    covered = []
+    for f in _photo("aloe", 25, seed=2):
+        f[:, : W * 3 // 4] = (f[:, : W * 3 // 4] * 0.15 + 20).astype(np.uint8)
+        covered.append(f)
+    for tail, expected in ((gamma, True), (covered, False)):
+        results = feed(make("underexposed"), clean + tail)
+        m = results[-1].measurements
+        assert config.max_mean <= m["mean_luma"] < config.dim_max_mean and m["ratio"] < config.max_ratio, m
+        assert all(r.active for r in results[-10:]) is expected, m
+        assert not any(r.active for r in results[:40])
+
+
 def test_a_low_contrast_scene_darkened_flat_is_underexposed(tmp_path):
     """Study set s7702 (train footage, every camera patrolling), clip 20: a brick wall at gain
     0.27, mean luma 110 -> 28.5. The darkened wall has no layout left to compare (a flat
