@@ -170,6 +170,11 @@ class BaselineCheck(Check):
     # flat picture shows no scene to tell a cut from a fault by, so only a check whose fault
     # itself flattens the picture (a white-out) says yes.
     flat_is_symptom: ClassVar[bool] = False
+    # Whether a flag just begun carries across a cut while the new picture is still off the old
+    # baseline the fault's way. A darkening just begun then a cut is a fade to black and a cut to
+    # a dark scene; a focus check's fault does not end at a cut (the lens is as soft on the next
+    # shot), and a cut right after a defocus's first sample had the new scene learned blurred.
+    fault_outlasts_cut: ClassVar[bool] = False
 
     def __init__(self, config: BaselineCheckConfig) -> None:
         super().__init__(config)
@@ -298,7 +303,9 @@ class BaselineCheck(Check):
             # (its noise, its sharpness, its brightness), learned anew as at a cut. Its layout
             # stays, so nothing can take it back as a disturbed sample.
             self._cut_at, self._before_cut = t, None
-        established = self._flagging and t - self._flagged_since >= self.config.raise_after_s
+        established = self._flagging and (
+            t - self._flagged_since >= self.config.raise_after_s or self.fault_outlasts_cut
+        )
         if suspect and (self._cut_at is None or established):
             self._cut_at = self._before_cut = None
             if not self._flagging:

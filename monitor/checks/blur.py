@@ -133,6 +133,7 @@ class BlurCheck(BaselineCheck):
     alters_picture = True
     Config = BlurConfig
     config: BlurConfig
+    fault_outlasts_cut = True
 
     def __init__(self, config: BlurConfig) -> None:
         super().__init__(config)
