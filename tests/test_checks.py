@@ -1435,6 +1435,22 @@ def test_a_defocus_across_a_cut_does_not_become_the_noise_baseline():
     assert 30 * STEP <= raises[0][1] <= 80 * STEP
 
 
+def test_a_defocus_a_moment_before_a_cut_is_still_blur_after_it():
+    """A defocus that starts a second or less before a cut: the flag had not lasted raise_after_s
+    at the cut, so the new scene was learned, blurred, as the stream's normal and the blur was
+    never raised; and the noise baseline learned it too, so the sharp picture after it raised
+    noise. The lens is as soft on the next shot: the flag carries across the cut."""
+    # The renderer cuts to a new scene every 10 s.
+    imgs, _ = scene(100, SceneStyle(noise=2.0))
+    for first in (45, 49):  # 1 s and one sample before the cut
+        blurred = range(first, 85)
+        raises = _pipeline_raises(
+            [cv2.GaussianBlur(img, (0, 0), 2.5) if i in blurred else img for i, img in enumerate(imgs)]
+        )
+        assert [f for f, _ in raises] == ["blur"], (first, raises)
+        assert first * STEP <= raises[0][1] <= first * STEP + 2.5
+
+
 def test_a_standing_fault_does_not_leave_the_other_checks_blind():
     """A camera noisy from the start and for good: after STANDING_FAULT_S the noisy picture is
     the stream's, the exposure baseline learns it, and an underexposure on top is still raised."""
