@@ -1451,21 +1451,6 @@ def test_a_defocus_a_moment_before_a_cut_is_still_blur_after_it():
         assert first * STEP <= raises[0][1] <= first * STEP + 2.5
 
 
-def test_a_defocus_while_a_new_scene_warms_up_is_blur():
-    """A defocus 0.4-1 s after a cut, before the new scene's warm-up (1 s) is over: the soft
-    picture was far from the warm-up's samples, so the warm-up started again on it and learned
-    it as the scene's normal (missed; from 0.4-0.6 s noise was raised on the sharp picture after
-    it). The first two samples already show the scene at its sharpness."""
-    imgs, _ = scene(100, SceneStyle(noise=2.0))  # the renderer cuts to a new scene at 10 s
-    for first in (52, 55):
-        blurred = range(first, 85)
-        raises = _pipeline_raises(
-            [cv2.GaussianBlur(img, (0, 0), 2.5) if i in blurred else img for i, img in enumerate(imgs)]
-        )
-        assert [f for f, _ in raises] == ["blur"], (first, raises)
-        assert first * STEP <= raises[0][1] <= first * STEP + 2.5
-
-
 def test_a_standing_fault_does_not_leave_the_other_checks_blind():
     """A camera noisy from the start and for good: after STANDING_FAULT_S the noisy picture is
     the stream's, the exposure baseline learns it, and an underexposure on top is still raised."""
