@@ -8,7 +8,6 @@ from functools import cached_property, lru_cache, partial
 import cv2
 import numpy as np
 
-WARMING_SAMPLES = 2  # a warm-up this many samples long tells what the new picture looks like
 _STEADY_FLOOR = 16.0  # below this, changes are judged against this (a dark picture's small steps)
 
 
@@ -34,13 +33,6 @@ class Baseline:
         self._last_t: float | None = None
         self._warmup: list[float] = []
 
-    def reset(self) -> None:
-        """Forget what was learned (new content); learned afresh from the next update. In place:
-        a caller holding this baseline for the sample at hand (the one a cut is found on) then
-        teaches the new content, not the old."""
-        self.value = self._first_t = self._last_t = None
-        self._warmup = []
-
     @property
     def ready(self) -> bool:
         return (
@@ -49,12 +41,6 @@ class Baseline:
             and self._last_t is not None
             and self._last_t - self._first_t >= self.warmup_s
         )
-
-    @property
-    def warming(self) -> float | None:
-        """The warm-up's median so far once it holds WARMING_SAMPLES samples; None when warmed up
-        (or with fewer)."""
-        return self.value if not self.ready and len(self._warmup) >= WARMING_SAMPLES else None
 
     def update(self, x: float, t: float) -> None:
         if self.value is None or self._first_t is None or self._last_t is None or t < self._last_t:

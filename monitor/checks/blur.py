@@ -145,12 +145,11 @@ class BlurCheck(BaselineCheck):
         self._recent: list[tuple[float, float, float]] = []  # (stream time, coarse, fine sharpness) learned lately
         self._last_gray: np.ndarray | None = None  # the previous sample's FrameView.gray_registration
         self._unmeasured_since: float | None = None  # since when no sample could be measured
-        self._warm_lit: float | None = None  # mean luma of the last sample the warm-up took
 
     def new_scene(self) -> None:
         super().new_scene()
-        self._fine.reset()
-        self._reference, self._lit, self._warm_lit = None, None, None
+        self._fine = self.new_baseline()
+        self._reference, self._lit = None, None
         self._recent = []
 
     def _recent_sharpness(self, t: float) -> tuple[float, float] | None:
@@ -170,16 +169,6 @@ class BlurCheck(BaselineCheck):
     def _camera_still(gray: np.ndarray, last: np.ndarray) -> bool:
         r = registration(gray, last)
         return r is not None and abs(r[0]) < STILL_SHIFT_PX and abs(r[1]) < STILL_SHIFT_PX and r[2] >= STILL_RESPONSE
-
-    def _warming_ratio(self, coarse: float, fine: float, luma: float) -> float | None:
-        """The picture against its baselines' warm-ups so far (see Baseline.warming), at the same
-        exposure as the last sample they took; None when there is nothing to judge it by."""
-        warm, warm_fine = self._baseline.warming, self._fine.warming
-        if warm is None or warm_fine is None or warm_fine < self.config.min_baseline or self._warm_lit is None:
-            return None
-        if relit(luma, self._warm_lit):
-            return None
-        return min(coarse / max(warm, 1.0), fine / max(warm_fine, 1.0))
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
@@ -211,11 +200,6 @@ class BlurCheck(BaselineCheck):
         ratio = None if ratios[0] is None or ratios[1] is None else min(ratios[0], ratios[1])
         # The ratio the picture is judged by; None on a stream too soft to judge (or not yet).
         judged = ratio if base_fine is not None and base_fine >= c.min_baseline else None
-        # A new scene's first samples tell what it looks like before the warm-up is over: the
-        # same view gone soft at once (under max_ratio of them, at the same exposure) is a defocus,
-        # which would otherwise start the warm-up again and be learned (train footage: a defocus
-        # 0.75 s after a cut in a CGI film, 0.48 of the two samples before it).
-        warming = self._warming_ratio(coarse, fine, view.mean_luma) if judged is None else None
         mild = c.still_hold_ratio if self._flagging else c.still_max_ratio
         recent = self._recent_sharpness(t)
         # Just after another fault (heavy noise) the encoder's picture is softer for a moment:
@@ -240,21 +224,13 @@ class BlurCheck(BaselineCheck):
             view,
             learned(coarse, base),
             # Hysteresis: a defocus hovering around the threshold is one episode, not several.
-            suspect=(
-                judged is not None
-                and (
-                    judged < (c.hold_ratio if self._flagging else c.max_ratio)
-                    or (still_view and judged < mild)
-                    or stepped
-                )
-            )
-            or (warming is not None and warming < (c.hold_ratio if self._flagging else c.max_ratio)),
-            doubtful=(judged is not None and judged < c.doubt_ratio)
-            or (warming is not None and warming < c.doubt_ratio),
+            suspect=judged is not None
+            and (
+                judged < (c.hold_ratio if self._flagging else c.max_ratio) or (still_view and judged < mild) or stepped
+            ),
+            doubtful=judged is not None and judged < c.doubt_ratio,
             also=((self._fine, learned(fine, base_fine)),),
         )
-        if not active and judged is None and (warming is None or warming >= c.doubt_ratio):
-            self._warm_lit = view.mean_luma
         if (
             not active
             and not view.faults
@@ -270,8 +246,6 @@ class BlurCheck(BaselineCheck):
             m["baseline"], m["baseline_fine"] = round(base, 1), round(base_fine, 1)
         if ratio is not None:
             m["ratio"] = round(ratio, 3)
-        if warming is not None:
-            m["warming_ratio"] = round(warming, 3)
         if corr is not None:
             m["layout_correlation"] = round(corr, 2)
         if still is not None:
