@@ -286,10 +286,18 @@ def _moved_response(gray: np.ndarray, reference: np.ndarray) -> float | None:
     dx, dy, response = r
     if abs(dx) > MOVED_SHIFT * w or abs(dy) > MOVED_SHIFT * h:
         return 0.0
-    x, y = round(dx), round(dy)
-    here = gray[max(0, y) : h + min(0, y), max(0, x) : w + min(0, x)]
-    there = reference[max(0, -y) : h + min(0, -y), max(0, -x) : w + min(0, -x)]
+    here, there = _overlap(gray, reference, round(dx), round(dy))
     return response if pearson(here, there) >= MOVED_CORRELATION else 0.0
+
+
+def _overlap(picture: np.ndarray, reference: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of two equally sized pictures that show the same place when ``picture`` is
+    ``reference`` moved by (dx, dy) cells or pixels."""
+    h, w = picture.shape[:2]
+    return (
+        picture[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)],
+        reference[max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)],
+    )
 
 
 class Layout:
@@ -404,14 +412,11 @@ def best_shift(
     best = measure(thumb, reference)
     if best is not None and best >= good_enough:
         return best
-    h, w = thumb.shape[:2]
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             if dx == dy == 0:
                 continue
-            cur = thumb[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
-            ref = reference[max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
-            r = measure(cur, ref)
+            r = measure(*_overlap(thumb, reference, dx, dy))
             if r is not None and (best is None or r > best):
                 best = r
                 if any_enough and best >= good_enough:
