@@ -1423,6 +1423,13 @@ def test_a_low_contrast_scene_darkened_flat_is_underexposed(tmp_path):
     assert spec.footage == ("brick",)
 
 
+def _defocus_raises(pictures: list[np.ndarray], blurred: range) -> list[tuple[str, float]]:
+    """_pipeline_raises of the pictures with the samples in ``blurred`` defocused (Gaussian, 2.5 px)."""
+    return _pipeline_raises(
+        [cv2.GaussianBlur(img, (0, 0), 2.5) if i in blurred else img for i, img in enumerate(pictures)]
+    )
+
+
 def test_a_defocus_across_a_cut_does_not_become_the_noise_baseline():
     """A defocus that spans a cut: the noise check learns the new scene afresh, and learned it
     from the blurred picture, so the same scene in focus again read 2.5x its noise and raised
@@ -1430,10 +1437,7 @@ def test_a_defocus_across_a_cut_does_not_become_the_noise_baseline():
     baseline check learns the picture as the stream's normal."""
     # The renderer cuts to a new scene every 10 s: the blur runs from 6 s to 16 s.
     imgs, _ = scene(130, SceneStyle(noise=2.0))
-    blurred = range(30, 80)
-    raises = _pipeline_raises(
-        [cv2.GaussianBlur(img, (0, 0), 2.5) if i in blurred else img for i, img in enumerate(imgs)]
-    )
+    raises = _defocus_raises(imgs, range(30, 80))
     assert [f for f, _ in raises] == ["blur"], raises
     assert 30 * STEP <= raises[0][1] <= 80 * STEP
 
@@ -1446,10 +1450,7 @@ def test_a_defocus_a_moment_before_a_cut_is_still_blur_after_it():
     # The renderer cuts to a new scene every 10 s.
     imgs, _ = scene(100, SceneStyle(noise=2.0))
     for first in (45, 49):  # 1 s and one sample before the cut
-        blurred = range(first, 85)
-        raises = _pipeline_raises(
-            [cv2.GaussianBlur(img, (0, 0), 2.5) if i in blurred else img for i, img in enumerate(imgs)]
-        )
+        raises = _defocus_raises(imgs, range(first, 85))
         assert [f for f, _ in raises] == ["blur"], (first, raises)
         assert first * STEP <= raises[0][1] <= first * STEP + 2.5
 
