@@ -1645,3 +1645,34 @@ def test_a_lens_defocus_of_soft_grainy_footage_is_blur(tmp_path):
     timed, longest = flagged_spell(check, encoded(tmp_path, spec, spec.fault.end))
     assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start]
     assert not any(r.active for t, r in timed if t < spec.fault.start)
+
+def test_a_defocus_while_the_camera_pans_is_blur(tmp_path, monkeypatch):
+    """Study set s8102 (train footage), clip 2: a camera of low resolution (its picture scaled up
+    from 320 px wide) pans over the astronaut at CRF 30 and its lens defocuses (a disc of 8.8 px
+    at 1280 wide). The pan had brought sharper content into view than the baseline had learned,
+    so the defocused picture read 0.84x it; and the view kept changing, so no still view was
+    there to judge a milder step on: missed. The part of the scene two samples 0.6 s apart both
+    show, compared with itself, lost a third of its sharpness."""
+    import dataclasses
+
+    import monitor.demo.footage as footage
+    from monitor.demo.corpus import sample_clip
+
+    render = footage.Shot.render
+
+    def low_resolution(self, t: float, movers: bool = True) -> np.ndarray:
+        img = render(self, t, movers)
+        h, w = img.shape[:2]
+        small = cv2.resize(img, (320, round(h * 320 / w)), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    monkeypatch.setattr(footage.Shot, "render", low_resolution)
+    spec = sample_clip("train", 2, "blur", "lens", 8102, only=["astronaut"])
+    shot = spec.shots[0]
+    shot = dataclasses.replace(shot, soft=0.0, camera=dataclasses.replace(shot.camera, motion="pan"))
+    spec = dataclasses.replace(spec, shots=(shot,))
+    assert spec.fault is not None and spec.crf == 30
+    check = make("blur")
+    timed, longest = flagged_spell(check, encoded(tmp_path, spec, spec.fault.start + 4.0))
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start]
+    assert not any(r.active for t, r in timed if t < spec.fault.start)

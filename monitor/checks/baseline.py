@@ -286,11 +286,11 @@ def _moved_response(gray: np.ndarray, reference: np.ndarray) -> float | None:
     dx, dy, response = r
     if abs(dx) > MOVED_SHIFT * w or abs(dy) > MOVED_SHIFT * h:
         return 0.0
-    here, there = _overlap(gray, reference, round(dx), round(dy))
+    here, there = overlap(gray, reference, round(dx), round(dy))
     return response if pearson(here, there) >= MOVED_CORRELATION else 0.0
 
 
-def _overlap(picture: np.ndarray, reference: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
+def overlap(picture: np.ndarray, reference: np.ndarray, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
     """The parts of two equally sized pictures that show the same place when ``picture`` is
     ``reference`` moved by (dx, dy) cells or pixels."""
     h, w = picture.shape[:2]
@@ -416,7 +416,7 @@ def best_shift(
         for dx in (-1, 0, 1):
             if dx == dy == 0:
                 continue
-            r = measure(*_overlap(thumb, reference, dx, dy))
+            r = measure(*overlap(thumb, reference, dx, dy))
             if r is not None and (best is None or r > best):
                 best = r
                 if any_enough and best >= good_enough:
