@@ -1646,6 +1646,7 @@ def test_a_lens_defocus_of_soft_grainy_footage_is_blur(tmp_path):
     assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start]
     assert not any(r.active for t, r in timed if t < spec.fault.start)
 
+
 def test_a_defocus_while_the_camera_pans_is_blur(tmp_path, monkeypatch):
     """Study set s8102 (train footage), clip 2: a camera of low resolution (its picture scaled up
     from 320 px wide) pans over the astronaut at CRF 30 and its lens defocuses (a disc of 8.8 px
