@@ -1677,3 +1677,15 @@ def test_a_defocus_while_the_camera_pans_is_blur(tmp_path, monkeypatch):
     timed, longest = flagged_spell(check, encoded(tmp_path, spec, spec.fault.start + 4.0))
     assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start]
     assert not any(r.active for t, r in timed if t < spec.fault.start)
+
+
+def test_every_running_value_of_a_check_learns_a_new_scene_from_its_first_sample():
+    """At a cut a check learns the new scene afresh, in each of its running values. Blur's
+    sharpness at the analysis width (and noise's key-frame level) was handed to the decision for
+    the sample at hand before the cut was seen, and the cut replaced it with a fresh one: the
+    sample went into the discarded copy, so that value began a sample later than the others."""
+    imgs, _ = scene(60, SceneStyle(noise=2.0))  # the renderer cuts to a new scene at 10 s
+    check = make("blur")
+    feed(check, imgs)
+    assert check._baseline._first_t is not None and check._baseline._first_t >= 10.0
+    assert check._fine._first_t == check._baseline._first_t

@@ -192,8 +192,8 @@ class BaselineCheck(Check):
 
     def new_scene(self) -> None:
         """New content after a cut: what is normal is learned afresh (a check that keeps more than
-        one running value of the scene renews the others here too)."""
-        self._baseline = self.new_baseline()
+        one running value of the scene resets the others here too)."""
+        self._baseline.reset()
 
     def track_layout(self, view: FrameView) -> float | None:
         """Compare this sample's layout with the previous one's and note a cut (every sample with

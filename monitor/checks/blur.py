@@ -162,7 +162,7 @@ class BlurCheck(BaselineCheck):
 
     def new_scene(self) -> None:
         super().new_scene()
-        self._fine = self.new_baseline()
+        self._fine.reset()
         self._reference, self._lit = None, None
         self._recent = []
         self._pictures = []
