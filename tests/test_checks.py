@@ -1679,13 +1679,42 @@ def test_a_defocus_while_the_camera_pans_is_blur(tmp_path, monkeypatch):
     assert not any(r.active for t, r in timed if t < spec.fault.start)
 
 
-def test_every_running_value_of_a_check_learns_a_new_scene_from_its_first_sample():
-    """At a cut a check learns the new scene afresh, in each of its running values. Blur's
-    sharpness at the analysis width (and noise's key-frame level) was handed to the decision for
-    the sample at hand before the cut was seen, and the cut replaced it with a fresh one: the
-    sample went into the discarded copy, so that value began a sample later than the others."""
-    imgs, _ = scene(60, SceneStyle(noise=2.0))  # the renderer cuts to a new scene at 10 s
+def test_a_defocus_of_a_sparse_scene_on_a_moving_camera_is_blur(tmp_path):
+    """Study set s8203 (train footage), clip 10: a rocket on a plain sky, a CCTV camera that
+    moves a few percent between samples, a defocus of sigma 6 px at 640 wide. Under a quarter of
+    its blocks have contrast, and the camera was not still, so its focus was never judged: the
+    defocus (0.4x its sharpness) was missed. Each sample registers with the last as the same
+    scene moved (the cut rule's own test): the same blocks, a scene like any other."""
+    from monitor.checks.blur import COARSE_BLOCK, MIN_CONTRAST_SHARE
+    from monitor.checks.focus import sharpness
+    from monitor.demo.corpus import sample_clip
+
+    spec = sample_clip("train", 10, "blur", "defocus", 8203)
+    assert spec.footage == ("rocket",) and spec.shots[0].camera.motion == "shake" and spec.fault is not None
+    path = encoded(tmp_path, spec, spec.fault.start + 3.0)
+    first = next(view for _, view in sampled_views(path))
+    assert sharpness(first.gray_coarse, block=COARSE_BLOCK, min_share=MIN_CONTRAST_SHARE) is None  # sparse
     check = make("blur")
-    feed(check, imgs)
-    assert check._baseline._first_t is not None and check._baseline._first_t >= 10.0
-    assert check._fine._first_t == check._baseline._first_t
+    timed, longest = flagged_spell(check, path)
+    assert longest >= check.config.raise_after_s, [(t, r.measurements) for t, r in timed if t > spec.fault.start]
+    assert not any(r.active for t, r in timed if t < spec.fault.start)
+
+
+def test_a_defocus_that_takes_the_last_contrast_out_of_a_sparse_scene_stays_blur(tmp_path):
+    """Study set s8203 (train footage), clip 14: the rocket again, defocused (sigma 7.7 px at 1280
+    wide). Two samples read 0.47x, then the picture had too little contrast left to be measured:
+    an unmeasured sample dropped the flag, and the blur was never raised. The contrast is gone
+    because of the defocus: on the same scene the flag stays, and the picture is not learned
+    anew when it can be measured again."""
+    from monitor.demo.corpus import sample_clip
+
+    spec = sample_clip("train", 14, "blur", "defocus", 8203)
+    assert spec.fault is not None and spec.fault.params["sigma"] > 7
+    path = encoded(tmp_path, spec, spec.fault.start + 5.0)
+    check = make("blur")
+    timed, longest = flagged_spell(check, path)
+    unmeasured = [t for t, r in timed if t > spec.fault.start + 1.0 and not r.measurements]
+    assert unmeasured  # the defocus did take the contrast away
+    assert all(r.active for t, r in timed if t in unmeasured), [(t, r.measurements) for t, r in timed]
+    assert longest >= 3.0
+    assert not any(r.active for t, r in timed if t < spec.fault.start)

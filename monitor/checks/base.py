@@ -192,8 +192,8 @@ class BaselineCheck(Check):
 
     def new_scene(self) -> None:
         """New content after a cut: what is normal is learned afresh (a check that keeps more than
-        one running value of the scene resets the others here too)."""
-        self._baseline.reset()
+        one running value of the scene renews the others here too)."""
+        self._baseline = self.new_baseline()
 
     def track_layout(self, view: FrameView) -> float | None:
         """Compare this sample's layout with the previous one's and note a cut (every sample with
@@ -241,13 +241,18 @@ class BaselineCheck(Check):
         concordance = self._previous.concordance(view.tones, view.layouts, enough=least)
         return concordance is not None and concordance >= least
 
-    def unmeasured(self, view: FrameView) -> None:
+    def unmeasured(self, view: FrameView, symptom: bool = False) -> bool:
         """A sample the check has no value for (a slate with too little contrast to judge focus
         on): nothing is flagged, so no flag is carried past it, and its layout is still the one
-        the next sample is compared with."""
-        self._flagging = False
+        the next sample is compared with. Unless the value is gone as the fault's own symptom
+        (``symptom``: a defocus takes the contrast focus is judged by): then a flag on the same
+        scene (no cut) stays. Returns whether a flag stays."""
+        held = symptom and self._flagging
         if has_layout(view.thumbnail):
             self.track_layout(view)
+            held = held and self._cut_at is None
+        self._flagging = held
+        return held
 
     def judge(
         self,

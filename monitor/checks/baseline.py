@@ -33,11 +33,6 @@ class Baseline:
         self._last_t: float | None = None
         self._warmup: list[float] = []
 
-    def reset(self) -> None:
-        """Forget what was learned (new content after a cut), in place: a check that handed this
-        running value to BaselineCheck.judge for the sample at hand has it learn that sample."""
-        self.value, self._first_t, self._last_t, self._warmup = None, None, None, []
-
     @property
     def ready(self) -> bool:
         return (

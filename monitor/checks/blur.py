@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import Field
 
 from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult, Settling, Severity
-from monitor.checks.baseline import overlap, pearson, registration
+from monitor.checks.baseline import MOVED_RESPONSE, MOVED_SHIFT, overlap, pearson, registration
 from monitor.checks.focus import sharpness
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
@@ -102,7 +102,11 @@ UNMEASURED_RESET_S = 1.0
 # width, with a response of at least STILL_RESPONSE): a smooth apple on a plain table (15 % of
 # blocks) is then a scene like any other, its blocks the same ones from sample to sample. On
 # train footage a still camera's consecutive samples register at 0-0.3 px with responses of
-# 0.43-0.92 (people walking through); a zoom scales the picture, and a pan shifts it.
+# 0.43-0.92 (people walking through); a zoom scales the picture, and a pan shifts it. So is one
+# that registers as the same scene moved by the cut rule's test (baseline.MOVED_RESPONSE at a
+# shift of at most MOVED_SHIFT): a rocket on a plain sky (13-17 % of blocks) on a camera moving
+# 1.5-3.5 % between samples (train footage, responses 0.57-1.0) read 64-71 from sample to sample,
+# as steady as a dense scene, and 24-30 under a defocus that was never judged before.
 STILL_SHIFT_PX, STILL_RESPONSE = 0.5, 0.3
 # A defocus while the camera moves (a pan, a patrol, shake) changes the view, so the step down
 # above is not judged on it; the same part of the scene is: the picture learned STEP_LAG_S before,
@@ -162,7 +166,7 @@ class BlurCheck(BaselineCheck):
 
     def new_scene(self) -> None:
         super().new_scene()
-        self._fine.reset()
+        self._fine = self.new_baseline()
         self._reference, self._lit = None, None
         self._recent = []
         self._pictures = []
@@ -181,9 +185,16 @@ class BlurCheck(BaselineCheck):
         return float(np.median([r[1] for r in self._recent])), float(np.median([r[2] for r in self._recent]))
 
     @staticmethod
-    def _camera_still(gray: np.ndarray, last: np.ndarray) -> bool:
+    def _same_blocks(gray: np.ndarray, last: np.ndarray) -> bool:
+        """The camera stood still or moved only a little since the last sample (see STILL_SHIFT_PX)."""
         r = registration(gray, last)
-        return r is not None and abs(r[0]) < STILL_SHIFT_PX and abs(r[1]) < STILL_SHIFT_PX and r[2] >= STILL_RESPONSE
+        if r is None:
+            return False
+        h, w = gray.shape
+        dx, dy, response = abs(r[0]), abs(r[1]), r[2]
+        if dx < STILL_SHIFT_PX and dy < STILL_SHIFT_PX and response >= STILL_RESPONSE:
+            return True
+        return dx <= MOVED_SHIFT * w and dy <= MOVED_SHIFT * h and response >= MOVED_RESPONSE
 
     def _step_on_the_same_part(self, view: FrameView, share: float) -> float | None:
         """The sharpness (at 240) of the part of the scene this sample shares with the one learned
@@ -216,16 +227,20 @@ class BlurCheck(BaselineCheck):
         share = KEEP_CONTRAST_SHARE if keep else MIN_CONTRAST_SHARE
         coarse = sharpness(view.gray_coarse, block=COARSE_BLOCK, min_share=share)
         last, self._last_gray = self._last_gray, view.gray_registration
-        if coarse is None and not keep and last is not None and self._camera_still(view.gray_registration, last):
+        if coarse is None and not keep and last is not None and self._same_blocks(view.gray_registration, last):
             share = KEEP_CONTRAST_SHARE
             coarse = sharpness(view.gray_coarse, block=COARSE_BLOCK, min_share=share)
         fine = sharpness(view.gray_median, min_share=share) if coarse is not None else None
         self._measured = coarse is not None and fine is not None
         t = view.frame.stream_time
         if coarse is None or fine is None:  # nothing to judge focus on (a slate, deep darkness)
-            self._unmeasured_since = t if self._unmeasured_since is None else self._unmeasured_since
-            self.unmeasured(view)
-            return CheckResult(active=False)
+            # ...or a defocus that took the contrast out of a sparse scene's last blocks: a flag
+            # on the same scene stays (train footage: a rocket on a plain sky, defocused), and
+            # the scene, never left, is not learned anew when it can be measured again.
+            held = self.unmeasured(view, symptom=True)
+            if not held and self._unmeasured_since is None:
+                self._unmeasured_since = t
+            return CheckResult(active=held)
         if self._unmeasured_since is not None and t - self._unmeasured_since >= UNMEASURED_RESET_S:
             self.new_scene()
         self._unmeasured_since = None

@@ -76,7 +76,7 @@ class NoiseCheck(BaselineCheck):
 
     def new_scene(self) -> None:
         super().new_scene()
-        self._key.reset()
+        self._key = self.new_baseline()
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config

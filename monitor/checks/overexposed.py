@@ -163,7 +163,7 @@ class OverexposedCheck(BaselineCheck):
 
     def new_scene(self) -> None:
         super().new_scene()
-        self._black.reset()
+        self._black = self.new_baseline()
         self._scene = self._scene_pixels = None
         self._before = None
 
