@@ -1718,3 +1718,26 @@ def test_a_defocus_that_takes_the_last_contrast_out_of_a_sparse_scene_stays_blur
     assert all(r.active for t, r in timed if t in unmeasured), [(t, r.measurements) for t, r in timed]
     assert longest >= 3.0
     assert not any(r.active for t, r in timed if t < spec.fault.start)
+
+
+def test_the_picture_back_from_a_deep_underexposure_is_not_judged_against_the_dark_one(tmp_path):
+    """Study set s8204 (train footage), clip 4: the cat, shaking, darkened to a tenth (gain 0.1)
+    for 5.6 s. The first dark sample restarted the focus baselines (another exposure shows other
+    texture) and was the warm-up's first sample; the rest of the dark spell was flagged
+    underexposed and not learned, so when the light came back the warm-up ended on its second
+    sample, the median of a dark, grainy picture and a normal one: the normal picture read
+    0.75-0.87x it, and blur was raised 5.7 s after the underexposure cleared. The scene's first
+    sample's brightness counts as its light until a normal one is seen: the light coming back
+    is another exposure again."""
+    import dataclasses
+
+    from monitor.demo.corpus import sample_clip
+
+    spec = sample_clip("train", 4, "underexposed", "gain", 8204, only=["chelsea"])
+    assert spec.fault is not None
+    gain = float(np.random.default_rng([8204, 4]).uniform(0.08, 0.14))
+    spec = dataclasses.replace(spec, fault=dataclasses.replace(spec.fault, params={**spec.fault.params, "gain": gain}))
+    spec = dataclasses.replace(spec, duration=spec.fault.end + 8.0)
+    raises = _raises(spec, tmp_path)
+    assert any(f == "underexposed" for f, _ in raises), raises
+    assert not any(f == "blur" for f, _ in raises), raises

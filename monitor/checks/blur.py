@@ -123,6 +123,10 @@ STEP_LAG_S, STEP_SHIFT, STEP_MAX = 0.6, 0.25, 0.7
 # The same scene this many times brighter or darker than when it was last seen at normal
 # sharpness is at another exposure (a gain or an underexposure, not a lamp flicker or an
 # auto-exposure hunt, which stay within 1.3x); luma under the floor counts as the floor.
+# Before a picture is seen at normal sharpness after a restart, the scene's first sample's
+# brightness stands for it: a deep underexposure restarts the baselines on its first dark sample,
+# and the light coming back must restart them again (train footage: a warm-up that began dark and
+# ended on the returning light read the normal picture 0.8x and raised blur).
 RELIT_RATIO, RELIT_FLOOR = 1.8, 16.0
 
 # The picture's recent sharpness: the median of the samples learned in the last RECENT_S. The
@@ -158,6 +162,7 @@ class BlurCheck(BaselineCheck):
         self._reference: np.ndarray | None = None  # the thumbnail last seen at normal sharpness
         self._measured = False  # the last sample was measured
         self._lit: float | None = None  # mean luma of the picture last seen at normal sharpness
+        self._first_lit: float | None = None  # ...or, before there is one, of the scene's first sample measured
         self._recent: list[tuple[float, float, float]] = []  # (stream time, coarse, fine sharpness) learned lately
         self._last_gray: np.ndarray | None = None  # the previous sample's FrameView.gray_registration
         # (stream time, FrameView.gray_registration, FrameView.gray_coarse) of the samples in _recent
@@ -167,7 +172,7 @@ class BlurCheck(BaselineCheck):
     def new_scene(self) -> None:
         super().new_scene()
         self._fine = self.new_baseline()
-        self._reference, self._lit = None, None
+        self._reference, self._lit, self._first_lit = None, None, None
         self._recent = []
         self._pictures = []
 
@@ -218,7 +223,8 @@ class BlurCheck(BaselineCheck):
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
-        if self._lit is not None and relit(view.mean_luma, self._lit):
+        lit = self._lit if self._lit is not None else self._first_lit
+        if lit is not None and relit(view.mean_luma, lit):
             # Another exposure shows the scene's texture in other blocks (a dark scene's fabric
             # only has contrast once gained up): its sharpness is not comparable, learn it anew.
             self.new_scene()
@@ -244,6 +250,8 @@ class BlurCheck(BaselineCheck):
         if self._unmeasured_since is not None and t - self._unmeasured_since >= UNMEASURED_RESET_S:
             self.new_scene()
         self._unmeasured_since = None
+        if self._first_lit is None:
+            self._first_lit = view.mean_luma
         base = self._baseline.value if self._baseline.ready else None
         base_fine = self._fine.value if self._fine.ready else None
         ratios = (self._baseline.ratio(coarse, floor=1.0), self._fine.ratio(fine, floor=1.0))
