@@ -241,13 +241,13 @@ class BaselineCheck(Check):
         concordance = self._previous.concordance(view.tones, view.layouts, enough=least)
         return concordance is not None and concordance >= least
 
-    def unmeasured(self, view: FrameView, symptom: bool = False) -> bool:
+    def unmeasured(self, view: FrameView) -> bool:
         """A sample the check has no value for (a slate with too little contrast to judge focus
-        on): nothing is flagged, so no flag is carried past it, and its layout is still the one
-        the next sample is compared with. Unless the value is gone as the fault's own symptom
-        (``symptom``: a defocus takes the contrast focus is judged by): then a flag on the same
-        scene (no cut) stays. Returns whether a flag stays."""
-        held = symptom and self._flagging
+        on): nothing new is flagged, and its layout is still the one the next sample is compared
+        with. A flag already up stays on the same scene (no cut): the value may be gone as the
+        fault's own symptom (a defocus takes the contrast focus is judged by). Returns whether a
+        flag stays."""
+        held = self._flagging
         if has_layout(view.thumbnail):
             self.track_layout(view)
             held = held and self._cut_at is None

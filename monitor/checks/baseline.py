@@ -276,15 +276,19 @@ def registration(gray: np.ndarray, reference: np.ndarray) -> tuple[float, float,
     return float(dx), float(dy), float(response) if np.isfinite(response) else 0.0
 
 
+def shifted_within(dx: float, dy: float, shape: tuple[int, ...], share: float) -> bool:
+    """A registration's shift (dx, dy) is at most ``share`` of a picture of ``shape`` (h, w) each way."""
+    return abs(dx) <= share * shape[1] and abs(dy) <= share * shape[0]
+
+
 def _moved_response(gray: np.ndarray, reference: np.ndarray) -> float | None:
     """The registration's response, or 0 when the shift is more than MOVED_SHIFT or the two
     pictures, lined up by it, do not correlate at least MOVED_CORRELATION."""
     r = registration(gray, reference)
     if r is None:
         return None
-    h, w = gray.shape
     dx, dy, response = r
-    if abs(dx) > MOVED_SHIFT * w or abs(dy) > MOVED_SHIFT * h:
+    if not shifted_within(dx, dy, gray.shape, MOVED_SHIFT):
         return 0.0
     here, there = overlap(gray, reference, round(dx), round(dy))
     return response if pearson(here, there) >= MOVED_CORRELATION else 0.0

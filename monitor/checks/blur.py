@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import Field
 
 from monitor.checks.base import BaselineCheck, BaselineCheckConfig, CheckResult, Settling, Severity
-from monitor.checks.baseline import MOVED_RESPONSE, MOVED_SHIFT, overlap, pearson, registration
+from monitor.checks.baseline import MOVED_RESPONSE, MOVED_SHIFT, overlap, pearson, registration, shifted_within
 from monitor.checks.focus import sharpness
 from monitor.checks.registry import register
 from monitor.checks.view import FrameView
@@ -103,10 +103,11 @@ UNMEASURED_RESET_S = 1.0
 # blocks) is then a scene like any other, its blocks the same ones from sample to sample. On
 # train footage a still camera's consecutive samples register at 0-0.3 px with responses of
 # 0.43-0.92 (people walking through); a zoom scales the picture, and a pan shifts it. So is one
-# that registers as the same scene moved by the cut rule's test (baseline.MOVED_RESPONSE at a
-# shift of at most MOVED_SHIFT): a rocket on a plain sky (13-17 % of blocks) on a camera moving
-# 1.5-3.5 % between samples (train footage, responses 0.57-1.0) read 64-71 from sample to sample,
-# as steady as a dense scene, and 24-30 under a defocus that was never judged before.
+# that registers within the cut rule's bounds for the same scene moved (baseline.MOVED_RESPONSE
+# at a shift of at most MOVED_SHIFT; not its lined-up correlation): a rocket on a plain sky
+# (13-17 % of blocks) on a camera moving 1.5-3.5 % between samples (train footage, responses
+# 0.57-1.0) read 64-71 from sample to sample, as steady as a dense scene, and 24-30 under a
+# defocus that was never judged before.
 STILL_SHIFT_PX, STILL_RESPONSE = 0.5, 0.3
 # A defocus while the camera moves (a pan, a patrol, shake) changes the view, so the step down
 # above is not judged on it; the same part of the scene is: the picture learned STEP_LAG_S before,
@@ -161,8 +162,9 @@ class BlurCheck(BaselineCheck):
         self._settling = Settling(self.name)
         self._reference: np.ndarray | None = None  # the thumbnail last seen at normal sharpness
         self._measured = False  # the last sample was measured
-        self._lit: float | None = None  # mean luma of the picture last seen at normal sharpness
-        self._first_lit: float | None = None  # ...or, before there is one, of the scene's first sample measured
+        # mean luma of the picture last seen at normal sharpness (before one is, of the scene's
+        # first sample measured: see RELIT_RATIO)
+        self._lit: float | None = None
         self._recent: list[tuple[float, float, float]] = []  # (stream time, coarse, fine sharpness) learned lately
         self._last_gray: np.ndarray | None = None  # the previous sample's FrameView.gray_registration
         # (stream time, FrameView.gray_registration, FrameView.gray_coarse) of the samples in _recent
@@ -172,7 +174,7 @@ class BlurCheck(BaselineCheck):
     def new_scene(self) -> None:
         super().new_scene()
         self._fine = self.new_baseline()
-        self._reference, self._lit, self._first_lit = None, None, None
+        self._reference, self._lit = None, None
         self._recent = []
         self._pictures = []
 
@@ -195,11 +197,10 @@ class BlurCheck(BaselineCheck):
         r = registration(gray, last)
         if r is None:
             return False
-        h, w = gray.shape
-        dx, dy, response = abs(r[0]), abs(r[1]), r[2]
-        if dx < STILL_SHIFT_PX and dy < STILL_SHIFT_PX and response >= STILL_RESPONSE:
+        dx, dy, response = r
+        if abs(dx) < STILL_SHIFT_PX and abs(dy) < STILL_SHIFT_PX and response >= STILL_RESPONSE:
             return True
-        return dx <= MOVED_SHIFT * w and dy <= MOVED_SHIFT * h and response >= MOVED_RESPONSE
+        return shifted_within(dx, dy, gray.shape, MOVED_SHIFT) and response >= MOVED_RESPONSE
 
     def _step_on_the_same_part(self, view: FrameView, share: float) -> float | None:
         """The sharpness (at 240) of the part of the scene this sample shares with the one learned
@@ -212,10 +213,9 @@ class BlurCheck(BaselineCheck):
         r = registration(view.gray_registration, gray)
         if r is None or coarse.shape != view.gray_coarse.shape:
             return None
-        h, w = gray.shape
-        if abs(r[0]) > STEP_SHIFT * w or abs(r[1]) > STEP_SHIFT * h:
+        if not shifted_within(r[0], r[1], gray.shape, STEP_SHIFT):
             return None
-        k = coarse.shape[1] / w  # registration pixels to coarse pixels
+        k = coarse.shape[1] / gray.shape[1]  # registration pixels to coarse pixels
         here, there = overlap(view.gray_coarse, coarse, round(r[0] * k), round(r[1] * k))
         now = sharpness(here, block=COARSE_BLOCK, min_share=share)
         before = sharpness(there, block=COARSE_BLOCK, min_share=share)
@@ -223,8 +223,7 @@ class BlurCheck(BaselineCheck):
 
     def evaluate(self, view: FrameView) -> CheckResult:
         c = self.config
-        lit = self._lit if self._lit is not None else self._first_lit
-        if lit is not None and relit(view.mean_luma, lit):
+        if self._lit is not None and relit(view.mean_luma, self._lit):
             # Another exposure shows the scene's texture in other blocks (a dark scene's fabric
             # only has contrast once gained up): its sharpness is not comparable, learn it anew.
             self.new_scene()
@@ -243,15 +242,15 @@ class BlurCheck(BaselineCheck):
             # ...or a defocus that took the contrast out of a sparse scene's last blocks: a flag
             # on the same scene stays (train footage: a rocket on a plain sky, defocused), and
             # the scene, never left, is not learned anew when it can be measured again.
-            held = self.unmeasured(view, symptom=True)
+            held = self.unmeasured(view)
             if not held and self._unmeasured_since is None:
                 self._unmeasured_since = t
             return CheckResult(active=held)
         if self._unmeasured_since is not None and t - self._unmeasured_since >= UNMEASURED_RESET_S:
             self.new_scene()
         self._unmeasured_since = None
-        if self._first_lit is None:
-            self._first_lit = view.mean_luma
+        if self._lit is None:
+            self._lit = view.mean_luma
         base = self._baseline.value if self._baseline.ready else None
         base_fine = self._fine.value if self._fine.ready else None
         ratios = (self._baseline.ratio(coarse, floor=1.0), self._fine.ratio(fine, floor=1.0))
