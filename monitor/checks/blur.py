@@ -165,10 +165,10 @@ class BlurCheck(BaselineCheck):
         # mean luma of the picture last seen at normal sharpness (before one is, of the scene's
         # first sample measured: see RELIT_RATIO)
         self._lit: float | None = None
-        self._recent: list[tuple[float, float, float]] = []  # (stream time, coarse, fine sharpness) learned lately
+        # (stream time, coarse sharpness, fine sharpness, FrameView.gray_registration,
+        # FrameView.gray_coarse) of the samples learned lately
+        self._recent: list[tuple[float, float, float, np.ndarray, np.ndarray]] = []
         self._last_gray: np.ndarray | None = None  # the previous sample's FrameView.gray_registration
-        # (stream time, FrameView.gray_registration, FrameView.gray_coarse) of the samples in _recent
-        self._pictures: list[tuple[float, np.ndarray, np.ndarray]] = []
         self._unmeasured_since: float | None = None  # since when no sample could be measured
 
     def new_scene(self) -> None:
@@ -176,7 +176,6 @@ class BlurCheck(BaselineCheck):
         self._fine = self.new_baseline()
         self._reference, self._lit = None, None
         self._recent = []
-        self._pictures = []
 
     def _recent_sharpness(self, t: float) -> tuple[float, float] | None:
         """The median sharpness (coarse, fine) over RECENT_S up to the last sample learned: held
@@ -206,10 +205,10 @@ class BlurCheck(BaselineCheck):
         """The sharpness (at 240) of the part of the scene this sample shares with the one learned
         STEP_LAG_S before, over that one's; None when there is none to compare with."""
         t = view.frame.stream_time
-        earlier = [p for p in self._pictures if t - RECENT_S <= p[0] <= t - STEP_LAG_S]
+        earlier = [r for r in self._recent if t - RECENT_S <= r[0] <= t - STEP_LAG_S]
         if not earlier:
             return None
-        _, gray, coarse = earlier[-1]
+        gray, coarse = earlier[-1][3:]
         r = registration(view.gray_registration, gray)
         if r is None or coarse.shape != view.gray_coarse.shape:
             return None
@@ -295,9 +294,7 @@ class BlurCheck(BaselineCheck):
             and judged >= c.doubt_ratio
             and max(r for r in ratios if r is not None) <= RECENT_MAX_RATIO
         ):
-            self._recent.append((t, coarse, fine))
-            self._pictures = [p for p in self._pictures if t - p[0] <= RECENT_S]
-            self._pictures.append((t, view.gray_registration, view.gray_coarse))
+            self._recent.append((t, coarse, fine, view.gray_registration, view.gray_coarse))
         if ratio is not None and ratio >= REFERENCE_RATIO and not active:
             self._reference, self._lit = view.thumbnail, view.mean_luma
         m = {"sharpness": round(coarse, 1), "sharpness_fine": round(fine, 1)}
