@@ -22,7 +22,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "blur": ("defocus", "gradual", "lens", "osd"),
     "noise": ("gaussian", "colour", "shot", "gradual", "impulse"),
     "overexposed": ("gain", "gradual", "washout", "gamma"),
-    "underexposed": ("gain", "gradual", "gamma", "osd"),
+    "underexposed": ("gain", "gradual", "gamma", "osd", "lowlight"),
     "blocking": ("jpeg", "mosaic", "nearest", "macroblock"),
     "no_signal": ("bars", "flat_card", "moving_logo", "vendor_card"),
     "obstruction": ("slide", "spray", "hand", "corner"),
@@ -103,6 +103,10 @@ def sample_fault(
             ramp = float(u(1.5, 4.0))
         if fam == "gamma":
             p = {"gamma": float(u(2.5, 4.0))}
+        if fam == "lowlight":
+            # Too little light for the sensor: the scene darkens before the sensor's noise is added,
+            # which the camera's gain then lifts, and the black level clips the shadows to black.
+            p = {"gain": float(u(0.1, 0.3)), "noise": float(u(2.5, 5.0)), "crush": float(u(0.0, 10.0))}
     elif fault == "blocking":
         p = {"quality": int(rng.integers(2, 9))}
         if fam in ("mosaic", "nearest"):
@@ -206,7 +210,7 @@ class FaultRenderer:
             # 255 (lit/255)^gamma >= the level  <=>  gamma <= log(level/255) / log(lit/255)
             most = float(np.log(UNDEREXPOSED_LIT_LEVEL / 255.0) / np.log(min(lit, 254.0) / 255.0))
             return min(float(p["gamma"]), max(1.0, most))
-        return min(1.0, max(float(p["gain"]), UNDEREXPOSED_LIT_LEVEL / lit))
+        return min(1.0, max(float(p["gain"]), (UNDEREXPOSED_LIT_LEVEL + p.get("crush", 0.0)) / lit))
 
     def envelope(self, t: float) -> float:
         s = self.s
@@ -270,6 +274,8 @@ class FaultRenderer:
                 self._darkening = self._visible_darkening(pre_noise)
             if s.family == "gamma":
                 return _blend(img, _gamma(img, self._darkening), e)
+            if s.family == "lowlight":
+                return add_noise(_gain(pre_noise, self._darkening, -p["crush"]), max(sensor_sigma, p["noise"]))
             return _gain(img, 1 + (self._darkening - 1) * e)
         if f == "blocking":
             return _blend(img, self._blocky(img), e)
