@@ -1526,6 +1526,32 @@ def test_a_scene_darkened_to_a_tenth_keeps_the_order_of_its_cells():
     assert (layout.concordance(other) or 0.0) < make("underexposed").config.min_tone_concordance  # (0.51)
 
 
+def test_a_scene_darkened_under_graphics_that_keep_their_tone_is_the_same_scene():
+    """A broadcaster's caption bar and ticker are keyed on top of the camera's picture: when the
+    picture darkens to a quarter they keep their brightness, and swap in order with every scene
+    cell (train: a painting under a caption and a ticker read 0.71 over all cells and was learned
+    as a new scene, so its underexposure was never raised). The cells that went the picture's way
+    keep their order; a cut to other content under the same graphics does not."""
+    from monitor.checks.baseline import Layout
+
+    def tones(name: str, gain: float, seed: int):
+        img = _photo(name, 1, gain=gain, seed=seed)[0]
+        for k, y in enumerate(range(H * 9 // 16, H, H // 8)):  # caption bars and a ticker, lettered
+            cv2.rectangle(img, (0, y), (W, y + H // 9), (170 - 25 * k, 120 - 10 * k, 60 + 10 * k), -1)
+            text = "city council meets +++ markets"
+            cv2.putText(img, text, (4 + 7 * k, y + H // 14), cv2.FONT_HERSHEY_SIMPLEX, H / 500, (255, 255, 255), 1)
+        return FrameView(Frame.from_image(img, stream_time=0.0)).tones
+
+    least = make("underexposed").config.min_tone_concordance
+    # Over all cells the darkened pictures read 0.59 and 0.53; the cuts read 0.35 and 0.37.
+    for name, other in (("leuvenB", "chelsea"), ("astronaut", "coffee")):
+        before, darkened, cut = tones(name, 1.0, 0), tones(name, 0.25, 1), tones(other, 0.25, 1)
+        layout = Layout()
+        layout.learn(before.means, before)
+        assert (layout.concordance(darkened) or 0.0) >= least, name
+        assert (layout.concordance(cut) or 0.0) < least, (name, other)
+
+
 def test_grainier_detail_just_after_a_defocus_clears_is_not_noise():
     """When a defocus clears, the encoder spends bits on the detail coming back and keeps more of
     the sensor's grain for a second or two (train footage, CRF 30: sigma 0.51 before, 1.47 for the

@@ -28,7 +28,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "obstruction": ("slide", "spray", "hand", "corner"),
 }
 # Bumped when a fault's rendering changes, so only that fault's cached clips are made again.
-STYLE_VERSION: dict[str, int] = {"obstruction": 4, "underexposed": 2}
+STYLE_VERSION: dict[str, int] = {"obstruction": 4, "underexposed": 3}
 # An underexposed picture keeps this share of itself above blackdetect's 10 % of full scale (with
 # a margin: 30 levels, not 25.5). Below that it is a black picture by the definition the black
 # check and ffmpeg use, and labelling it underexposed made a label no check could honour (train:
@@ -275,7 +275,8 @@ class FaultRenderer:
             if s.family == "gamma":
                 return _blend(img, _gamma(img, self._darkening), e)
             if s.family == "lowlight":
-                return add_noise(_gain(pre_noise, self._darkening, -p["crush"]), max(sensor_sigma, p["noise"]))
+                dark = cv2.subtract(_gain(pre_noise, self._darkening), (p["crush"],) * 3 + (0.0,))
+                return add_noise(dark, max(sensor_sigma, p["noise"]))
             return _gain(img, 1 + (self._darkening - 1) * e)
         if f == "blocking":
             return _blend(img, self._blocky(img), e)
