@@ -275,7 +275,7 @@ class FaultRenderer:
             if s.family == "gamma":
                 return _blend(img, _gamma(img, self._darkening), e)
             if s.family == "lowlight":
-                dark = cv2.subtract(_gain(pre_noise, self._darkening), (p["crush"],) * 3 + (0.0,))
+                dark = np.clip(np.rint(_gain(pre_noise, self._darkening) - float(p["crush"])), 0, 255).astype(np.uint8)
                 return add_noise(dark, max(sensor_sigma, p["noise"]))
             return _gain(img, 1 + (self._darkening - 1) * e)
         if f == "blocking":
