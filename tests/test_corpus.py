@@ -159,3 +159,27 @@ def test_an_underexposed_picture_is_not_black(family, params):
         luma = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         assert np.count_nonzero(luma >= 26) / luma.size >= 0.025
         assert luma.mean() < 60  # and still underexposed: the fault was eased, not undone
+
+
+def test_a_lowlight_underexposure_keeps_the_sensors_noise_and_clips_its_shadows_to_black():
+    """Too little light for the sensor: the scene darkens before the sensor's noise is added, so
+    the noise stays at the camera's level while the picture falls, and the black level clips the
+    shadows to black, keeping the order of what is left (the first renderer reflected the
+    shadows about the black level instead: dark parts came back lighter than their neighbours)."""
+    from monitor.demo.styles import FaultRenderer, FaultStyle
+
+    w, h = 256, 64
+    ramp = np.repeat(np.repeat(np.arange(w, dtype=np.uint8)[None, :, None], h, 0), 3, 2)  # 0..255 left to right
+    style = FaultStyle("underexposed", "lowlight", 0.0, 10.0, params={"gain": 0.2, "noise": 4.0, "crush": 10.0})
+    rng = np.random.default_rng(0)
+
+    def add_noise(img: np.ndarray, sigma: float) -> np.ndarray:
+        return np.clip(img + rng.normal(0, sigma, img.shape), 0, 255).astype(np.uint8)
+
+    out = FaultRenderer(style, w, h, rng).apply(ramp, ramp, 1.0, add_noise, 1.0)
+    columns = out[..., 1].astype(np.float32).mean(axis=0)
+    expected = np.clip(0.2 * np.arange(w) - 10.0, 0, 255)
+    lit = expected > 8  # where half-clipped noise no longer lifts the mean
+    assert np.abs(columns[lit] - expected[lit]).max() < 2.0
+    assert columns[:40].mean() < 2.0  # 0.2 x (0..39) - 10 is under black: clipped, not reflected
+    assert float(np.std(out[:, 150:160, 1].astype(np.float32) - expected[150:160])) > 3.0  # the noise stays
