@@ -208,8 +208,9 @@ def _retoned_under_graphics(tones: Tones, ref_tones: Tones, enough: float) -> fl
     that much (see _RETONE_STEP). A broadcaster's caption, ticker and logo are keyed on top of the
     camera's picture: they keep their brightness while the scene behind them darkens or brightens,
     which swaps them in order with every scene cell and reads as new content (train: a painting
-    darkened to a quarter under a caption and a ticker read 0.71 over all cells, 0.94 over the
-    118 of 144 that went darker by at least half the picture's step)."""
+    darkened to a fifth under a caption and a ticker read 0.71 over all cells, 0.95 over the
+    118 of 144 that went darker by at least half the picture's step; of 364 suspected cuts in
+    the clean train soak hour, the 100 with a step this big read at most 0.63 over such cells)."""
     medians, ref_medians = tones.cells[-1], ref_tones.cells[-1]
 
     def log_step(cur: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -377,7 +378,9 @@ class Layout:
         computed for a suspected cut; with a ``memo``, once per sample for every check that
         compares the same two pictures. A caller that only asks whether the order is kept at
         least ``enough`` gets the first comparison that shows it: the search for the best goes on
-        only below it (each comparison weighs all 10,296 pairs of cells per channel)."""
+        only below it (each comparison weighs all 10,296 pairs of cells per channel). Below it,
+        a picture re-toned as a whole is also judged without the cells that kept their tone
+        (graphics on top, see _retoned_under_graphics)."""
         ref_tones = self._ref_tones
         if ref_tones is None:
             return None
