@@ -20,6 +20,9 @@ REGISTRATION_WIDTH = 120
 # Cameras and playout put their graphics (clock, camera name, logo, captions, ticker) in the top
 # and bottom bands of the picture; checks that must see past them read the rows in between.
 GRAPHICS_BAND = 0.12
+# colour_spread is per 100 levels of mean luma, of at least this much: in a near-black picture
+# the colour differences are the codec's, not the scene's.
+SPREAD_MIN_LUMA = 20.0
 # Studio-range luma (16-235) stretched to full range, as the decoder's scaler does for ``small``:
 # noise and contrast then read the same on the Y plane as on the BGR picture.
 _STUDIO_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
@@ -125,8 +128,12 @@ class FrameView:
     @cached_property
     def colour_spread(self) -> float:
         """How much the picture's colour varies across it: the mean absolute deviation, over 32x18
-        cells, of their blue-green and red-green differences from the picture's median ones. 0 for
-        a monochrome (IR) picture, whatever fixed tint the decoder's conversion leaves on it."""
+        cells, of their blue-green and red-green differences from the picture's median ones, over
+        the three quarters of the cells that deviate least. 0 for a monochrome (IR) picture,
+        whatever fixed tint the decoder's conversion leaves on it, and for one under a coloured
+        caption or logo: a day/night switch changes the colour of the whole picture, graphics
+        colour a part (train: a caption coming up over a grey picture read 0.7 -> 6.5 over all
+        cells, taken for a switch to colour, and 0.0 -> 0.0 over these)."""
         # From a 64x36 sample of the picture: an area mean over all of it cost 0.1 ms at 480x270,
         # and read the same to a tenth on train footage.
         sample = cv2.resize(self.small, (64, 36), interpolation=cv2.INTER_LINEAR)
@@ -135,8 +142,12 @@ class FrameView:
         for c in (0, 2):
             d = (cells[..., c] - cells[..., 1]).ravel()
             median = np.partition(d, d.size // 2)[d.size // 2]
-            spread += float(np.abs(d - median).mean())
-        return spread
+            deviation = np.abs(d - median)
+            least = deviation.size * 3 // 4
+            spread += float(np.partition(deviation, least)[:least].mean())
+        # Per 100 levels of mean luma: a picture darkened several times has its colour differences
+        # scaled down with it, and is no monochrome picture for that.
+        return spread * 100.0 / max(self.mean_luma, SPREAD_MIN_LUMA)
 
     @cached_property
     def tones(self) -> Tones:
