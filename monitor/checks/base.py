@@ -28,7 +28,10 @@ FADE_IN_RATIO, FADE_IN_LEVELS = 2.0, 8.0
 # A picture whose colour spread (FrameView.colour_spread) is at most MONO is monochrome, one at
 # least COLOUR is in colour; between, it stays what it was. On train footage IR pictures read
 # 0.0-0.1 (up to 1.8 with lit movers in a scene), colour scenes 3-80 (a grey CGI render 1.3-1.5:
-# neither, so no switch is seen on it).
+# neither, so no switch is seen on it). Measured over all cells then; over the three quarters
+# that deviate least and per 100 levels of luma (since session 30), of 754 pictures sampled from
+# train's clean clips 154 read at most 0.3 (IR, grey photographs under coloured graphics), 521
+# from 3 up to 77, and 79 between.
 MONO_SPREAD, COLOUR_SPREAD = 0.3, 3.0
 
 
