@@ -1552,6 +1552,27 @@ def test_a_scene_darkened_under_graphics_that_keep_their_tone_is_the_same_scene(
         assert (layout.concordance(cut) or 0.0) < least, (name, other)
 
 
+def test_a_coloured_caption_over_a_grey_picture_or_a_darkening_is_no_colour_switch():
+    """A day/night switch changes the colour of the whole picture. A coloured caption coming up
+    over a grey picture colours a part of it (train: read 0.7 -> 6.5 over all cells, a switch to
+    colour, which restarted the baselines just before an underexposure, then learned as normal);
+    a colour picture darkened to a seventh has its colour differences scaled down with it."""
+    from monitor.checks.base import COLOUR_SPREAD, MONO_SPREAD
+
+    def spread(img: np.ndarray) -> float:
+        return FrameView(Frame.from_image(img, stream_time=0.0)).colour_spread
+
+    grey = cv2.cvtColor(cv2.cvtColor(_photo("camera", 1)[0], cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    captioned = grey.copy()
+    cv2.rectangle(captioned, (W // 16, H * 3 // 4), (W * 5 // 8, H * 7 // 8), (170, 90, 20), -1)
+    cv2.putText(captioned, "Maria Lopez", (W // 12, H * 5 // 6), cv2.FONT_HERSHEY_SIMPLEX, H / 400, (255, 255, 255), 1)
+    assert spread(grey) <= MONO_SPREAD
+    assert spread(captioned) <= MONO_SPREAD
+    for name in ("chelsea", "astronaut"):
+        assert spread(_photo(name, 1)[0]) >= COLOUR_SPREAD, name
+        assert spread(_photo(name, 1, gain=0.15)[0]) >= COLOUR_SPREAD, name
+
+
 def test_grainier_detail_just_after_a_defocus_clears_is_not_noise():
     """When a defocus clears, the encoder spends bits on the detail coming back and keeps more of
     the sensor's grain for a second or two (train footage, CRF 30: sigma 0.51 before, 1.47 for the
