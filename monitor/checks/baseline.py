@@ -213,10 +213,10 @@ def _retoned_under_graphics(tones: Tones, ref_tones: Tones, enough: float) -> fl
     that much (see _RETONE_STEP) or that order is not kept near perfectly (see _RETONE_ORDER).
     A broadcaster's caption, ticker and logo are keyed on top of the camera's picture: they keep
     their brightness while the scene behind them darkens or brightens, which swaps them in order
-    with every scene cell and reads as new content (train: a painting
-    darkened to a fifth under a caption and a ticker read 0.71 over all cells, 0.95 over the
-    118 of 144 that went darker by at least half the picture's step; of 364 suspected cuts in
-    the clean train soak hour, the 100 with a step this big read at most 0.63 over such cells)."""
+    with every scene cell and reads as new content (train: a painting darkened to a fifth under
+    a caption and a ticker read 0.71 over all cells, 0.95 over the 118 of 144 that went darker
+    by at least half the picture's step; of 364 suspected cuts in the clean train soak hour, the
+    100 with a step this big read at most 0.63 over such cells)."""
     medians, ref_medians = tones.cells[-1], ref_tones.cells[-1]
 
     def log_step(cur: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -409,7 +409,11 @@ class Layout:
             best = measure(tones.means, ref_tones.means)
         if best is not None and best >= enough:
             return best
-        below = _retoned_under_graphics(tones, ref_tones, enough)
+        below = (
+            _retoned_under_graphics(tones, ref_tones, enough)
+            if memo is None
+            else memo.retoned_under_graphics(tones, ref_tones, enough)
+        )
         return below if below is not None and (best is None or below > best) else best
 
     def moved(self, gray: np.ndarray, memo: LayoutMemo | None = None) -> bool:
@@ -496,6 +500,16 @@ class LayoutMemo:
 
     def concordance(self, thumb: np.ndarray, ref: np.ndarray, enough: float = 1.0) -> float | None:
         return self._once("concordance", enough, thumb, ref, partial(_best_shift_concordance, enough=enough))
+
+    def retoned_under_graphics(self, tones: Tones, ref_tones: Tones, enough: float) -> float | None:
+        # Keyed by the two pictures' cell medians: one Tones each, shared by every check.
+        return self._once(
+            "graphics",
+            enough,
+            tones.cells[-1],
+            ref_tones.cells[-1],
+            lambda _cur, _ref: _retoned_under_graphics(tones, ref_tones, enough),
+        )
 
     def _once(
         self,
