@@ -1552,15 +1552,41 @@ def test_a_scene_darkened_under_graphics_that_keep_their_tone_is_the_same_scene(
         assert (layout.concordance(cut) or 0.0) < least, (name, other)
 
 
+def test_a_scene_under_a_steep_gamma_that_crushes_two_channels_is_the_same_scene():
+    """A gamma of 6 on a colour picture crushes its blue and green nearly all over while red keeps
+    its cells apart: each channel keeps its order, but the few clear pairs the crushed channels
+    keep (graphics keyed on top, highlights) outvoted red's when pooled with them (study clips
+    on train footage: a fruit bowl read 0.71 and was learned as a new scene). A cut to other
+    content under the same gamma and graphics is still one."""
+    from monitor.checks.baseline import Layout
+
+    def tones(name: str, gamma: float, seed: int):
+        img = (255 * (_photo(name, 1, seed=seed)[0] / 255.0) ** gamma).astype(np.uint8)
+        cv2.rectangle(img, (0, H * 7 // 8), (W, H), (170, 90, 20), -1)
+        cv2.putText(img, "TV5", (8, H // 8), cv2.FONT_HERSHEY_SIMPLEX, H / 300, (235, 235, 235), 2)
+        return FrameView(Frame.from_image(img, stream_time=0.0)).tones
+
+    least = make("underexposed").config.min_tone_concordance
+    # Pooled over all channels the gamma-6 pictures read 0.46 and 0.62; the cuts read 0.17 at most.
+    for name, other in (("fruits", "coffee"), ("chelsea", "astronaut")):
+        before, darkened, cut = tones(name, 1.0, 0), tones(name, 6.0, 1), tones(other, 6.0, 1)
+        layout = Layout()
+        layout.learn(before.means, before)
+        assert (layout.concordance(darkened) or 0.0) >= least, name
+        assert (layout.concordance(cut) or 0.0) < 0.3, (name, other)
+
+
 def test_a_coloured_caption_over_a_grey_picture_or_a_darkening_is_no_colour_switch():
     """A day/night switch changes the colour of the whole picture. A coloured caption coming up
     over a grey picture colours a part of it (train: read 0.7 -> 6.5 over all cells, a switch to
     colour, which restarted the baselines just before an underexposure, then learned as normal);
-    a colour picture darkened to a seventh has its colour differences scaled down with it."""
+    a colour picture darkened to a third has its colour differences scaled down with it."""
     from monitor.checks.base import COLOUR_SPREAD, MONO_SPREAD
 
     def spread(img: np.ndarray) -> float:
-        return FrameView(Frame.from_image(img, stream_time=0.0)).colour_spread
+        value = FrameView(Frame.from_image(img, stream_time=0.0)).colour_spread
+        assert value is not None
+        return value
 
     grey = cv2.cvtColor(cv2.cvtColor(_photo("camera", 1)[0], cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     captioned = grey.copy()
@@ -1570,7 +1596,42 @@ def test_a_coloured_caption_over_a_grey_picture_or_a_darkening_is_no_colour_swit
     assert spread(captioned) <= MONO_SPREAD
     for name in ("chelsea", "astronaut"):
         assert spread(_photo(name, 1)[0]) >= COLOUR_SPREAD, name
-        assert spread(_photo(name, 1, gain=0.15)[0]) >= COLOUR_SPREAD, name
+        assert spread(_photo(name, 1, gain=0.3)[0]) >= COLOUR_SPREAD, name
+        # Darker, too few cells are lit for their colour to tell (see SPREAD_CELL_LUMA).
+        assert FrameView(Frame.from_image(_photo(name, 1, gain=0.15)[0], stream_time=0.0)).colour_spread is None
+
+
+def test_a_tinted_grey_picture_crushed_by_a_gamma_stays_monochrome():
+    """A decoder leaves a fixed tint on a grey picture (a few levels of blue-green and red-green).
+    Crushing the shadows to black takes the tint with them, so the tint differs from cell to cell
+    (study clip on train footage: a grey photograph under a gamma of 4 and a ticker read 0.0 ->
+    4.8, a switch to colour that restarted every baseline at the underexposure's onset). Only
+    cells that can still show a colour count."""
+    from monitor.checks.base import MONO_SPREAD
+
+    grey = cv2.cvtColor(_photo("camera", 1)[0], cv2.COLOR_BGR2GRAY).astype(np.float32)
+    tint = np.array([-3.0, 0.0, -2.0], np.float32)
+    for gamma in (1.0, 4.0, 6.0):
+        img = np.clip(255 * (grey / 255) ** gamma, 0, 255)[..., None] + tint
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        cv2.rectangle(img, (0, H * 7 // 8), (W, H), (170, 90, 20), -1)  # a ticker
+        # All cells read 2.1 at a gamma of 4, 3.6 at 6; at 6 too few cells are lit to tell.
+        spread = FrameView(Frame.from_image(img, stream_time=0.0)).colour_spread
+        assert (spread is None and gamma == 6.0) or (spread is not None and spread <= MONO_SPREAD), (gamma, spread)
+
+
+def test_a_colour_picture_that_loses_its_colour_as_it_darkens_is_underexposed_not_switched_to_ir():
+    """A colour picture darkened several times loses its weak colours to the codec (train
+    footage: a pale building at x0.1 read 2.6 -> 0.0), which read as a switch to IR: every
+    baseline restarted at the underexposure's onset and learned it as normal. A camera switches
+    to IR as the light fails, with its illuminator on: a picture that went monochrome while it
+    went to under half its brightness has not switched (an IR switch at x0.65 still does: see
+    test_a_switch_to_infrared_is_learned_anew_not_judged_as_blur)."""
+    for name in ("chelsea", "coffee"):
+        dark = [cv2.convertScaleAbs(img, alpha=0.3) for img in _photo(name, 20, seed=1)]
+        colourless = [cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) for img in dark]
+        res = feed(make("underexposed"), _photo(name, 25) + colourless)
+        assert all(active(res)[25:]), (name, [r.measurements for r in res[25:]])
 
 
 def test_grainier_detail_just_after_a_defocus_clears_is_not_noise():

@@ -29,10 +29,18 @@ FADE_IN_RATIO, FADE_IN_LEVELS = 2.0, 8.0
 # least COLOUR is in colour; between, it stays what it was. On train footage IR pictures read
 # 0.0-0.1 (up to 1.8 with lit movers in a scene), colour scenes 3-80 (a grey CGI render 1.3-1.5:
 # neither, so no switch is seen on it). Measured over all cells then; over the three quarters
-# that deviate least and per 100 levels of luma (since session 30), of 754 pictures sampled from
+# that deviate least and per 100 levels of luma (session 30), of 754 pictures sampled from
 # train's clean clips 154 read at most 0.3 (IR, grey photographs under coloured graphics), 521
-# from 3 up to 77, and 79 between.
+# from 3 up to 77, and 79 between; over the lit cells only (session 31, see
+# view.SPREAD_CELL_LUMA) 103, 471 and 42, and 138 dark pictures (night scenes) no reading.
 MONO_SPREAD, COLOUR_SPREAD = 0.3, 3.0
+# A picture that reads the other way while under this x as bright as the last one that read the
+# way it was has not switched: a colour picture darkened several times loses its weak colours to
+# the codec (train footage: a pale building at x0.1 read 2.6 -> 0.0), a grey one crushed by a
+# gamma takes the decoder's tint to black in its shadows only; either restarted every baseline
+# at an underexposure's onset, which was then learned as normal. A camera switches to IR as the
+# light fails, and its illuminator keeps the picture lit.
+SWITCH_MIN_LUMA_RATIO = 0.5
 
 
 def out_of_black(luma: float, darkest: float) -> bool:
@@ -189,6 +197,7 @@ class BaselineCheck(Check):
         self._before_cut: Layout | None = None  # the picture just before it
         self._darkest_flat: float | None = None  # mean luma of the darkest flat picture in a row of them
         self._mono: bool | None = None  # the picture is monochrome (see MONO_SPREAD); None: not known yet
+        self._mono_luma = 0.0  # the mean luma of the last picture that read as _mono says
 
     def new_baseline(self) -> Baseline:
         return Baseline(self.config.baseline_tau_s, self.config.warmup_s, self.config.warmup_steady)
@@ -197,6 +206,7 @@ class BaselineCheck(Check):
         """New content after a cut: what is normal is learned afresh (a check that keeps more than
         one running value of the scene renews the others here too)."""
         self._baseline = self.new_baseline()
+        self._mono = None  # a dark new scene's colour is not judged against the old one's brightness
 
     def track_layout(self, view: FrameView) -> float | None:
         """Compare this sample's layout with the previous one's and note a cut (every sample with
@@ -230,9 +240,16 @@ class BaselineCheck(Check):
     def _switched_colour(self, view: FrameView) -> bool:
         """The picture went from colour to monochrome or back since the last sample with a layout."""
         spread = view.colour_spread
-        mono = True if spread <= MONO_SPREAD else False if spread >= COLOUR_SPREAD else self._mono
-        switched = mono is not None and self._mono is not None and mono != self._mono
-        self._mono = mono
+        luma = view.mean_luma
+        if spread is None:
+            return False  # too dark (or too bright) to tell
+        if MONO_SPREAD < spread < COLOUR_SPREAD:
+            return False  # neither: it stays what it was
+        mono = spread <= MONO_SPREAD
+        switched = self._mono is not None and mono != self._mono
+        if switched and luma < SWITCH_MIN_LUMA_RATIO * self._mono_luma:
+            return False
+        self._mono, self._mono_luma = mono, luma
         return switched
 
     def _retoned(self, view: FrameView) -> bool:

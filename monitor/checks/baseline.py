@@ -173,19 +173,25 @@ def _between(a: np.ndarray, b: np.ndarray, frac: float) -> np.ndarray:
 def _concordance(x: np.ndarray, y: np.ndarray) -> float | None:
     """Kendall's concordance of two pictures' cells over the pairs that differ clearly in both
     (+1: every such pair keeps its order, 0: order at random), pooled over the colour channels
-    when the cells have them (rows, columns, channels). None when too few pairs differ in both
-    (a flat card, black, a picture clipped nearly all over): no order left to judge by."""
+    when the cells have them (rows, columns, channels) that have enough such pairs of their own
+    (see _MIN_PAIRS). None when none has (a flat card, black, a picture clipped nearly all over):
+    no order left to judge by."""
     channels = x.shape[2] if x.ndim == 3 else 1
     xs = x.reshape(-1, channels).astype(np.float64)
     ys = y.reshape(-1, channels).astype(np.float64)
     # Each pair that differs clearly in a picture is +1 or -1 by its order there, else 0: their
     # product is +1 for a pair that keeps its order, -1 for one that swaps, 0 for a tie in either.
-    kept = _clear_order(xs, _tie_margins(xs)) * _clear_order(ys, _tie_margins(ys))
-    clear_pairs = int(np.count_nonzero(kept))
-    all_pairs = kept.size - xs.size  # a cell paired with itself is no pair
-    if clear_pairs == 0 or clear_pairs < _MIN_PAIRS * all_pairs:
+    kept = (_clear_order(xs, _tie_margins(xs)) * _clear_order(ys, _tie_margins(ys))).reshape(channels, -1)
+    clear_pairs = np.count_nonzero(kept, axis=1)
+    pairs = xs.shape[0] * (xs.shape[0] - 1)  # a cell paired with itself is no pair
+    # A channel crushed or clipped nearly all over keeps clear pairs only among what it did not
+    # lose (graphics keyed on top, a few highlights): too few to judge the scene's order by, and
+    # pooled with the others they outvote them (a fruit bowl under a gamma of 6: red kept its
+    # order at 0.94-0.997 with blue and green crushed, 0.71 pooled with their few pairs).
+    judged = clear_pairs >= max(1, _MIN_PAIRS * pairs)
+    if not judged.any():
         return None
-    return int(kept.sum(dtype=np.int64)) / clear_pairs
+    return int(kept[judged].sum(dtype=np.int64)) / int(clear_pairs[judged].sum())
 
 
 def _clear_order(cells: np.ndarray, margins: np.ndarray) -> np.ndarray:
