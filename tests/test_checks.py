@@ -1307,6 +1307,26 @@ def test_a_gain_ramp_is_no_cover(tmp_path):
     assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
 
 
+def test_a_darkening_ramp_over_a_sparse_scene_is_no_cover(tmp_path):
+    """A study clip on train footage (s8310): a rocket on a plain sky, shaking, darkens to x0.15
+    over 2.6 s. Step by step the sky's plain cells took a new shade, a third of the picture
+    within the onset window, and read as a cover over a plain scene; obstruction, ranked before
+    underexposed, kept the underexposure from being raised. Each of those shades was taken as
+    the whole picture ramped darker: the re-tone's, not a cover's."""
+    import dataclasses
+
+    from monitor.demo.corpus import sample_clip
+
+    spec = sample_clip("train", 5, "underexposed", "gradual", 8310, only=["rocket"])
+    assert spec.fault is not None
+    spec = dataclasses.replace(spec, fault=dataclasses.replace(spec.fault, params={"gain": 0.15}))
+    assert spec.fault is not None and spec.fault.ramp_s > 2.0
+    path = encoded(tmp_path, spec, spec.fault.start + 5.0)
+    timed, longest = flagged_spell(make("obstruction"), path)
+    assert sum(t > spec.fault.start + spec.fault.ramp_s for t, _ in timed) >= 8
+    assert longest < 0.5, [(t, r.measurements) for t, r in timed if r.active][:3]
+
+
 def test_a_hand_over_a_dark_close_up_is_an_obstruction(tmp_path):
     """A study clip on train footage: a hand (luma 86) over a dark apple close-up (luma 40) took
     three quarters of the picture to its shade and the detail of 1-3 of the apple's 18 detailed

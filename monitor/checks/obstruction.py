@@ -561,6 +561,11 @@ class ObstructionCheck(Check):
             self._shade_taken_at[change.restyled & shift] = t
         veil = (
             (t - self._shade_taken_at <= c.onset_window_s)
+            # A shade taken as the whole picture was re-toned is the re-tone's: a sparse scene
+            # (a rocket on a plain sky) darkened over 2.6 s had a third of its cells take a new
+            # shade one ramp step after another (study clip on train footage), and the cover
+            # flagged kept its underexposure from being raised (see AlertsConfig.root_causes).
+            & (self._shade_taken_at > self._retoned_at)
             & self._featureless(cells.detail)
             & ~self._scene_brightness(cells.lum)
         )
