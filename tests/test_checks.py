@@ -1435,6 +1435,27 @@ def test_a_bright_scene_dimmed_all_over_is_underexposed_and_one_three_quarters_c
         # the covered picture is learned as new content; the gamma keeps the layout.)
 
 
+def test_a_scene_darkened_all_over_is_underexposed_and_one_three_quarters_covered_dark_is_not():
+    """As above, darker than max_mean: the garden under a gamma of 6 reads 42, with a dark cover
+    over three quarters of it 56. Darkness alone passed for underexposure below max_mean, and
+    the cover was flagged from its first sample on (study set s8313 on train footage: spray
+    paint over 60 % of a coffee cup raised underexposed). The gamma darkened every lit cell, the
+    cover 83 % of them."""
+    config = make("underexposed").config
+    clean = _photo("aloe", 40)
+    gamma = [np.clip(255 * (f / 255.0) ** 6.0, 0, 255).astype(np.uint8) for f in _photo("aloe", 25, seed=1)]
+    covered = []
+    for f in _photo("aloe", 25, seed=2):
+        f[:, : W * 3 // 4] = (f[:, : W * 3 // 4] * 0.1 + 8).astype(np.uint8)
+        covered.append(f)
+    for tail, expected in ((gamma, True), (covered, False)):
+        results = feed(make("underexposed"), clean + tail)
+        m = results[40].measurements
+        assert m["mean_luma"] < config.max_mean and m["ratio"] < config.max_ratio, m
+        assert (m["darkened_share"] >= config.min_darkened_share) is expected, m
+        assert [r.active for r in results[40:]] == [expected] * 25, [r.measurements for r in results[40:]]
+
+
 def test_a_low_contrast_scene_darkened_flat_is_underexposed(tmp_path):
     """Study set s7702 (train footage, every camera patrolling), clip 20: a brick wall at gain
     0.27, mean luma 110 -> 28.5. The darkened wall has no layout left to compare (a flat
