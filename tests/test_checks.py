@@ -1411,6 +1411,17 @@ def test_a_gain_step_on_a_patrolling_camera_is_overexposed(tmp_path):
     assert spec.fault is not None and spec.fault.params["gain"] > 3
 
 
+def _garden_gamma_and_covered(gamma: float, gain: float, level: int) -> list[tuple[list[np.ndarray], bool]]:
+    """25 samples of the garden under ``gamma`` (underexposed: True) and 25 with a dark cover
+    (x``gain`` + ``level``) over three quarters of it (False)."""
+    darkened = [np.clip(255 * (f / 255.0) ** gamma, 0, 255).astype(np.uint8) for f in _photo("aloe", 25, seed=1)]
+    covered = []
+    for f in _photo("aloe", 25, seed=2):
+        f[:, : W * 3 // 4] = (f[:, : W * 3 // 4] * gain + level).astype(np.uint8)
+        covered.append(f)
+    return [(darkened, True), (covered, False)]
+
+
 def test_a_bright_scene_dimmed_all_over_is_underexposed_and_one_three_quarters_covered_is_not():
     """A bright garden (mean luma 161) under a gamma of 3.8 falls to 71, and one with a dark
     cover over three quarters of it to 72: both are dim rather than dark (over max_mean) and under
@@ -1418,14 +1429,8 @@ def test_a_bright_scene_dimmed_all_over_is_underexposed_and_one_three_quarters_c
     of the lit cells), as spray paint on the lens did in train study sets, where it was raised as
     underexposed as well as missed as a cover."""
     config = make("underexposed").config
-    clean = _photo("aloe", 40)
-    gamma = [np.clip(255 * (f / 255.0) ** 3.8, 0, 255).astype(np.uint8) for f in _photo("aloe", 25, seed=1)]
-    covered = []
-    for f in _photo("aloe", 25, seed=2):
-        f[:, : W * 3 // 4] = (f[:, : W * 3 // 4] * 0.15 + 20).astype(np.uint8)
-        covered.append(f)
-    for tail, expected in ((gamma, True), (covered, False)):
-        results = feed(make("underexposed"), clean + tail)
+    for tail, expected in _garden_gamma_and_covered(3.8, 0.15, 20):
+        results = feed(make("underexposed"), _photo("aloe", 40) + tail)
         m = results[40].measurements  # the first sample darkened
         assert config.max_mean <= m["mean_luma"] < config.dim_max_mean and m["ratio"] < config.max_ratio, m
         assert (m["darkened_share"] >= config.min_darkened_share) is expected, m
@@ -1442,14 +1447,8 @@ def test_a_scene_darkened_all_over_is_underexposed_and_one_three_quarters_covere
     paint over 60 % of a coffee cup raised underexposed). The gamma darkened every lit cell, the
     cover 83 % of them."""
     config = make("underexposed").config
-    clean = _photo("aloe", 40)
-    gamma = [np.clip(255 * (f / 255.0) ** 6.0, 0, 255).astype(np.uint8) for f in _photo("aloe", 25, seed=1)]
-    covered = []
-    for f in _photo("aloe", 25, seed=2):
-        f[:, : W * 3 // 4] = (f[:, : W * 3 // 4] * 0.1 + 8).astype(np.uint8)
-        covered.append(f)
-    for tail, expected in ((gamma, True), (covered, False)):
-        results = feed(make("underexposed"), clean + tail)
+    for tail, expected in _garden_gamma_and_covered(6.0, 0.1, 8):
+        results = feed(make("underexposed"), _photo("aloe", 40) + tail)
         m = results[40].measurements
         assert m["mean_luma"] < config.max_mean and m["ratio"] < config.max_ratio, m
         assert (m["darkened_share"] >= config.min_darkened_share) is expected, m
