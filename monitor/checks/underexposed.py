@@ -95,8 +95,10 @@ class UnderexposedCheck(BaselineCheck):
             # darker, it only vetoes one when a picture at its normal is known to compare with
             # (after a cut, the scene may not have been seen at its normal yet).
             darkened = self._darkened_share(view.thumbnail)
-            if mean >= c.max_mean or darkened is not None:
-                dark = darkened is not None and darkened >= c.min_darkened_share
+            if darkened is not None:
+                dark = darkened >= c.min_darkened_share
+            elif mean >= c.max_mean:
+                dark = False
         # Only the same scene gone darker is underexposure; a cut or a pan to dark content is not.
         active, corr = self.judge(view, mean, dark)
         if not active and ratio is not None and ratio >= NORMAL_RATIO:
