@@ -591,6 +591,16 @@ class ObstructionCheck(Check):
         detail = cells.detail
         newly = np.zeros(GRID, bool)
         if self._prev is not None and change is not None:
+            if not self._flagging and not change.carries_on and float(change.went.mean()) >= PLAIN_COVER:
+                # A quarter of the picture lost its detail at once and the rest changed too: the
+                # picture changed as a whole, to one too plain for a cut (see _cut) or to a cover
+                # over nearly all of it. What was taken before, by no cover yet, was taken from a
+                # scene now gone (train footage: a defocus left 30 cells featureless, a cut to a
+                # soft close-up kept them, and a zoom into it added to them until they read as a
+                # cover).
+                self._covered[:] = False
+                self._shaded[:] = False
+                self._veil_cells[:] = False
             pdet = self._prev.detail
             self._note_retone(view, self._prev, cells, change)
             # A cell last seen with detail before the picture was re-toned lost it to the re-tone.
@@ -709,6 +719,14 @@ class ObstructionCheck(Check):
         partly = covered_frac >= least and (live_frac >= c.min_live or (gone and has_layout(view.thumbnail)))
         fully = covered_frac >= c.full_cover and gone
         veiled = self._veiled(PLAIN_COVER_HOLD if self._flagging else PLAIN_COVER)
+        if uneven and (partly or fully or veiled):
+            # A picture large enough to be a cover that is not one even shade is a soft scene
+            # (a cut to a defocused close-up took the detail of 106 cells at once): what it took
+            # is no cover, nor becomes one as some of its cells show detail again and the rest
+            # happen to span less (train footage: 21 luma levels, then 19.9 and raised).
+            self._covered[:] = False
+            self._shaded[:] = False
+            self._veil_cells[:] = False
         active = (
             ready
             and not scene_kept
