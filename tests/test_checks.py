@@ -1272,6 +1272,23 @@ def test_cells_a_defocus_took_are_no_cover_after_a_cut_to_a_plain_zoom(tmp_path)
     assert longest < check.config.raise_after_s, [(t, r.measurements) for t, r in timed if r.active][:3]
 
 
+def test_a_slow_patrol_is_compensated_to_the_pixel_not_read_as_a_cover(tmp_path):
+    """Study set s8309 (train footage), clip 6: a camera patrolling slowly over a photograph,
+    4-5 px a sample at the analysis width. The grid moved with it by whole sub-cells (7.5 px)
+    explained the scene no better than no motion, the motion was set aside, and cells the camera
+    moved off their texture were taken one by one as covered: obstruction raised at 6.4 s on the
+    clean picture. Moved to the pixel, the motion explains them."""
+    from monitor.demo.corpus import sample_clip
+
+    spec = sample_clip("train", 6, "underexposed", "osd", 8309, only=["camera"])
+    assert spec.shots[0].camera.motion == "patrol" and spec.fault is not None and spec.fault.start > 8.0
+    path = encoded(tmp_path, spec, 8.0)  # clean
+    check = make("obstruction")
+    timed, longest = flagged_spell(check, path)
+    assert len(timed) >= 30
+    assert longest < check.config.raise_after_s, [(t, r.measurements) for t, r in timed if r.active][:3]
+
+
 def test_a_cut_from_detail_to_a_plain_close_up_is_not_a_cover(tmp_path):
     """A study clip on train footage: a pan over an aloe plant cuts to an apple close-up on a
     shaking camera. Nearly every cell changed and only 1 % of the apple's have detail, so the
