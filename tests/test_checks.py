@@ -1274,10 +1274,10 @@ def test_cells_a_defocus_took_are_no_cover_after_a_cut_to_a_plain_zoom(tmp_path)
 
 def test_a_slow_patrol_is_compensated_to_the_pixel_not_read_as_a_cover(tmp_path):
     """Study set s8309 (train footage), clip 6: a camera patrolling slowly over a photograph,
-    4-5 px a sample at the analysis width. The grid moved with it by whole sub-cells (7.5 px)
-    explained the scene no better than no motion, the motion was set aside, and cells the camera
-    moved off their texture were taken one by one as covered: obstruction raised at 6.4 s on the
-    clean picture. Moved to the pixel, the motion explains them."""
+    4-5 px a sample at the analysis width. The grid moved with it by whole sub-cells (10-11 px:
+    mostly none) explained the scene no better than no motion, the motion was set aside, and
+    cells the camera moved off their texture were taken one by one as covered: obstruction
+    raised at 6.4 s on the clean picture. Moved to the pixel, the motion explains them."""
     from monitor.demo.corpus import sample_clip
 
     spec = sample_clip("train", 6, "underexposed", "osd", 8309, only=["camera"])

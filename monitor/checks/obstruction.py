@@ -194,7 +194,7 @@ class Cells:
         self._small = view.small
         self._hh, self._ww = self._ch * rows, self._cw * cols
         # Means over sub-cells: a cell is the mean of its sub-cells, and a grid moved with the
-        # camera is read from them at once (to a sub-cell: 10-11 px at 480x270). Whole pixels
+        # camera is read from them at once (interpolated, see read). Whole pixels
         # per sub-cell keep the resize on OpenCV's fast path.
         self._sub = (_divisions(self._ch), _divisions(self._cw))
         fine = (cols * self._sub[1], rows * self._sub[0])
@@ -236,8 +236,8 @@ class Cells:
     def read(self, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detail and luma per cell on the grid moved by (dx, dy) pixels, and whether each moved
         cell still lies inside the picture (outside, the edge repeats). The sub-cell means are
-        interpolated to the pixel: rounded to whole sub-cells (7.5 px at 480x270), a slow
-        patrol's 4-5 px a sample read a grid moved 7.5 px, which explained the scene no better
+        interpolated to the pixel: rounded to whole sub-cells (10-11 px at 480x270), a slow
+        patrol's 4-5 px a sample mostly rounded to none, the motion explained the scene no better
         than no motion, and cells the camera moved off their texture were taken for covered."""
         rows, cols = GRID
         sub_y, sub_x = self._sub
