@@ -470,6 +470,12 @@ class ObstructionCheck(Check):
         self._flagging = False
         self._darkest_flat: tuple[float, float] | None = None  # (mean luma, stream time) of the last dip
 
+    def _drop_taken(self) -> None:
+        """Forget the cells taken as a cover's (covered, shaded, veiled): they were not one."""
+        self._covered[:] = False
+        self._shaded[:] = False
+        self._veil_cells[:] = False
+
     def _came_up(self, view: FrameView) -> bool:
         """The picture came up out of black: an edit faded through black to a new scene. What
         went featureless on the way down went with the old scene (a new scene that is dark and
@@ -607,9 +613,7 @@ class ObstructionCheck(Check):
                 # scene now gone (train footage: a defocus left 30 cells featureless, a cut to a
                 # soft close-up kept them, and a zoom into it added to them until they read as a
                 # cover).
-                self._covered[:] = False
-                self._shaded[:] = False
-                self._veil_cells[:] = False
+                self._drop_taken()
             pdet = self._prev.detail
             self._note_retone(view, self._prev, cells, change)
             # A cell last seen with detail before the picture was re-toned lost it to the re-tone.
@@ -671,11 +675,9 @@ class ObstructionCheck(Check):
         cells.settle()
         self._prev = cells
         if cut:
-            self._covered[:] = False
-            self._shaded[:] = False
+            self._drop_taken()
             self._off_scene[:] = False
             self._shade_taken_at[:] = -np.inf
-            self._veil_cells[:] = False
         if cut or self._detail is None or self._lum is None or self._last_t is None or t < self._last_t:
             self._detail, self._lum, self._first_t, self._last_t = detail, lum, t, t
             self._flagging = False
@@ -733,9 +735,7 @@ class ObstructionCheck(Check):
             # (a cut to a defocused close-up took the detail of 106 cells at once): what it took
             # is no cover, nor becomes one as some of its cells show detail again and the rest
             # happen to span less (train footage: 21 luma levels, then 19.9 and raised).
-            self._covered[:] = False
-            self._shaded[:] = False
-            self._veil_cells[:] = False
+            self._drop_taken()
         active = (
             ready
             and not scene_kept
